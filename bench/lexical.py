@@ -1,0 +1,97 @@
+"""Lexical stage benchmark: each analyzer configuration on enh, amqa and amqa+enh.
+
+    python bench/lexical.py            # all collections, writes BENCHMARKS.md
+    python bench/lexical.py --tune     # also grid-search BM25 k1/b/method on held-out train headlines
+
+Document-level BM25 (one entry per corpus document), as in ../shared/data/README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import load_collection, machine, markdown_table, today, tuning_queries, write_section  # noqa: E402
+from index.analyzer import Analyzer, AnalyzerConfig  # noqa: E402
+from index.bm25 import BM25Index, BM25Params  # noqa: E402
+from search.evaluate import evaluate  # noqa: E402
+
+NAIVE = AnalyzerConfig(nfc=False, fold=False, numerals=False, lowercase=True, stem=False)
+CONFIGS = {
+    "naive (split on space/punctuation)": NAIVE,
+    "+ NFC + homophone folding": AnalyzerConfig(stem=False, numerals=False),
+    "+ numerals": AnalyzerConfig(stem=False),
+    "+ light stemmer (default)": AnalyzerConfig(),
+    "+ stemmer, keep surface form too": AnalyzerConfig(keep_surface=True),
+    "+ stemmer, min stem 3": AnalyzerConfig(min_stem=3),
+    "+ stemmer + stopwords": AnalyzerConfig(stopwords=True),
+}
+
+
+def run_lexical(corpus, queries, analyzer, params, depth=100):
+    t0 = time.perf_counter()
+    terms = [analyzer.tokens(d.get("title", "") + "\n" + d["text"]) for d in corpus]
+    bm25 = BM25Index.build(terms, params=params)
+    build_s = time.perf_counter() - t0
+    ids = [d["id"] for d in corpus]
+    run, lat = {}, []
+    for qid, text in queries.items():
+        t = time.perf_counter()
+        rows, scores = bm25.top_k(analyzer.tokens(text), depth)
+        lat.append((time.perf_counter() - t) * 1000)
+        run[qid] = {ids[r]: float(s) for r, s in zip(rows, scores)}
+    return run, build_s, lat
+
+
+@click.command()
+@click.option("--collections", default="enh,amqa,amqa+enh")
+@click.option("--tune/--no-tune", default=False, help="Grid-search BM25 parameters on held-out train headlines.")
+def main(collections: str, tune: bool) -> None:
+    rows = []
+    for name in collections.split(","):
+        corpus, queries, qrels = load_collection(name)
+        for label, cfg in CONFIGS.items():
+            run, build_s, lat = run_lexical(corpus, queries, Analyzer(cfg), BM25Params())
+            m = evaluate(run, qrels)
+            row = [name, label, m["MRR@10"], m["nDCG@10"], m["Recall@10"], m["Recall@100"],
+                   f"{build_s:.1f}", f"{np.percentile(lat, 50):.2f}", f"{np.percentile(lat, 95):.2f}"]
+            print(" | ".join(str(x) if not isinstance(x, float) else f"{x:.3f}" for x in row), flush=True)
+            rows.append(row)
+    header = ["collection", "analyzer", "MRR@10", "nDCG@10", "R@10", "R@100", "build s", "query p50 ms", "query p95 ms"]
+    body = (
+        f"Machine: {machine()}. Date: {today()}. Rerun: `python bench/lexical.py`.\n\n"
+        "Document-level BM25 (bm25s, lucene, k1=1.2, b=0.75), all test queries of each collection; "
+        "build = analysis + indexing of the whole corpus; query = analysis + BM25 top-100.\n\n"
+        + markdown_table(header, rows)
+    )
+    write_section("Lexical stage: analyzer configurations", body)
+
+    if tune:
+        tq, tqrels = tuning_queries("enh")
+        corpus, _, _ = load_collection("enh")
+        analyzer = Analyzer()
+        trows = []
+        for method in ("lucene", "robertson", "bm25+", "bm25l", "atire"):
+            for k1 in (0.9, 1.2, 1.5, 2.0):
+                for b in (0.5, 0.75, 0.9):
+                    run, _, _ = run_lexical(corpus, tq, analyzer, BM25Params(k1=k1, b=b, method=method))
+                    m = evaluate(run, tqrels)
+                    trows.append([method, k1, b, m["MRR@10"], m["Recall@100"]])
+                    print(trows[-1], flush=True)
+        trows.sort(key=lambda r: -r[3])
+        body = (
+            f"Machine: {machine()}. Date: {today()}. Rerun: `python bench/lexical.py --tune --collections enh`.\n\n"
+            "1,000 enh train headlines (disjoint from the test queries), default analyzer, document level. "
+            "Top 10 settings by MRR@10:\n\n" + markdown_table(["method", "k1", "b", "MRR@10", "R@100"], trows[:10])
+        )
+        write_section("Lexical stage: BM25 parameters (tuning set)", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""BM25 over analyzed passages: bm25s for scoring and persistence (rank-bm25 is the test reference)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25 parameters, chosen on held-out enh training headlines (see BENCHMARKS.md)."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    method: BM25Method = "lucene"
+    delta: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class BM25Index:
+    """A BM25 index over lists of terms.
+
+    Example::
+
+        bm25 = BM25Index.build([["ቡና", "ምርት"], ["ጤና"]])
+        ids, scores = bm25.top_k(["ቡና"], k=10)
+    """
+
+    def __init__(self, model, params: BM25Params) -> None:
+        self._model = model
+        self.params = params
+        self._vocab: dict[str, int] = model.vocab_dict
+
+    @classmethod
+    def build(
+        cls, corpus_terms: Sequence[Sequence[str]], *, params: BM25Params = BM25Params(), show_progress: bool = False
+    ) -> "BM25Index":
+        import bm25s
+
+        _quiet_bm25s()
+        model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method)
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_terms]
+        model.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=show_progress)
+        return cls(model, params)
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._model.scores["num_docs"])
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._vocab)
+
+    def known_terms(self, terms: Sequence[str]) -> list[str]:
+        return [t for t in terms if t in self._vocab]
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage for the query terms (unknown terms count zero)."""
+        ids = [self._vocab[t] for t in terms if t in self._vocab]
+        if not ids:
+            return np.zeros(self.num_docs, dtype=np.float32)
+        return self._model.get_scores(ids)
+
+    def top_k(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and scores of the best ``k`` passages with a positive score, best first."""
+        scores = self.scores(terms)
+        k = min(k, scores.shape[0])
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        keep = scores[top] > 0
+        return top[keep].astype(np.int64), scores[top][keep].astype(np.float32)
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self._model.save(str(directory), show_progress=False)
+        (directory / "bm25_params.json").write_text(json.dumps(self.params.to_dict()), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path, *, mmap: bool = True) -> "BM25Index":
+        import bm25s
+
+        _quiet_bm25s()
+        directory = Path(directory)
+        params = BM25Params(**json.loads((directory / "bm25_params.json").read_text(encoding="utf-8")))
+        model = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False, verbosity=0)
+        return cls(model, params)
+
+
+def _quiet_bm25s() -> None:
+    logging.getLogger("bm25s").setLevel(logging.ERROR)

@@ -1,0 +1,61 @@
+"""The index manifest: what an index directory holds and how it was built."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class IndexFormatError(ValueError):
+    """An index directory that cannot be used; the message says why and what to do."""
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    files = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = path.relative_to(directory).as_posix()
+        files[rel] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
+    (directory / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def read_manifest(directory: str | Path, *, verify: bool = False) -> dict:
+    """The manifest of an index directory, checked for format and (with ``verify``) file hashes."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise IndexFormatError(f"{directory}: no such index directory; build one with `amharic-search index build`")
+    if not path.is_file():
+        raise IndexFormatError(f"{directory}: not an amharic-search index (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"{path}: damaged manifest ({exc}); rebuild the index") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise IndexFormatError(
+            f"{directory}: index format version {version}, this amharic-search reads version {FORMAT_VERSION}; "
+            + ("upgrade amharic-search" if newer else "rebuild the index with `amharic-search index build`")
+        )
+    for rel, info in manifest.get("files", {}).items():
+        file = directory / rel
+        if not file.is_file():
+            raise IndexFormatError(f"{directory}: file {rel} is missing; rebuild the index")
+        if file.stat().st_size != info["bytes"]:
+            raise IndexFormatError(f"{directory}: file {rel} has the wrong size (truncated?); rebuild the index")
+        if verify and file_sha256(file) != info["sha256"]:
+            raise IndexFormatError(f"{directory}: file {rel} does not match its checksum; rebuild the index")
+    return manifest

@@ -1,0 +1,224 @@
+"""Corpus readers: JSONL, CSV/TSV, and folders of .txt/.md files, all yielding :class:`Document`.
+
+Text is decoded strictly (UTF-8, or UTF-16/UTF-8 with a byte-order mark) and NFC-normalized.
+A bad record raises :class:`CorpusError` naming the file and line, unless ``skip_bad=True``,
+in which case it is counted in :attr:`ReadReport.skipped` with the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+CorpusFormat = Literal["auto", "jsonl", "csv", "tsv", "folder"]
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be read; the message names the file and line."""
+
+
+@dataclass
+class Document:
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReadReport:
+    """What a read did: documents read and records skipped (with their reasons)."""
+
+    read: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def decode_bytes(data: bytes, where: str) -> str:
+    """Decode UTF-8 (with or without BOM) or UTF-16 with a BOM; anything else is a CorpusError."""
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CorpusError(
+            f"{where}, line {line}: not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8`"
+        ) from None
+
+
+def _is_binary(data: bytes) -> bool:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    return b"\x00" in data[:8192]
+
+
+def detect_format(path: Path) -> CorpusFormat:
+    if path.is_dir():
+        return "folder"
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in TEXT_SUFFIXES:
+        raise CorpusError(f"{path}: a single text file is not a corpus; put the files in a folder and index the folder")
+    raise CorpusError(f"{path}: unknown corpus format {suffix!r}; use --format jsonl, csv, tsv or folder")
+
+
+def read_corpus(
+    path: str | Path,
+    *,
+    format: CorpusFormat = "auto",
+    id_field: str = "id",
+    text_field: str = "text",
+    title_field: str = "title",
+    skip_bad: bool = False,
+    report: ReadReport | None = None,
+) -> Iterator[Document]:
+    """Yield the documents of a corpus file or folder.
+
+    Example::
+
+        for doc in read_corpus("data/sample/corpus.jsonl"):
+            print(doc.id, doc.text[:40])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or folder")
+    fmt = detect_format(path) if format == "auto" else format
+    report = report if report is not None else ReadReport()
+    if fmt == "folder":
+        records = _read_folder(path, skip_bad=skip_bad, report=report)
+    else:
+        if path.is_dir():
+            raise CorpusError(f"{path}: is a folder, not a {fmt} file")
+        data = path.read_bytes()
+        if _is_binary(data):
+            raise CorpusError(f"{path}: looks like a binary file, not {fmt} text")
+        text = decode_bytes(data, str(path))
+        if fmt == "jsonl":
+            records = _read_jsonl(text, path, id_field, text_field, title_field, skip_bad, report)
+        else:
+            delimiter = "\t" if fmt == "tsv" else ","
+            records = _read_csv(text, path, delimiter, id_field, text_field, title_field, skip_bad, report)
+    seen: set[str] = set()
+    empty = True
+    for where, doc in records:
+        problem = None
+        if doc.id in seen:
+            problem = f"duplicate document id {doc.id!r}"
+        elif not doc.text.strip():
+            problem = f"document {doc.id!r} has no text"
+        if problem:
+            if not skip_bad:
+                raise CorpusError(f"{where}: {problem} (use --skip-bad to skip such records)")
+            report.skipped.append(f"{where}: {problem}")
+            continue
+        seen.add(doc.id)
+        report.read += 1
+        empty = False
+        yield doc
+    if empty:
+        raise CorpusError(f"{path}: no documents found")
+
+
+def _bad(skip_bad: bool, report: ReadReport, message: str) -> None:
+    if not skip_bad:
+        raise CorpusError(message + " (use --skip-bad to skip such records)")
+    report.skipped.append(message)
+
+
+def _as_text(value, where: str, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise CorpusError(f"{where}: field {name!r} must be a string, not {type(value).__name__}")
+    return nfc(str(value))
+
+
+def _read_jsonl(text, path, id_field, text_field, title_field, skip_bad, report):
+    for lineno, line in enumerate(io.StringIO(text), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _bad(skip_bad, report, f"{where}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            _bad(skip_bad, report, f"{where}: expected a JSON object, got {type(record).__name__}")
+            continue
+        if text_field not in record:
+            _bad(skip_bad, report, f"{where}: missing {text_field!r} field")
+            continue
+        try:
+            doc_id = _as_text(record.get(id_field), where, id_field) or str(lineno)
+            doc = Document(
+                id=doc_id,
+                text=_as_text(record[text_field], where, text_field),
+                title=_as_text(record.get(title_field), where, title_field),
+                metadata={k: v for k, v in record.items() if k not in (id_field, text_field, title_field)},
+            )
+        except CorpusError as exc:
+            _bad(skip_bad, report, str(exc))
+            continue
+        yield where, doc
+
+
+def _read_csv(text, path, delimiter, id_field, text_field, title_field, skip_bad, report):
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    columns = reader.fieldnames or []
+    if text_field not in columns:
+        raise CorpusError(
+            f"{path}, line 1: no {text_field!r} column (columns: {', '.join(columns) or 'none'}); "
+            "choose one with --text-field"
+        )
+    try:
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            if None in row:
+                _bad(skip_bad, report, f"{where}: more fields than the header has")
+                continue
+            doc_id = nfc(row.get(id_field) or "") or str(reader.line_num)
+            meta = {k: v for k, v in row.items() if k not in (id_field, text_field, title_field)}
+            yield where, Document(
+                id=doc_id, text=nfc(row.get(text_field) or ""), title=nfc(row.get(title_field) or ""), metadata=meta
+            )
+    except csv.Error as exc:
+        raise CorpusError(f"{path}, line {reader.line_num}: {exc}") from None
+
+
+def _read_folder(root: Path, *, skip_bad: bool, report: ReadReport):
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for file in files:
+        rel = file.relative_to(root).as_posix()
+        if file.suffix.lower() not in TEXT_SUFFIXES:
+            report.skipped.append(f"{file}: not a .txt or .md file")
+            continue
+        data = file.read_bytes()
+        if _is_binary(data):
+            _bad(skip_bad, report, f"{file}: looks like a binary file")
+            continue
+        try:
+            text = nfc(decode_bytes(data, str(file)))
+        except CorpusError as exc:
+            _bad(skip_bad, report, str(exc))
+            continue
+        yield str(file), Document(id=rel, text=text, title=file.stem)

@@ -1,0 +1,303 @@
+"""The ``amharic-search`` command line: a thin layer over :mod:`index` and :mod:`search`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from index.analyzer import AnalyzerConfig, AnalyzerMismatchError
+from index.bm25 import BM25Params
+from index.chunking import ChunkConfig
+from index.manifest import IndexFormatError, read_manifest
+from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
+from index.readers import CorpusError
+
+from .evaluate import EvalInputError
+
+USER_ERRORS = (
+    CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
+    FileExistsError, FileNotFoundError, PermissionError,
+)
+
+
+def user_errors(func):
+    """Turn the errors a user can fix into a one-line message and exit status 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .searcher import QueryError
+
+        try:
+            return func(*args, **kwargs)
+        except (*USER_ERRORS, QueryError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="amharic-search")
+def main() -> None:
+    """Semantic search for Amharic: BM25 + dense retrieval, fused, reranked by a cross-encoder."""
+
+
+# -- index -----------------------------------------------------------------------------------------
+
+
+@main.group("index")
+def index_group() -> None:
+    """Build and inspect indexes."""
+
+
+@index_group.command("build")
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Index directory to write.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv", "tsv", "folder"]), default="auto", show_default=True)
+@click.option("--id-field", default="id", show_default=True, help="JSONL key / CSV column of the document id.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL key / CSV column of the text.")
+@click.option("--title-field", default="title", show_default=True, help="JSONL key / CSV column of the title.")
+@click.option("--skip-bad", is_flag=True, help="Skip bad records (reported) instead of stopping at the first.")
+@click.option("--dense-model", default=DEFAULT_DENSE_MODEL, show_default=True, help="Encoder: hub id or local path.")
+@click.option("--no-dense", is_flag=True, help="Lexical-only index: no encoder needed.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--max-tokens", default=ChunkConfig.max_tokens, show_default=True, type=click.IntRange(16, 8192),
+              help="Passage size budget in model tokens.")
+@click.option("--no-stem", is_flag=True, help="Analyzer: no stemming.")
+@click.option("--no-roots", is_flag=True, help="Analyzer: no root features.")
+@click.option("--stopwords", is_flag=True, help="Analyzer: drop Amharic function words.")
+@click.option("--name", default=None, help="Display name of the index (default: the directory name).")
+@user_errors
+def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
+                max_tokens, no_stem, no_roots, stopwords, name):
+    """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out."""
+    from index.build import build_index
+
+    report = build_index(
+        corpus, out, format=fmt, id_field=id_field, text_field=text_field, title_field=title_field,
+        skip_bad=skip_bad, dense_model=None if no_dense else dense_model,
+        analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
+        bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
+    )
+    for line in report.skipped[:20]:
+        click.echo(f"skipped: {line}", err=True)
+    if len(report.skipped) > 20:
+        click.echo(f"skipped: ... and {len(report.skipped) - 20} more", err=True)
+    seconds = sum(report.seconds.values())
+    click.echo(
+        f"Indexed {report.documents} documents as {report.passages} passages into {report.out} "
+        f"in {seconds:.1f} s" + (f"; skipped {len(report.skipped)} bad records" if report.skipped else "")
+        + ("" if report.manifest.get("dense") else " (lexical only)")
+    )
+
+
+def describe_manifest(m: dict) -> list[tuple[str, str]]:
+    """The manifest as (label, value) lines for people."""
+    corpus, dense, ana = m.get("corpus", {}), m.get("dense"), m.get("analyzer", {})
+    steps = [k for k in ("nfc", "fold", "numerals", "lowercase", "stem", "keep_surface", "roots", "stopwords") if ana.get(k)]
+    bm25 = m.get("bm25", {})
+    rows = [
+        ("name", m.get("name", "")),
+        ("format version", str(m.get("format_version"))),
+        ("built", m.get("created", "")),
+        ("corpus", f"{corpus.get('path')} ({corpus.get('format')})"),
+        ("documents", str(corpus.get("documents"))),
+        ("passages", str(corpus.get("passages"))),
+        ("corpus sha256", str(corpus.get("sha256", ""))[:16] + "…"),
+        ("analyzer", f"{ana.get('name')} v{ana.get('version')}: {', '.join(steps)}"),
+        ("bm25", f"{bm25.get('method')} k1={bm25.get('k1')} b={bm25.get('b')}, {bm25.get('vocabulary')} terms"),
+        ("chunking", f"{m.get('chunking', {}).get('max_tokens')} tokens, overlap {m.get('chunking', {}).get('overlap')} sentence(s)"),
+    ]
+    if dense:
+        rev = f" @ {dense['revision'][:10]}" if dense.get("revision") else ""
+        rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {dense.get('faiss')})"))
+    else:
+        rows.append(("dense model", "none (lexical-only index)"))
+    rows.append(("reranker", (m.get("reranker") or {}).get("default_model", DEFAULT_RERANKER)))
+    return rows
+
+
+@index_group.command("info")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--verify", is_flag=True, help="Also check every file against its checksum.")
+@user_errors
+def index_info(directory, as_json, verify):
+    """Describe the index in DIRECTORY."""
+    m = read_manifest(directory, verify=verify)
+    if as_json:
+        click.echo(json.dumps(m, ensure_ascii=False, indent=2))
+        return
+    width = max(len(k) for k, _ in describe_manifest(m))
+    for key, value in describe_manifest(m):
+        click.echo(f"{key:<{width}}  {value}")
+    if verify:
+        click.echo(f"{'checksums':<{width}}  ok ({len(m.get('files', {}))} files)")
+
+
+# -- query -----------------------------------------------------------------------------------------
+
+
+def searcher_options(func):
+    for option in reversed([
+        click.option("--dense-model", default="index", show_default=True,
+                     help="Query encoder (default: the one the index was built with)."),
+        click.option("--no-dense", is_flag=True, help="Skip dense retrieval."),
+        click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
+        click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
+        click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
+        click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True),
+        click.option("--rrf-k", default=60.0, show_default=True, type=float),
+        click.option("--depth", default=100, show_default=True, type=click.IntRange(1, 10000), help="Passages per retriever."),
+        click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
+                     help="Fused passages kept (and reranked)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length):
+    from .searcher import Searcher
+
+    return Searcher.load(
+        directory, dense_model=dense_model, use_dense=not no_dense, reranker=None if no_rerank else reranker,
+        max_length=max_length,
+    )
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+@main.command("query")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("text")
+@click.option("--top-k", "-k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
+@searcher_options
+@user_errors
+def query_cmd(directory, text, top_k, as_json, dense_model, no_dense, reranker, no_rerank, max_length, fusion, rrf_k,
+              depth, candidates):
+    """Search the index in DIRECTORY for TEXT."""
+    searcher = load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length)
+    response = searcher.search(text, top_k=top_k, rerank=not no_rerank, fusion=fusion, rrf_k=rrf_k, depth=depth,
+                               candidates=candidates)
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for w in searcher.warnings + response.warnings:
+        click.echo(f"note: {w}", err=True)
+    if not response.results:
+        click.echo("No results.")
+        return
+    click.echo(f"{'rank':>4}  {'doc':<20} {'bm25':>8} {'dense':>7} {'fused':>7} {'rerank':>8}  passage")
+    for r in response.results:
+        snippet = " ".join(r.text.split())[:70]
+        click.echo(f"{r.rank:>4}  {r.doc_id[:20]:<20} {_fmt(r.scores.bm25):>8} {_fmt(r.scores.dense):>7} "
+                   f"{_fmt(r.scores.fused):>7} {_fmt(r.scores.rerank):>8}  {snippet}")
+    t = response.timings_ms
+    click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
+
+
+# -- eval ------------------------------------------------------------------------------------------
+
+MODES = ("lexical", "dense", "hybrid", "lexical+rerank", "hybrid+rerank")
+
+
+@main.command("eval")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
+              help="Stages to evaluate (repeatable). Default: every mode the index and options allow.")
+@click.option("--limit", default=None, type=click.IntRange(1), help="Evaluate only the first N judged queries.")
+@click.option("--json", "as_json", is_flag=True)
+@searcher_options
+@user_errors
+def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_dense, reranker, no_rerank, max_length,
+             fusion, rrf_k, depth, candidates):
+    """Score the pipeline on judged queries: MRR@10, nDCG@10, Recall@10, Recall@100, MAP."""
+    from .evaluate import evaluate, load_qrels, load_queries
+    from .searcher import QueryError
+
+    wants_rerank = not no_rerank and (not modes or any(m.endswith("+rerank") for m in modes))
+    searcher = load_searcher(directory, dense_model, no_dense, reranker, not wants_rerank, max_length)
+    if not modes:
+        modes = ["lexical"]
+        if searcher.has_dense:
+            modes += ["dense", "hybrid"]
+        if searcher.has_reranker:
+            modes.append("hybrid+rerank" if searcher.has_dense else "lexical+rerank")
+    qs, judgments = load_queries(queries), load_qrels(qrels)
+    judged = [q for q in qs if q in judgments]
+    if not judged:
+        raise click.ClickException(f"no query in {queries} has a judgment in {qrels}")
+    judged = judged[:limit] if limit else judged
+    from tqdm.auto import tqdm
+
+    table = {}
+    for mode in modes:
+        stages = "hybrid" if mode.startswith("hybrid") else ("lexical" if mode.startswith("lexical") else mode)
+        rerank = mode.endswith("+rerank")
+        run = {}
+        for qid in tqdm(judged, desc=mode, unit=" queries", disable=as_json or not sys.stderr.isatty()):
+            try:
+                resp = searcher.search(qs[qid], top_k=100, stages=stages, rerank=rerank, fusion=fusion, rrf_k=rrf_k,
+                                       depth=depth, candidates=candidates)
+            except QueryError:
+                run[qid] = {}
+                continue
+            run[qid] = {r.doc_id: float(len(resp.results) - r.rank + 1) for r in resp.results}
+        table[mode] = evaluate(run, {q: judgments[q] for q in judged})
+    if as_json:
+        click.echo(json.dumps({"queries": len(judged), "results": table}, indent=2))
+        return
+    names = list(next(iter(table.values())))
+    click.echo(f"{len(judged)} judged queries")
+    click.echo(f"{'mode':<16}" + "".join(f"{n:>12}" for n in names))
+    for mode, metrics in table.items():
+        click.echo(f"{mode:<16}" + "".join(f"{metrics[n]:>12.4f}" for n in names))
+
+
+# -- models and app -------------------------------------------------------------------------------
+
+
+@main.group("models")
+def models_group() -> None:
+    """Manage the models."""
+
+
+@models_group.command("download")
+@click.option("--dense-model", default=DEFAULT_DENSE_MODEL, show_default=True)
+@click.option("--reranker", default=DEFAULT_RERANKER, show_default=True)
+@user_errors
+def models_download(dense_model, reranker):
+    """Download the models into the Hugging Face cache for offline use."""
+    from index.models import resolve_model
+
+    for name in (dense_model, reranker):
+        path = resolve_model(name)
+        click.echo(f"{name}: {path}")
+
+
+@main.command("app", context_settings={"ignore_unknown_options": True})
+@click.option("--index", "index_dir", default=None, help="Index directory (default: the sample index).")
+@click.option("--port", default=8501, show_default=True, type=int)
+@click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
+def app_cmd(index_dir, port, streamlit_args):
+    """Start the browser UI (Streamlit)."""
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    if not app.exists():
+        raise click.ClickException(f"{app} not found: run from a source checkout")
+    args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *streamlit_args]
+    if index_dir:
+        args += ["--", "--index", index_dir]
+    os.execv(sys.executable, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""Query time: load an index, retrieve with BM25 and dense, fuse, rerank, return documents."""
+
+from __future__ import annotations
+
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from index.analyzer import Analyzer
+from index.bm25 import BM25Index
+from index.build import BM25_DIR, DENSE_FILE, STORE_FILE, searchable_text
+from index.dense import DenseIndex, encode
+from index.manifest import IndexFormatError, read_manifest
+from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_encoder
+from index.store import Store
+
+from .fusion import FusionMethod, Normalization, ranked, rrf, weighted_sum
+from .rerank import Reranker
+
+Stages = Literal["lexical", "dense", "hybrid"]
+STAGES = ("bm25", "dense", "fused", "rerank")
+MAX_QUERY_CHARS = 2000
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched (empty, nothing searchable); the message says why."""
+
+
+@dataclass
+class StageValues:
+    bm25: float | None = None
+    dense: float | None = None
+    fused: float | None = None
+    rerank: float | None = None
+
+
+@dataclass
+class SearchResult:
+    """One document: its best passage, with the score and rank that passage had at every stage."""
+
+    rank: int
+    doc_id: str
+    passage_id: str
+    title: str
+    text: str
+    scores: StageValues
+    ranks: StageValues
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {
+            "rank": d["rank"], "doc_id": d["doc_id"], "passage_id": d["passage_id"], "title": d["title"],
+            "text": d["text"], "scores": d["scores"], "ranks": d["ranks"],
+        }
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    results: list[SearchResult]
+    timings_ms: dict[str, float | None]
+    stages: list[str]
+    fusion: dict | None = None
+    lexical_hits: int = 0
+    query_terms: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "results": [r.to_dict() for r in self.results],
+            "timings_ms": self.timings_ms,
+            "stages": self.stages,
+            "fusion": self.fusion,
+            "lexical_hits": self.lexical_hits,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class _Candidate:
+    row: int
+    scores: StageValues = field(default_factory=StageValues)
+    ranks: StageValues = field(default_factory=StageValues)
+
+
+def clean_query(query: str) -> str:
+    """NFC, control characters and lone surrogates removed, whitespace collapsed, length capped."""
+    if not isinstance(query, str):
+        raise QueryError("the query must be text")
+    query = query.encode("utf-8", "replace").decode("utf-8")
+    query = unicodedata.normalize("NFC", query)
+    query = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in query)
+    query = " ".join(query.split())
+    return query[:MAX_QUERY_CHARS]
+
+
+class Searcher:
+    """Hybrid search over an index directory.
+
+    Example::
+
+        searcher = Searcher.load("indexes/sample")
+        response = searcher.search("የቡና ምርት", top_k=5)
+        for r in response.results:
+            print(r.rank, r.doc_id, r.scores.rerank)
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict,
+        analyzer: Analyzer,
+        bm25: BM25Index,
+        store: Store,
+        dense: DenseIndex | None,
+        encoder,
+        reranker: Reranker | None,
+        warnings: list[str],
+    ) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.analyzer = analyzer
+        self.bm25 = bm25
+        self.store = store
+        self.dense = dense
+        self.encoder = encoder
+        self.reranker = reranker
+        self.warnings = warnings
+        self._encode_lock = threading.Lock()
+        self._rerank_lock = threading.Lock()
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        dense_model: str | None | Literal["index"] = "index",
+        reranker: str | None = DEFAULT_RERANKER,
+        max_length: int | None = None,
+        use_dense: bool = True,
+        strict: bool = True,
+        verify: bool = False,
+    ) -> "Searcher":
+        """Load an index and the models its stages need.
+
+        ``dense_model="index"`` uses the encoder the index was built with; ``reranker=None``
+        or ``use_dense=False`` skip those stages. With ``strict=False`` a model that cannot be
+        had is skipped and explained in :attr:`warnings` instead of raising.
+        """
+        directory = Path(directory)
+        manifest = read_manifest(directory, verify=verify)
+        analyzer = Analyzer.from_dict(manifest["analyzer"])
+        try:
+            bm25 = BM25Index.load(directory / BM25_DIR)
+            store = Store(directory / STORE_FILE)
+        except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
+            raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
+        warnings: list[str] = []
+
+        def missing(exc: ModelUnavailableError) -> None:
+            if strict:
+                raise exc
+            warnings.append(str(exc))
+
+        dense = encoder = None
+        built_with = (manifest.get("dense") or {}).get("model")
+        if use_dense and built_with:
+            name = built_with if dense_model in ("index", None) else dense_model
+            try:
+                encoder = load_encoder(name)
+                dim = encoder.get_sentence_embedding_dimension()
+                if dim != manifest["dense"]["dim"]:
+                    raise IndexFormatError(
+                        f"the index was embedded with {built_with!r} ({manifest['dense']['dim']} dimensions) but "
+                        f"{name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
+                    )
+                dense = DenseIndex.load(directory / DENSE_FILE)
+            except ModelUnavailableError as exc:
+                missing(exc)
+                encoder = None
+        elif use_dense and dense_model not in ("index", None):
+            warnings.append(f"the index has no dense embeddings (built with --no-dense); {dense_model!r} is not used")
+        rr = None
+        if reranker:
+            try:
+                rr = Reranker.load(reranker, max_length=max_length)
+            except ModelUnavailableError as exc:
+                missing(exc)
+        return cls(directory, manifest, analyzer, bm25, store, dense, encoder, rr, warnings)
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def has_dense(self) -> bool:
+        return self.dense is not None and self.encoder is not None
+
+    @property
+    def has_reranker(self) -> bool:
+        return self.reranker is not None
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 10,
+        stages: Stages = "hybrid",
+        rerank: bool = True,
+        fusion: FusionMethod = "rrf",
+        rrf_k: float = 60.0,
+        weights: dict[str, float] | None = None,
+        normalization: Normalization = "minmax",
+        depth: int = 100,
+        candidates: int = 100,
+        rerank_depth: int | None = None,
+        max_length: int | None = None,
+    ) -> SearchResponse:
+        """Search: first stage (BM25 and/or dense, fused), then the cross-encoder on the top candidates.
+
+        ``depth`` is how many passages each retriever returns, ``candidates`` how many fused
+        passages are kept, ``rerank_depth`` how many of them go to the reranker (default: all).
+        """
+        response, cands = self.first_stage(
+            query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
+            depth=depth, candidates=candidates,
+        )
+        if rerank and self.reranker is not None and cands:
+            self._rerank(response, cands, rerank_depth=rerank_depth, max_length=max_length)
+        elif rerank and self.reranker is None:
+            response.warnings.append("reranking skipped: no reranker is loaded")
+        response.results = self.documents(cands, top_k)
+        response.timings_ms["total"] = round(sum(v for v in response.timings_ms.values() if v), 3)
+        return response
+
+    def first_stage(
+        self,
+        query: str,
+        *,
+        stages: Stages = "hybrid",
+        fusion: FusionMethod = "rrf",
+        rrf_k: float = 60.0,
+        weights: dict[str, float] | None = None,
+        normalization: Normalization = "minmax",
+        depth: int = 100,
+        candidates: int = 100,
+    ) -> tuple[SearchResponse, list[_Candidate]]:
+        query = clean_query(query)
+        if not query:
+            raise QueryError("the query is empty: type a word or a question")
+        timings: dict[str, float | None] = {"bm25": None, "dense": None, "fusion": None, "rerank": None}
+        warnings: list[str] = []
+        run_lexical = stages in ("lexical", "hybrid")
+        run_dense = stages in ("dense", "hybrid")
+        if run_dense and not self.has_dense:
+            if stages == "dense":
+                raise QueryError("dense retrieval is not available for this index (no encoder or no embeddings)")
+            warnings.append("dense retrieval skipped: no encoder or embeddings for this index")
+            run_dense = False
+
+        lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        terms: list[str] = []
+        if run_lexical:
+            t0 = time.perf_counter()
+            terms = self.analyzer.tokens(query)
+            lists["bm25"] = self.bm25.top_k(terms, depth)
+            timings["bm25"] = _ms(t0)
+        if run_dense:
+            t0 = time.perf_counter()
+            with self._encode_lock:
+                qvec = encode(self.encoder, [query], kind="query")[0]
+            lists["dense"] = self.dense.search(qvec, depth)
+            timings["dense"] = _ms(t0)
+        if not terms and run_lexical and not run_dense:
+            raise QueryError("the query has no searchable words (only punctuation or symbols?)")
+
+        t0 = time.perf_counter()
+        by_row: dict[int, _Candidate] = {}
+        for stage, (rows, scores) in lists.items():
+            for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist()), start=1):
+                cand = by_row.setdefault(row, _Candidate(row))
+                setattr(cand.scores, stage, float(score))
+                setattr(cand.ranks, stage, rank)
+        fusion_info = None
+        if len(lists) == 2:
+            if fusion == "rrf":
+                fused = rrf({s: r.tolist() for s, (r, _) in lists.items()}, k=rrf_k, weights=weights)
+                fusion_info = {"method": "rrf", "k": rrf_k, "weights": weights or {"bm25": 1.0, "dense": 1.0}}
+            else:
+                fused = weighted_sum(lists, weights=weights, normalization=normalization)
+                fusion_info = {"method": "weighted", "normalization": normalization,
+                               "weights": weights or {"bm25": 1.0, "dense": 1.0}}
+        elif lists:
+            ((rows, scores),) = lists.values()
+            fused = {int(r): float(s) for r, s in zip(rows.tolist(), scores.tolist())}
+        else:
+            fused = {}
+        order = ranked(fused)[:candidates]
+        cands = []
+        for rank, (row, score) in enumerate(order, start=1):
+            cand = by_row[row]
+            cand.scores.fused, cand.ranks.fused = float(score), rank
+            cands.append(cand)
+        timings["fusion"] = _ms(t0)
+
+        stages_run = list(lists)
+        lexical_hits = int(lists["bm25"][0].size) if "bm25" in lists else 0
+        if run_lexical and lexical_hits == 0:
+            warnings.append("no passage contains a word of the query" + (" (dense retrieval still answers)" if run_dense else ""))
+        response = SearchResponse(query, [], timings, stages_run, fusion_info, lexical_hits, terms, warnings)
+        response.timings_ms["total"] = round(sum(v for v in timings.values() if v), 3)
+        return response, cands
+
+    def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
+        """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once)."""
+        if self.reranker is not None and cands:
+            self._rerank(response, cands, **kwargs)
+        response.results = self.documents(cands, top_k)
+        response.timings_ms["total"] = round(sum(v for k, v in response.timings_ms.items() if v and k != "total"), 3)
+        return response
+
+    def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
+                max_length: int | None = None) -> None:
+        t0 = time.perf_counter()
+        head = cands[: rerank_depth or len(cands)]
+        passages = self.store.passages([c.row for c in head])
+        texts = [searchable_text(p.title, p.text) for p in passages]
+        with self._rerank_lock:
+            previous = self.reranker.max_length
+            if max_length:
+                self.reranker.max_length = max_length
+            try:
+                scores = self.reranker.score(response.query, texts)
+            finally:
+                self.reranker.max_length = previous
+        for cand, score in zip(head, scores.tolist()):
+            cand.scores.rerank = float(score)
+        order = sorted(range(len(head)), key=lambda i: (-head[i].scores.rerank, head[i].ranks.fused))
+        for rank, i in enumerate(order, start=1):
+            head[i].ranks.rerank = rank
+        cands[: len(head)] = [head[i] for i in order]
+        response.timings_ms["rerank"] = _ms(t0)
+        response.stages = [*response.stages, "rerank"]
+
+    def documents(self, cands: list[_Candidate], top_k: int) -> list[SearchResult]:
+        """Best passage per document, in candidate order."""
+        if not cands:
+            return []
+        passages = {p.row: p for p in self.store.passages([c.row for c in cands])}
+        seen: set[str] = set()
+        results: list[SearchResult] = []
+        for cand in cands:
+            p = passages[cand.row]
+            if p.doc_id in seen:
+                continue
+            seen.add(p.doc_id)
+            results.append(SearchResult(len(results) + 1, p.doc_id, p.passage_id, p.title, p.text, cand.scores, cand.ranks))
+            if len(results) >= top_k:
+                break
+        return results
+
+    def document(self, doc_id: str) -> dict | None:
+        return self.store.document(doc_id)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)

@@ -1,0 +1,69 @@
+"""Tiny XLM-RoBERTa models built at test time: random weights, a tokenizer trained on Amharic text.
+
+They are saved to a directory and loaded through the same SentenceTransformer / CrossEncoder code
+path as the real models (`index.models.load_encoder` / `load_cross_encoder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 800):
+    from tokenizers import SentencePieceUnigramTokenizer
+    from transformers import XLMRobertaTokenizerFast
+
+    sp = SentencePieceUnigramTokenizer()
+    sp.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>", show_progress=False)
+    return XLMRobertaTokenizerFast(
+        tokenizer_object=sp._tokenizer if hasattr(sp, "_tokenizer") else sp,
+        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
+        pad_token="<pad>", mask_token="<mask>", model_max_length=512,
+    )
+
+
+def _config(tokenizer, *, hidden: int, layers: int, heads: int, intermediate: int, num_labels: int | None = None):
+    from transformers import XLMRobertaConfig
+
+    kwargs = dict(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate, max_position_embeddings=514, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, type_vocab_size=1,
+    )
+    if num_labels is not None:
+        kwargs["num_labels"] = num_labels
+    return XLMRobertaConfig(**kwargs)
+
+
+def build_encoder(out: Path, tokenizer, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A mean-pooled, normalized sentence-transformers encoder with random weights."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import XLMRobertaModel
+
+    torch.manual_seed(seed)
+    hf_dir = out / "_hf"
+    XLMRobertaModel(_config(tokenizer, hidden=hidden, layers=layers, heads=2, intermediate=hidden * 2)).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = models.Transformer(str(hf_dir), max_seq_length=256)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu")
+    model.save(str(out), safe_serialization=True)
+    return out
+
+
+def build_cross_encoder(out: Path, tokenizer, *, hidden: int = 32, layers: int = 2, seed: int = 1) -> Path:
+    """A one-logit XLM-R sequence classifier with random weights, saved as a CrossEncoder."""
+    import torch
+    from transformers import XLMRobertaForSequenceClassification
+
+    torch.manual_seed(seed)
+    model = XLMRobertaForSequenceClassification(
+        _config(tokenizer, hidden=hidden, layers=layers, heads=2, intermediate=hidden * 2, num_labels=1)
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
