@@ -189,7 +189,7 @@ def stem(word: str, *, min_stem: int = 2) -> str:
     >>> stem("ለገበሬዎቹም"), stem("ቤቶቻቸውን"), stem("በሬ"), stem("ከተማዋ"), stem("ባህላዊ"), stem("በሰላም")
     ('ገበሬ', 'ቤት', 'በሬ', 'ከተማ', 'ባህል', 'ሰላም')
     """
-    if len(word) <= min_stem or not eth.is_ethiopic(word[0]):
+    if len(word) < 2 or not eth.is_ethiopic(word[0]):
         return word
     whole = _strip_endings(word, min_stem)
     if _is_exception(word, whole):

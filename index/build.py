@@ -74,6 +74,7 @@ def build_index(
     chunking: ChunkConfig = ChunkConfig(),
     batch_size: int = 32,
     name: str | None = None,
+    examples: list[str] | None = None,
     show_progress: bool = True,
     on_progress: Callable[[str, float], None] | None = None,
 ) -> BuildReport:
@@ -107,6 +108,7 @@ def build_index(
         writer = StoreWriter(tmp / STORE_FILE)
         corpus_hash = hashlib.sha256()
         texts: list[str] = []
+        titles: list[str] = []
         docs = read_corpus(
             corpus, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
             skip_bad=skip_bad, report=read,
@@ -115,6 +117,8 @@ def build_index(
             content_hash = hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
             corpus_hash.update(f"{doc.id}\x00{content_hash}\n".encode())
             doc_row = writer.add_document(doc.id, doc.title, doc.text, doc.metadata, content_hash)
+            if len(titles) < 6 and doc.title.strip():
+                titles.append(doc.title.strip())
             for chunk in chunk_text(doc.text, config=chunking, count=count):
                 writer.add_passage(doc_row, f"{doc.id}#{chunk.index}", chunk.index, chunk.start, chunk.text)
                 texts.append(searchable_text(doc.title, chunk.text))
@@ -166,6 +170,7 @@ def build_index(
             "chunking": {**chunking.to_dict(), "token_counter": counter_name},
             "dense": dense_info,
             "reranker": {"default_model": DEFAULT_RERANKER},
+            "examples": list(examples or titles)[:8],
         }
         write_manifest(tmp, manifest)
         _replace_dir(tmp, out)

@@ -8,6 +8,12 @@ from typing import Sequence
 import numpy as np
 
 
+def embedding_dim(model) -> int:
+    """The encoder's output dimension (sentence-transformers renamed the method in v5)."""
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(method())
+
+
 def _prompt_name(model, kind: str) -> str | None:
     names = {"query": ("query",), "document": ("document", "passage", "doc")}[kind]
     prompts = getattr(model, "prompts", None) or {}
@@ -23,8 +29,7 @@ def encode(
     """
     texts = list(texts)
     if not texts:
-        dim = model.get_sentence_embedding_dimension()
-        return np.zeros((0, dim), dtype=np.float32)
+        return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     emb = model.encode(
         [texts[i] for i in order],

@@ -28,6 +28,9 @@ _REGULAR_ROW_STARTS = (
     + list(range(0x1320, 0x1358, 8))  # ጠ ጨ ጰ ጸ ፀ ፈ ፐ
 )
 _REGULAR_ROWS = frozenset(_REGULAR_ROW_STARTS)
+# Labialized rows (ቈ ኈ ኰ ጐ): cells 0, 2, 3, 4, 5 hold the wä, wi, wa, we, wə syllables.
+_LABIALIZED_ROWS = frozenset((0x1248, 0x1288, 0x12B0, 0x1310))
+_LABIALIZED_CELLS = frozenset((0, 2, 3, 4, 5))
 
 
 def decompose(char: str) -> tuple[int, int] | None:
@@ -42,12 +45,12 @@ def decompose(char: str) -> tuple[int, int] | None:
     if not 0x1200 <= cp < 0x1360:
         return None
     row = cp - (cp - 0x1200) % 8
-    if row not in _REGULAR_ROWS and row != 0x12D0:  # ዐ row: 7 regular cells
-        return None
     order = cp - row
-    if row == 0x12D0 and order == 7:
-        return None
-    return row, order
+    if row in _REGULAR_ROWS or (row == 0x12D0 and order < 7):  # ዐ row: 7 regular cells
+        return row, order
+    if row in _LABIALIZED_ROWS and order in _LABIALIZED_CELLS:
+        return row, order
+    return None
 
 
 def compose(row: int, order: int) -> str:

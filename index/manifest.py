@@ -59,3 +59,29 @@ def read_manifest(directory: str | Path, *, verify: bool = False) -> dict:
         if verify and file_sha256(file) != info["sha256"]:
             raise IndexFormatError(f"{directory}: file {rel} does not match its checksum; rebuild the index")
     return manifest
+
+
+def describe_manifest(m: dict) -> list[tuple[str, str]]:
+    """The manifest as (label, value) lines for people."""
+    corpus, dense, ana = m.get("corpus", {}), m.get("dense"), m.get("analyzer", {})
+    steps = [k for k in ("nfc", "fold", "numerals", "lowercase", "stem", "keep_surface", "roots", "stopwords") if ana.get(k)]
+    bm25 = m.get("bm25", {})
+    rows = [
+        ("name", m.get("name", "")),
+        ("format version", str(m.get("format_version"))),
+        ("built", m.get("created", "")),
+        ("corpus", f"{corpus.get('path')} ({corpus.get('format')})"),
+        ("documents", str(corpus.get("documents"))),
+        ("passages", str(corpus.get("passages"))),
+        ("corpus sha256", str(corpus.get("sha256", ""))[:16] + "…"),
+        ("analyzer", f"{ana.get('name')} v{ana.get('version')}: {', '.join(steps)}"),
+        ("bm25", f"{bm25.get('method')} k1={bm25.get('k1')} b={bm25.get('b')}, {bm25.get('vocabulary')} terms"),
+        ("chunking", f"{m.get('chunking', {}).get('max_tokens')} tokens, overlap {m.get('chunking', {}).get('overlap')} sentence(s)"),
+    ]
+    if dense:
+        rev = f" @ {dense['revision'][:10]}" if dense.get("revision") else ""
+        rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {dense.get('faiss')})"))
+    else:
+        rows.append(("dense model", "none (lexical-only index)"))
+    rows.append(("reranker", (m.get("reranker") or {}).get("default_model", "")))
+    return rows

@@ -43,10 +43,10 @@ def load_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     with open(path, encoding="utf-8", newline="") as f:
         for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
-            if not row or (lineno == 1 and not row[-1].lstrip("-").isdigit()):
-                continue
             if len(row) == 1:
                 row = row[0].split()
+            if not row or (lineno == 1 and not row[-1].lstrip("-").isdigit()):
+                continue  # blank line or header
             if len(row) == 4:
                 row = [row[0], row[2], row[3]]
             if len(row) != 3:

@@ -14,7 +14,7 @@ import numpy as np
 from index.analyzer import Analyzer
 from index.bm25 import BM25Index
 from index.build import BM25_DIR, DENSE_FILE, STORE_FILE, searchable_text
-from index.dense import DenseIndex, encode
+from index.dense import DenseIndex, embedding_dim, encode
 from index.manifest import IndexFormatError, read_manifest
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_encoder
 from index.store import Store
@@ -176,7 +176,7 @@ class Searcher:
             name = built_with if dense_model in ("index", None) else dense_model
             try:
                 encoder = load_encoder(name)
-                dim = encoder.get_sentence_embedding_dimension()
+                dim = embedding_dim(encoder)
                 if dim != manifest["dense"]["dim"]:
                     raise IndexFormatError(
                         f"the index was embedded with {built_with!r} ({manifest['dense']['dim']} dimensions) but "

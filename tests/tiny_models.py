@@ -49,7 +49,8 @@ def build_encoder(out: Path, tokenizer, *, hidden: int = 32, layers: int = 2, se
     XLMRobertaModel(_config(tokenizer, hidden=hidden, layers=layers, heads=2, intermediate=hidden * 2)).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     transformer = models.Transformer(str(hf_dir), max_seq_length=256)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = models.Pooling(dim(), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu")
     model.save(str(out), safe_serialization=True)
     return out

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Never reach for the hub from tests: a missing model must fail fast, not retry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def sample_docs() -> list[dict]:
+    with open(SAMPLE / "corpus.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny encoder and cross-encoder (random weights, tokenizer trained on the sample corpus)."""
+    from tiny_models import build_cross_encoder, build_encoder, train_tokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    tokenizer = train_tokenizer([d["title"] + "\n" + d["text"] for d in sample_docs()])
+    return {
+        "encoder": build_encoder(root / "encoder", tokenizer),
+        "reranker": build_cross_encoder(root / "reranker", tokenizer),
+    }
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, tiny_models) -> Path:
+    """The sample corpus indexed with the tiny encoder (all stages available)."""
+    from index.build import build_index
+
+    out = tmp_path_factory.mktemp("idx") / "sample"
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lexical_index(tmp_path_factory) -> Path:
+    from index.build import build_index
+
+    out = tmp_path_factory.mktemp("idx") / "lexical"
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def searcher(sample_index, tiny_models):
+    from search import Searcher
+
+    return Searcher.load(sample_index, reranker=str(tiny_models["reranker"]))

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from index.analyzer import Analyzer
+from index.bm25 import BM25Index, BM25Params
+
+from conftest import sample_docs
+
+
+@pytest.fixture(scope="module")
+def corpus_terms():
+    a = Analyzer()
+    return [a.tokens(d["title"] + "\n" + d["text"]) for d in sample_docs()]
+
+
+def test_parity_with_rank_bm25(corpus_terms):
+    """bm25s 'robertson' equals rank_bm25.BM25Okapi on terms whose idf is positive.
+
+    bm25s leaves out the constant factor (k1 + 1) of the term-frequency part (it changes no
+    ranking), so the scores agree once it is put back, and the rankings agree as they are.
+    """
+    params = BM25Params(k1=1.5, b=0.75, method="robertson")
+    ours = BM25Index.build(corpus_terms, params=params)
+    ref = BM25Okapi(corpus_terms, k1=1.5, b=0.75)
+    n = len(corpus_terms)
+    queries = [Analyzer().tokens(q) for q in ["የቡና ምርት", "የወባ በሽታ መከላከል", "አጼ ቴዎድሮስ መቅደላ", "የኢንተርኔት ማጭበርበር"]]
+    checked = 0
+    for q in queries:
+        q = [t for t in q if t in ref.idf and sum(t in doc for doc in corpus_terms) < n / 2]
+        assert q
+        np.testing.assert_allclose(ours.scores(q) * (params.k1 + 1), ref.get_scores(q), rtol=1e-5, atol=1e-5)
+        ref_scores = ref.get_scores(q)
+        ref_top = [i for i in np.argsort(-ref_scores, kind="stable")[:10] if ref_scores[i] > 0]
+        assert list(ours.top_k(q, 10)[0]) == ref_top
+        checked += 1
+    assert checked == len(queries)
+
+
+def test_top_k_order_and_unknown_terms(corpus_terms):
+    bm25 = BM25Index.build(corpus_terms)
+    rows, scores = bm25.top_k(["ቡና"], 5)
+    assert len(rows) == 5 and np.all(np.diff(scores) <= 0) and np.all(scores > 0)
+    full = bm25.scores(["ቡና"])
+    assert rows[0] == int(np.argmax(full))
+    rows, scores = bm25.top_k(["ፍጹምያልታወቀቃል"], 10)
+    assert rows.size == 0
+    assert bm25.known_terms(["ቡና", "ፍጹምያልታወቀቃል"]) == ["ቡና"]
+
+
+def test_save_load_round_trip_with_amharic(tmp_path, corpus_terms):
+    bm25 = BM25Index.build(corpus_terms, params=BM25Params(k1=0.9, b=0.6))
+    bm25.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert loaded.params == BM25Params(k1=0.9, b=0.6)
+    for q in (["ቡና", "ኢትዮጵያ"], ["መንግስት"], ["$ስድ"]):
+        np.testing.assert_allclose(loaded.scores(q), bm25.scores(q))

@@ -1,0 +1,140 @@
+import json
+import os
+import sqlite3
+
+import pytest
+
+from index import build as build_mod
+from index.build import build_index
+from index.manifest import FORMAT_VERSION, IndexFormatError, read_manifest
+from search import Searcher
+
+from conftest import SAMPLE, sample_docs
+
+
+def test_manifest_describes_the_index(sample_index, tiny_models):
+    m = read_manifest(sample_index, verify=True)
+    assert m["format_version"] == FORMAT_VERSION
+    assert m["corpus"]["documents"] == 143 and m["corpus"]["passages"] >= 150
+    assert len(m["corpus"]["sha256"]) == 64
+    assert m["analyzer"]["name"] == "amharic" and m["analyzer"]["stem"] is True
+    assert m["dense"]["model"] == str(tiny_models["encoder"]) and m["dense"]["dim"] == 32
+    assert m["chunking"]["token_counter"].startswith("tokenizer:")
+    assert set(m["files"]) >= {"store.sqlite", "dense.faiss", "bm25/params.index.json"}
+    assert all(len(f["sha256"]) == 64 for f in m["files"].values())
+
+
+def test_round_trip_keeps_amharic_text(sample_index):
+    s = Searcher.load(sample_index, reranker=None)
+    originals = {d["id"]: d for d in sample_docs()}
+    for doc_id in ("health-001", "long-005", "cult-012"):
+        stored = s.document(doc_id)
+        assert stored["text"] == originals[doc_id]["text"]
+        assert stored["title"] == originals[doc_id]["title"]
+        assert stored["metadata"] == {"topic": originals[doc_id]["topic"]}
+    # every passage maps back into its document's text
+    db = sqlite3.connect(sample_index / "store.sqlite")
+    for doc_text, start, text in db.execute(
+        "SELECT d.text, p.start, p.text FROM passages p JOIN documents d ON d.row = p.doc_row"
+    ):
+        assert doc_text[start : start + len(text)] == text
+
+
+def test_same_corpus_same_hash(lexical_index, tmp_path):
+    again = build_index(SAMPLE / "corpus.jsonl", tmp_path / "again", dense_model=None, show_progress=False)
+    assert again.manifest["corpus"]["sha256"] == read_manifest(lexical_index)["corpus"]["sha256"]
+
+
+def _leftovers(parent):
+    return [p.name for p in parent.iterdir() if ".building-" in p.name or ".old-" in p.name]
+
+
+def test_interrupted_rebuild_keeps_the_old_index(tmp_path, monkeypatch):
+    out = tmp_path / "idx"
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
+    before = (out / "manifest.json").read_text()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_mod.BM25Index, "build", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
+    assert (out / "manifest.json").read_text() == before
+    assert Searcher.load(out, reranker=None).search("ቡና", rerank=False).results
+    assert _leftovers(tmp_path) == []
+
+
+def test_interrupted_first_build_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(build_mod, "write_manifest", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        build_index(SAMPLE / "corpus.jsonl", tmp_path / "idx", dense_model=None, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rebuild_in_place_replaces(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "ቡና"}\n', encoding="utf-8")
+    out = tmp_path / "idx"
+    build_index(corpus, out, dense_model=None, show_progress=False)
+    corpus.write_text('{"id": "a", "text": "ቡና"}\n{"id": "b", "text": "ሻይ"}\n', encoding="utf-8")
+    build_index(corpus, out, dense_model=None, show_progress=False)
+    assert read_manifest(out)["corpus"]["documents"] == 2
+    assert _leftovers(tmp_path) == []
+
+
+def test_refuses_to_replace_a_non_index_directory(tmp_path):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.txt").write_text("do not delete")
+    with pytest.raises(FileExistsError, match="not an amharic-search index"):
+        build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
+    assert (out / "thesis.txt").exists()
+
+
+@pytest.fixture
+def copy_of_index(lexical_index, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(lexical_index, target)
+    return target
+
+
+def test_missing_file_detected(copy_of_index):
+    os.remove(copy_of_index / "store.sqlite")
+    with pytest.raises(IndexFormatError, match="store.sqlite is missing"):
+        Searcher.load(copy_of_index, reranker=None)
+
+
+def test_truncated_file_detected(copy_of_index):
+    path = copy_of_index / "bm25" / "data.csc.index.npy"
+    path.write_bytes(path.read_bytes()[:10])
+    with pytest.raises(IndexFormatError, match="wrong size"):
+        Searcher.load(copy_of_index, reranker=None)
+
+
+def test_tampering_detected_by_checksum(copy_of_index):
+    path = copy_of_index / "bm25" / "vocab.index.json"
+    data = bytearray(path.read_bytes())
+    data[5] ^= 1
+    path.write_bytes(bytes(data))
+    read_manifest(copy_of_index)  # same size: only the checksum can tell
+    with pytest.raises(IndexFormatError, match="checksum"):
+        read_manifest(copy_of_index, verify=True)
+
+
+@pytest.mark.parametrize("version, advice", [(FORMAT_VERSION + 1, "upgrade amharic-search"), (0, "rebuild the index")])
+def test_format_version_mismatch(copy_of_index, version, advice):
+    m = json.loads((copy_of_index / "manifest.json").read_text())
+    m["format_version"] = version
+    (copy_of_index / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError, match=advice):
+        Searcher.load(copy_of_index, reranker=None)
+
+
+def test_not_an_index(tmp_path):
+    with pytest.raises(IndexFormatError, match="no such index directory"):
+        read_manifest(tmp_path / "nope")
+    with pytest.raises(IndexFormatError, match="not an amharic-search index"):
+        read_manifest(tmp_path)

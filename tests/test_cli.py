@@ -1,0 +1,113 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from search.cli import main
+
+from conftest import SAMPLE
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_index_build_and_info(run, tmp_path, tiny_models):
+    out = tmp_path / "idx"
+    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", out, "--dense-model", tiny_models["encoder"])
+    assert r.exit_code == 0, r.output
+    assert "Indexed 143 documents as" in r.output and "passages into" in r.output
+    r = run("index", "info", out, "--verify")
+    assert r.exit_code == 0
+    width = len("format version")
+    info = {line[:width].strip(): line[width:].strip() for line in r.stdout.splitlines()}
+    assert info["documents"] == "143" and info["format version"] == "1"
+    assert info["dense model"] == f"{tiny_models['encoder']} (32-d, IndexIDMap2(IndexFlatIP))"
+    assert info["checksums"].startswith("ok (")
+    assert "32-d" in r.output and "amharic v1" in r.output and "checksums" in r.output
+    r = run("index", "info", out, "--json")
+    assert json.loads(r.stdout)["corpus"]["documents"] == 143
+
+
+def test_index_build_lexical_only_and_bad_input(run, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "ቡና"}\n{broken\n{"id": "b", "text": "ሻይ"}\n', encoding="utf-8")
+    r = run("index", "build", corpus, "--out", tmp_path / "x", "--no-dense")
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: {corpus}, line 2: not valid JSON (Expecting property name enclosed in double quotes) "
+        "(use --skip-bad to skip such records)"
+    )
+    assert "Traceback" not in r.output
+    r = run("index", "build", corpus, "--out", tmp_path / "x", "--no-dense", "--skip-bad")
+    assert r.exit_code == 0
+    assert r.stdout.strip().startswith("Indexed 2 documents as 2 passages into")
+    assert r.stdout.strip().endswith("skipped 1 bad records (lexical only)")
+    assert "skipped: " in r.stderr and "line 2" in r.stderr
+
+
+def test_index_build_missing_model_is_clean(run, tmp_path):
+    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", tmp_path / "x", "--dense-model", "rasyosef/embedding-amharic-medium")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: model 'rasyosef/embedding-amharic-medium' is not available")
+    assert "Traceback" not in r.output and not (tmp_path / "x").exists()
+
+
+def test_query_table_and_json(run, sample_index, tiny_models):
+    r = run("query", sample_index, "የአድዋ ጦርነት", "--reranker", tiny_models["reranker"], "-k", "3")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["rank", "doc", "bm25", "dense", "fused", "rerank", "passage"]
+    assert [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"]
+    assert lines[-1].startswith("time (ms): bm25")
+    r = run("query", sample_index, "የአድዋ ጦርነት", "--json", "--no-rerank", "-k", "2")
+    d = json.loads(r.stdout)
+    assert d["query"] == "የአድዋ ጦርነት" and len(d["results"]) == 2
+    assert d["results"][0]["doc_id"] == "hist-001"
+    assert d["timings_ms"]["rerank"] is None and d["results"][0]["scores"]["rerank"] is None
+
+
+def test_query_errors_are_clean(run, lexical_index, tmp_path):
+    r = run("query", lexical_index, "   ", "--no-rerank")
+    assert r.exit_code == 1 and r.stderr.strip() == "Error: the query is empty: type a word or a question"
+    r = run("query", tmp_path / "nope", "ቡና")
+    assert r.exit_code == 1 and "no such index directory" in r.output
+    r = run("query", lexical_index, "ቡና")  # default reranker is not cached here
+    assert r.exit_code == 1 and "reranker-amharic-medium" in r.output and "--no-rerank" in r.output
+
+
+def test_eval_on_sample_judgments(run, lexical_index):
+    r = run("eval", lexical_index, "--queries", SAMPLE / "queries.jsonl", "--qrels", SAMPLE / "qrels.tsv", "--no-rerank", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["queries"] == 37 and list(d["results"]) == ["lexical"]
+    m = d["results"]["lexical"]
+    assert set(m) == {"MRR@10", "nDCG@10", "Recall@10", "Recall@100", "MAP"}
+    assert m["MRR@10"] > 0.8 and m["Recall@100"] > 0.9
+
+
+def test_eval_all_modes_table(run, sample_index, tiny_models):
+    r = run("eval", sample_index, "--queries", SAMPLE / "queries.jsonl", "--qrels", SAMPLE / "qrels.tsv",
+            "--reranker", tiny_models["reranker"], "--limit", "5")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "5 judged queries"
+    assert lines[1].split() == ["mode", "MRR@10", "nDCG@10", "Recall@10", "Recall@100", "MAP"]
+    assert [line.split()[0] for line in lines[2:]] == ["lexical", "dense", "hybrid", "hybrid+rerank"]
+
+
+def test_models_download_offline(run):
+    r = run("models", "download")
+    assert r.exit_code == 1
+    assert "embedding-amharic-medium" in r.output and "Traceback" not in r.output
+
+
+def test_app_help(run):
+    r = run("app", "--help")
+    assert r.exit_code == 0 and "--index" in r.output

@@ -1,0 +1,160 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from index.build import searchable_text
+from index.manifest import IndexFormatError
+from index.models import ModelUnavailableError, load_cross_encoder
+from search import QueryError, Searcher
+
+
+def test_all_stages_run_and_report(searcher):
+    r = searcher.search("የወባ በሽታ መከላከል", top_k=5)
+    assert r.stages == ["bm25", "dense", "rerank"]
+    assert len(r.results) == 5
+    assert [x.rank for x in r.results] == [1, 2, 3, 4, 5]
+    assert len({x.doc_id for x in r.results}) == 5  # one result per document
+    for key in ("bm25", "dense", "fusion", "rerank", "total"):
+        assert r.timings_ms[key] is not None and r.timings_ms[key] >= 0
+    for x in r.results:
+        assert x.scores.fused is not None and x.scores.rerank is not None
+        assert x.ranks.rerank is not None
+    assert r.fusion == {"method": "rrf", "k": 60.0, "weights": {"bm25": 1.0, "dense": 1.0}}
+
+
+def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
+    query = "የቡና ወጪ ንግድ"
+    first, cands = searcher.first_stage(query)
+    final = searcher.search(query, top_k=100)
+    # score every candidate independently with a freshly loaded CrossEncoder
+    ce = load_cross_encoder(str(tiny_models["reranker"]))
+    passages = searcher.store.passages([c.row for c in cands])
+    direct = ce.predict([(first.query, searchable_text(p.title, p.text)) for p in passages])
+    best = {}
+    for p, s in zip(passages, direct):
+        best[p.doc_id] = max(best.get(p.doc_id, -np.inf), float(s))
+    got = [x.scores.rerank for x in final.results]
+    assert got == sorted(got, reverse=True)
+    assert {x.doc_id for x in final.results} == set(best)
+    # each document carries its best passage's cross-encoder score (batching changes the last bits)
+    np.testing.assert_allclose(got, [best[x.doc_id] for x in final.results], rtol=1e-4, atol=1e-6)
+    direct_in_final_order = [best[x.doc_id] for x in final.results]
+    assert all(a >= b - 1e-5 for a, b in zip(direct_in_final_order, direct_in_final_order[1:]))
+    # and it differs from the first-stage order (the reranker really reordered)
+    assert [x.doc_id for x in final.results] != [x.doc_id for x in searcher.documents(cands, 100)]
+
+
+def test_rrf_candidates_hand_checked(searcher):
+    resp, cands = searcher.first_stage("የአድዋ ጦርነት", depth=20, candidates=100)
+    for c in cands:
+        expected = sum(1 / (60 + r) for r in (c.ranks.bm25, c.ranks.dense) if r is not None)
+        assert c.scores.fused == pytest.approx(expected)
+    assert [c.ranks.fused for c in cands] == list(range(1, len(cands) + 1))
+    assert len(cands) <= 40
+
+
+def test_stage_toggles(searcher):
+    lex = searcher.search("ቡና", stages="lexical", rerank=False)
+    assert lex.stages == ["bm25"] and lex.timings_ms["dense"] is None and lex.timings_ms["rerank"] is None
+    assert all(x.scores.dense is None and x.scores.rerank is None for x in lex.results)
+    dense = searcher.search("ቡና", stages="dense", rerank=False)
+    assert dense.stages == ["dense"] and all(x.scores.bm25 is None for x in dense.results)
+    weighted = searcher.search("ቡና", fusion="weighted", rerank=False)
+    assert weighted.fusion["method"] == "weighted"
+    assert searcher.search("ቡና", rerank_depth=5).stages[-1] == "rerank"
+
+
+def test_json_schema(searcher):
+    d = searcher.search("የኢትዮጵያ ቡና", top_k=3).to_dict()
+    assert set(d) >= {"query", "results", "timings_ms"}
+    assert set(d["timings_ms"]) == {"bm25", "dense", "fusion", "rerank", "total"}
+    for r in d["results"]:
+        assert set(r) >= {"rank", "doc_id", "passage_id", "text", "scores"}
+        assert set(r["scores"]) == {"bm25", "dense", "fused", "rerank"}
+        assert r["passage_id"].startswith(r["doc_id"] + "#")
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query(searcher, query):
+    with pytest.raises(QueryError, match="empty"):
+        searcher.search(query)
+
+
+def test_punctuation_only_query(lexical_index):
+    s = Searcher.load(lexical_index, reranker=None)
+    with pytest.raises(QueryError, match="no searchable words"):
+        s.search("።።። ፣፣", rerank=False)
+
+
+def test_unknown_terms_dense_still_answers(searcher):
+    r = searcher.search("ዝዝዝዝዝ ቅቅቅቅቅ", rerank=False)
+    assert r.lexical_hits == 0 and r.results
+    assert any("no passage contains a word" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize("query", ["x" * 10_000, "ቡና \x00\x07 ሻይ", "ቡና \ud800 ሻይ", "☕ ቡና 😀", "coffee ቡና"])
+def test_odd_queries_do_not_crash(searcher, query):
+    r = searcher.search(query, rerank=False)
+    assert len(r.query) <= 2000 and "\x00" not in r.query
+
+
+def test_missing_model_is_a_clear_fast_error(sample_index, tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(ModelUnavailableError) as info:
+        Searcher.load(sample_index, reranker="rasyosef/reranker-amharic-medium")
+    assert time.perf_counter() - t0 < 10
+    msg = str(info.value)
+    assert "rasyosef/reranker-amharic-medium" in msg and "--no-rerank" in msg and "models download" in msg
+    with pytest.raises(ModelUnavailableError, match="no model directory"):
+        Searcher.load(sample_index, reranker=str(tmp_path / "no-such-model"))
+
+
+def test_non_strict_load_degrades_with_warning(sample_index):
+    s = Searcher.load(sample_index, reranker="rasyosef/reranker-amharic-medium", strict=False)
+    assert not s.has_reranker and s.has_dense
+    assert any("reranker-amharic-medium" in w for w in s.warnings)
+    r = s.search("ቡና")
+    assert r.stages == ["bm25", "dense"] and r.results
+
+
+def test_pickled_weights_are_refused(tmp_path, tiny_models):
+    import shutil
+
+    bad = tmp_path / "pickled"
+    shutil.copytree(tiny_models["reranker"], bad)
+    (bad / "model.safetensors").rename(bad / "pytorch_model.bin")
+    with pytest.raises(ModelUnavailableError, match="safetensors"):
+        load_cross_encoder(str(bad))
+
+
+def test_dense_dimension_mismatch(sample_index, tmp_path, tiny_models):
+    from tiny_models import build_encoder, train_tokenizer
+
+    tok = train_tokenizer(["ቡና ሻይ ወተት ጤና"] * 20, vocab_size=60)
+    other = build_encoder(tmp_path / "enc48", tok, hidden=48)
+    with pytest.raises(IndexFormatError, match="32 dimensions.*48-dimensional"):
+        Searcher.load(sample_index, dense_model=str(other), reranker=None)
+
+
+def test_concurrent_searches_match_sequential(searcher):
+    queries = ["የወባ በሽታ", "የቡና ምርት", "አጼ ቴዎድሮስ", "የኢንተርኔት ማጭበርበር", "የጤፍ ምርት", "ማራቶን"]
+    expected = {q: [x.doc_id for x in searcher.search(q, top_k=5).results] for q in queries}
+    got, errors = {}, []
+
+    def work(q):
+        try:
+            for _ in range(3):
+                ids = [x.doc_id for x in searcher.search(q, top_k=5).results]
+                assert ids == expected[q]
+            got[q] = True
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(q,)) for q in queries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(got) == len(queries)
