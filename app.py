@@ -22,7 +22,7 @@ from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailable
 from index.readers import CorpusError
 from search import QueryError, Searcher
 from search.catalog import DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes
-from search.display import doc_color, escape, highlight, rank_change
+from search.display import doc_colors, escape, highlight, rank_change
 from search.translit import looks_transliterated, to_ethiopic
 
 STAGE_LABELS = {"bm25": "BM25", "dense": "Dense", "fused": "Fused", "rerank": "Rerank"}
@@ -142,6 +142,9 @@ def render_compare(searcher: Searcher, query: str, top_k: int, depth: int, candi
     if not responses:
         return
     positions = {name: {r.doc_id: r.rank for r in resp.results} for name, resp in responses.items()}
+    # color by best position in any column, so the top documents get the most distinct colors
+    by_rank = sorted((r.rank, r.doc_id) for resp in responses.values() for r in resp.results)
+    colors = doc_colors(doc_id for _, doc_id in by_rank)
     st.caption("The same document has the same color in every column; “elsewhere” gives its rank in the other columns.")
     for col, (name, resp) in zip(st.columns(len(responses)), responses.items()):
         with col:
@@ -153,7 +156,7 @@ def render_compare(searcher: Searcher, query: str, top_k: int, depth: int, candi
                 )
                 st.markdown(
                     f'<div class="as-card"><div class="as-head"><span class="as-rank">{r.rank}</span>'
-                    f'<span class="as-dot" style="background:{doc_color(r.doc_id)}"></span>'
+                    f'<span class="as-dot" style="background:{colors[r.doc_id]}"></span>'
                     f'<span class="as-title">{escape(r.title or r.doc_id)}</span></div>'
                     f'<div class="as-id">{escape(r.doc_id)}</div>'
                     f'<div class="as-scores">elsewhere: {escape(elsewhere)}</div></div>',
@@ -194,7 +197,7 @@ def sidebar_index_builder(root: Path, dense_model: str) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="amharic-search", page_icon="🔎", layout="wide")
+    st.set_page_config(page_title="amharic-search", layout="wide")
     st.markdown(CSS, unsafe_allow_html=True)
     args = settings()
     root = Path(args.index_root)
@@ -246,7 +249,7 @@ def main() -> None:
     translit = st.sidebar.checkbox("Convert Latin typing to Ethiopic (selam → ሰላም)", value=True, key="translit")
     sidebar_index_builder(root, build_model)
 
-    st.title("🔎 amharic-search")
+    st.title("amharic-search")
     for note in notes + searcher.warnings:
         st.warning(note, icon="⚠️")
 

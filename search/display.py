@@ -57,7 +57,25 @@ def rank_change(before: int | None, after: int | None) -> str:
     return f"↑ {before - after}" if before > after else f"↓ {after - before}"
 
 
-def doc_color(doc_id: str) -> str:
-    """A stable color per document, to link the same document across compared rankings."""
-    digest = hashlib.sha256(doc_id.encode("utf-8")).digest()
-    return f"hsl({int.from_bytes(digest[:2], 'big') % 360}, 65%, 45%)"
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+def doc_colors(doc_ids) -> dict[str, str]:
+    """Distinct colors in order of first appearance (then a stable hash), to link the same document
+    across compared rankings.
+
+    >>> doc_colors(["a", "b", "a"]) == {"a": PALETTE[0], "b": PALETTE[1]}
+    True
+    """
+    colors: dict[str, str] = {}
+    for doc_id in doc_ids:
+        if doc_id not in colors:
+            if len(colors) < len(PALETTE):
+                colors[doc_id] = PALETTE[len(colors)]
+            else:
+                digest = hashlib.sha256(doc_id.encode("utf-8")).digest()
+                colors[doc_id] = f"hsl({int.from_bytes(digest[:2], 'big') % 360}, 60%, 45%)"
+    return colors

@@ -66,11 +66,12 @@ def test_query_table_and_json(run, sample_index, tiny_models):
     assert lines[0].split() == ["rank", "doc", "bm25", "dense", "fused", "rerank", "passage"]
     assert [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"]
     assert lines[-1].startswith("time (ms): bm25")
-    r = run("query", sample_index, "የአድዋ ጦርነት", "--json", "--no-rerank", "-k", "2")
+    r = run("query", sample_index, "የአድዋ ጦርነት", "--json", "--no-rerank", "--no-dense", "-k", "2")
     d = json.loads(r.stdout)
     assert d["query"] == "የአድዋ ጦርነት" and len(d["results"]) == 2
     assert d["results"][0]["doc_id"] == "hist-001"
     assert d["timings_ms"]["rerank"] is None and d["results"][0]["scores"]["rerank"] is None
+    assert d["timings_ms"]["dense"] is None and d["results"][0]["scores"]["dense"] is None
 
 
 def test_query_errors_are_clean(run, lexical_index, tmp_path):

@@ -1,0 +1,80 @@
+"""End-to-end tests in headless Chromium against `streamlit run app.py` (run in CI: `make test`)."""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from index.build import build_index
+
+from browser import browser_page, run_query, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = [
+    {"id": "evil-1", "title": "<script>window.__xss='title'</script>",
+     "text": "ቡና ጥሩ ነው። <img src=x onerror=\"window.__xss='img'\"> <script>window.__xss='script'</script>"},
+    {"id": "evil-2", "title": "<b onmouseover=alert(1)>ቡና</b>",
+     "text": "የቡና ዋጋ [click](javascript:window.__xss='link') :red[ቀይ] **ደማቅ** $x^2$"},
+]
+
+
+@pytest.fixture(scope="module")
+def server(sample_index, tiny_models):
+    env = {
+        "AMHARIC_SEARCH_INDEX_ROOT": str(sample_index.parent),
+        "AMHARIC_SEARCH_RERANKER": str(tiny_models["reranker"]),
+        "AMHARIC_SEARCH_DENSE_MODEL": str(tiny_models["encoder"]),
+        "HF_HUB_OFFLINE": "1",
+    }
+    with streamlit_server(env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory, tiny_models):
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "evil.jsonl"
+    corpus.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in HOSTILE), encoding="utf-8")
+    index = root / "indexes" / "evil<b>name"
+    build_index(corpus, index, dense_model=None, show_progress=False)
+    env = {"AMHARIC_SEARCH_INDEX": str(index), "AMHARIC_SEARCH_RERANKER": str(tiny_models["reranker"]), "HF_HUB_OFFLINE": "1"}
+    with streamlit_server(env) as url:
+        yield url
+
+
+def test_search_and_compare_in_browser(server, tmp_path):
+    with browser_page() as page:
+        page.goto(server)
+        page.get_by_text("amharic-search").first.wait_for(timeout=60_000)
+        run_query(page, "የወባ በሽታ መከላከል")
+        page.get_by_text("Reranked").first.wait_for(timeout=60_000)
+        cards = page.locator(".as-card")
+        expect(cards).to_have_count(10, timeout=30_000)
+        first = cards.first.inner_text()
+        assert "Rerank" in first and "Fused" in first
+        assert page.locator(".as-card mark").count() > 0
+        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+
+        page.get_by_text("Compare stages").click()
+        page.get_by_text("BM25 alone").first.wait_for(timeout=60_000)
+        page.get_by_text("Hybrid + rerank").first.wait_for(timeout=60_000)
+        expect(page.locator(".as-dot")).to_have_count(30, timeout=30_000)
+        assert "elsewhere" in page.locator(".as-card").first.inner_text()
+
+
+def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
+    with browser_page() as page:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(hostile_server)
+        run_query(page, "ቡና")
+        page.wait_for_timeout(1500)
+        text = page.locator(".as-card").all_inner_texts()
+        joined = "\n".join(text)
+        assert "<script>window.__xss='title'</script>" in joined
+        assert "<img src=x onerror=" in joined
+        assert "[click](javascript:" in joined and ":red[ቀይ]" in joined and "**ደማቅ**" in joined
+        assert page.evaluate("window.__xss") is None
+        assert dialogs == []
+        assert page.locator(".as-card img, .as-card script, .as-card a, .as-card b").count() == 0

@@ -1,0 +1,75 @@
+import pytest
+
+from index.analyzer import Analyzer
+from index.manifest import read_manifest
+from index.readers import CorpusError
+from search.catalog import MAX_UPLOAD_BYTES, Upload, build_from_uploads, safe_name
+from search.display import doc_colors, escape, highlight, rank_change
+from search.translit import looks_transliterated, to_ethiopic
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "[x](javascript:alert(1))", ":red[ቀይ]",
+     "**bold** _it_ `code` $x$", "&lt;already&gt;", "a\nb"],
+)
+def test_escape_leaves_no_markup(hostile):
+    out = escape(hostile)
+    assert "<" not in out.replace("<br>", "") and ">" not in out.replace("<br>", "")
+    for ch in "[]()*_`$:\"'":
+        assert ch not in out
+    import html
+
+    assert html.unescape(out.replace("<br>", "\n")) == hostile
+
+
+def test_highlight_uses_the_analyzer_and_escapes():
+    a = Analyzer()
+    text = "የሕዝቡ <b>ጤና</b> ጉዳይ"
+    out = highlight(a, text, a.tokens("ህዝብ"))
+    assert out.startswith("<mark>የሕዝቡ</mark>")  # ሕዝቡ folds and stems to ህዝብ
+    assert "&lt;b&gt;ጤና&lt;/b&gt;" in out and "<b>" not in out
+    assert highlight(a, "ቡና", []) == "ቡና"
+
+
+def test_rank_change_and_colors():
+    assert rank_change(8, 1) == "↑ 7" and rank_change(1, 3) == "↓ 2" and rank_change(4, 4) == "="
+    assert rank_change(None, 1) == "new" and rank_change(3, None) == ""
+    colors = doc_colors([f"d{i}" for i in range(30)])
+    assert len(set(list(colors.values())[:20])) == 20
+
+
+def test_transliteration():
+    assert looks_transliterated("selam buna") and not looks_transliterated("ሰላም buna") and not looks_transliterated("123")
+    assert to_ethiopic("selam buna") == "ሰላም ቡና"
+    assert to_ethiopic("addis") == to_ethiopic("adis")  # gemination is not written
+    assert to_ethiopic("buna 2024!") == "ቡና 2024!"
+
+
+@pytest.mark.parametrize("name, expected", [("../../etc/passwd", "passwd"), ("..", "corpus"), ("a/b\\c.txt", "c.txt"),
+                                            (".hidden", "hidden"), ("ጽሑፍ 1.md", "ጽሑፍ_1.md")])
+def test_safe_name(name, expected):
+    assert safe_name(name) == expected
+
+
+def test_upload_builds_index_inside_root(tmp_path):
+    root = tmp_path / "indexes"
+    report = build_from_uploads(
+        [Upload("../../a.txt", "ቡና ጥሩ ነው።".encode()), Upload("b.md", "# ሻይ\nሻይ".encode())],
+        root, "../../escape", dense_model=None,
+    )
+    assert report.out == root / "escape" and read_manifest(report.out)["corpus"]["documents"] == 2
+    assert not (tmp_path / "escape").exists()
+
+
+def test_upload_errors(tmp_path):
+    root = tmp_path / "indexes"
+    with pytest.raises(CorpusError, match="not a .jsonl"):
+        build_from_uploads([Upload("x.exe", b"MZ")], root, "x", dense_model=None)
+    with pytest.raises(CorpusError, match="not a mix"):
+        build_from_uploads([Upload("a.jsonl", b"{}"), Upload("b.txt", b"x")], root, "x", dense_model=None)
+    with pytest.raises(CorpusError, match="larger than"):
+        build_from_uploads([Upload("a.txt", b"x" * (MAX_UPLOAD_BYTES + 1))], root, "x", dense_model=None)
+    with pytest.raises(CorpusError, match=r"a\.jsonl, line 2"):
+        build_from_uploads([Upload("a.jsonl", '{"id":"1","text":"ቡና"}\n{oops\n'.encode())], root, "x", dense_model=None)
+    assert not (root / "x").exists()
