@@ -21,6 +21,7 @@ from index.manifest import IndexFormatError, describe_manifest, read_manifest
 from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
 from index.readers import CorpusError
 from search import QueryError, Searcher
+from search.searcher import clean_query
 from search.catalog import DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes
 from search.display import doc_colors, escape, highlight, rank_change
 from search.translit import looks_transliterated, to_ethiopic
@@ -272,6 +273,7 @@ def main() -> None:
     elif submitted:
         st.session_state["last_query"] = typed
     query = st.session_state.get("last_query")
+    query = None if query is None else clean_query(query)
     if query is None:
         st.info("Type a query in Amharic (or Latin transliteration) and press Search, or pick an example above.")
         return

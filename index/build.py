@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
@@ -41,6 +42,11 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
+    """Against the index that was there before: added, edited, deleted, unchanged documents."""
+    embedded: int = 0
+    """Passages embedded by this build (the others were reused from the previous index)."""
+    reused: int = 0
 
 
 def searchable_text(title: str, text: str) -> str:
@@ -96,6 +102,8 @@ def build_index(
         model = load_encoder(dense_model)
     count, counter_name = _token_counter(model) if model is not None else (estimate_tokens, "estimate")
     ana = Analyzer(analyzer)
+    emb_key = embedding_key(dense_model, weights_fingerprint(model_dir), model) if model is not None else None
+    previous = _previous_index(out, emb_key)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
@@ -113,8 +121,10 @@ def build_index(
             corpus, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
             skip_bad=skip_bad, report=read,
         )
+        new_hashes: dict[str, str] = {}
         for doc in tqdm(docs, desc="reading + chunking", unit=" docs", disable=not show_progress):
             content_hash = hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
+            new_hashes[doc.id] = content_hash
             corpus_hash.update(f"{doc.id}\x00{content_hash}\n".encode())
             doc_row = writer.add_document(doc.id, doc.title, doc.text, doc.metadata, content_hash)
             if len(titles) < 6 and doc.title.strip():
@@ -138,7 +148,8 @@ def build_index(
         if model is not None:
             t0 = time.perf_counter()
             progress("embedding", 0.3)
-            embeddings = _encode_with_progress(model, texts, batch_size, show_progress, progress)
+            embeddings, embedded = _encode_with_progress(model, texts, batch_size, show_progress, progress,
+                                                         reuse=previous.vectors if previous else {})
             DenseIndex.build(embeddings).save(tmp / DENSE_FILE)
             timings["dense"] = time.perf_counter() - t0
             dense_info = {
@@ -150,6 +161,7 @@ def build_index(
                 "max_seq_length": getattr(model, "max_seq_length", None),
                 "document_prompt": _prompt(model, "document"),
                 "query_prompt": _prompt(model, "query"),
+                "embedding_key": emb_key,
             }
 
         progress("finishing", 0.95)
@@ -178,7 +190,68 @@ def build_index(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     progress("done", 1.0)
-    return BuildReport(out, writer.num_docs, writer.num_passages, read.skipped, timings, manifest)
+    report = BuildReport(out, writer.num_docs, writer.num_passages, read.skipped, timings, manifest)
+    if previous is not None:
+        report.changes = _diff(previous.doc_hashes, new_hashes)
+    if model is not None:
+        report.embedded = embedded
+        report.reused = writer.num_passages - embedded
+    return report
+
+
+@dataclass
+class _Previous:
+    doc_hashes: dict[str, str]
+    vectors: dict[str, "np.ndarray"]
+
+
+def weights_fingerprint(model_dir: str) -> str:
+    """SHA-256 of the model's weight files: a changed model never reuses old vectors."""
+    h = hashlib.sha256()
+    for path in sorted(Path(model_dir).rglob("*.safetensors")):
+        h.update(path.relative_to(model_dir).as_posix().encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def embedding_key(name: str, weights: str, model) -> str:
+    """What decides a passage's vector: the model's weights, max length and document prompt."""
+    from .embcache import model_key
+
+    return model_key(name, weights=weights, max_seq_length=getattr(model, "max_seq_length", None),
+                     prompt=_prompt(model, "document"))
+
+
+def _previous_index(out: Path, emb_key: str | None) -> _Previous | None:
+    """What a rebuild can reuse from the index already at ``out`` (None if nothing or unreadable)."""
+    from .embcache import text_key
+    from .manifest import IndexFormatError, read_manifest
+    from .store import Store
+
+    try:
+        manifest = read_manifest(out)
+        store = Store(out / STORE_FILE)
+        doc_hashes = store.document_hashes()
+        vectors: dict[str, np.ndarray] = {}
+        dense = manifest.get("dense") or {}
+        if emb_key and dense.get("embedding_key") == emb_key and (out / DENSE_FILE).is_file():
+            matrix = DenseIndex.load(out / DENSE_FILE).vectors()
+            for p in store.passages(range(store.num_passages)):
+                vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
+        return _Previous(doc_hashes, vectors)
+    except (IndexFormatError, OSError, ValueError, RuntimeError, KeyError):
+        return None
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
+    return {
+        "added": sum(1 for d in new if d not in old),
+        "edited": sum(1 for d, h in new.items() if d in old and old[d] != h),
+        "deleted": sum(1 for d in old if d not in new),
+        "unchanged": sum(1 for d, h in new.items() if old.get(d) == h),
+    }
 
 
 def _prompt(model, kind: str) -> str | None:
@@ -188,22 +261,49 @@ def _prompt(model, kind: str) -> str | None:
     return model.prompts.get(name) if name else None
 
 
-def _encode_with_progress(model, texts, batch_size, show_progress, progress):
-    import numpy as np
+def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, reuse):
+    """Embeddings of ``texts``, taking those in ``reuse`` (text hash -> vector) as they are."""
+    from .dense import embedding_dim
+    from .embcache import text_key
 
-    parts = []
+    out = np.zeros((len(texts), embedding_dim(model)), dtype=np.float32)
+    missing = []
+    for i, t in enumerate(texts):
+        vec = reuse.get(text_key(t))
+        if vec is not None and vec.shape[0] == out.shape[1]:
+            out[i] = vec
+        else:
+            missing.append(i)
     step = max(batch_size * 8, 1)
-    bar = tqdm(total=len(texts), desc="embedding", unit=" passages", disable=not show_progress)
-    for start in range(0, len(texts), step):
-        parts.append(encode(model, texts[start : start + step], kind="document", batch_size=batch_size))
-        bar.update(len(texts[start : start + step]))
-        progress("embedding", 0.3 + 0.65 * min(1.0, (start + step) / len(texts)))
+    bar = tqdm(total=len(texts), initial=len(texts) - len(missing), desc="embedding", unit=" passages",
+               disable=not show_progress)
+    for start in range(0, len(missing), step):
+        idx = missing[start : start + step]
+        out[idx] = encode(model, [texts[i] for i in idx], kind="document", batch_size=batch_size)
+        bar.update(len(idx))
+        progress("embedding", 0.3 + 0.65 * min(1.0, (start + step) / len(missing)))
     bar.close()
-    return np.concatenate(parts) if parts else encode(model, [], kind="document")
+    return out, len(missing)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
 
 
 def _replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``; an existing ``out`` is swapped out, then removed."""
+    """Move ``new`` to ``out``. An existing index at ``out`` is exchanged with ``new`` atomically
+    where the system allows (readers never see a missing index), else moved aside first."""
     if not out.exists():
         os.rename(new, out)
         return
@@ -211,6 +311,9 @@ def _replace_dir(new: Path, out: Path) -> None:
         raise FileExistsError(f"{out} exists and is not a directory")
     if any(out.iterdir()) and not (out / "manifest.json").exists():
         raise FileExistsError(f"{out} exists and is not an amharic-search index; choose another --out")
+    if _exchange(new, out):
+        shutil.rmtree(new, ignore_errors=True)  # now holds the old index
+        return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     os.rename(out, old / "index")
     try:

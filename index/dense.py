@@ -84,6 +84,17 @@ class DenseIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def vectors(self) -> np.ndarray:
+        """All stored vectors, row ``i`` being passage row ``i``."""
+        import faiss
+
+        inner = faiss.downcast_index(self._index.index)
+        flat = inner.reconstruct_n(0, inner.ntotal)
+        ids = faiss.vector_to_array(self._index.id_map)
+        out = np.empty_like(flat)
+        out[ids] = flat
+        return out
+
     def save(self, path: str | Path) -> None:
         import faiss
 

@@ -87,6 +87,12 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
         click.echo(f"skipped: {line}", err=True)
     if len(report.skipped) > 20:
         click.echo(f"skipped: ... and {len(report.skipped) - 20} more", err=True)
+    if report.changes:
+        c = report.changes
+        click.echo(f"Changes since the previous index: {c['added']} added, {c['edited']} edited, "
+                   f"{c['deleted']} deleted, {c['unchanged']} unchanged")
+    if report.manifest.get("dense"):
+        click.echo(f"Embedded {report.embedded} passages, reused {report.reused} from the previous index")
     seconds = sum(report.seconds.values())
     click.echo(
         f"Indexed {report.documents} documents as {report.passages} passages into {report.out} "

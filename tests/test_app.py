@@ -116,3 +116,16 @@ def test_hostile_passages_are_escaped(tmp_path, monkeypatch, tiny_models):
     html = "".join(cards(at))
     assert "<script>" not in html and "<img" not in html and "](" not in html
     assert "&lt;script&gt;" in html and "&lt;img src&#61;x onerror&#61;alert&#40;1&#41;&gt;" in html
+
+
+def test_unknown_words_page_says_lexical_found_nothing(app_env):
+    at = search(AppTest.from_file(APP, default_timeout=60).run(), "ዝዝዝዝዝ ቅቅቅቅቅ")
+    assert any("no passage contains a word of the query" in c.value for c in at.caption)
+    assert cards(at)  # the dense stage still answers
+
+
+# (a lone surrogate cannot come from a browser, and AppTest cannot send one: the library tests cover it)
+@pytest.mark.parametrize("query", ["።።።", "x" * 10_000, "ቡና \x00 ☕", "<script>alert(1)</script>"])
+def test_odd_queries_in_the_page(app_env, query):
+    at = search(AppTest.from_file(APP, default_timeout=60).run(), query)
+    assert not at.error

@@ -65,6 +65,30 @@ def test_interrupted_rebuild_keeps_the_old_index(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("stage", ["chunk_text", "BM25Index.build", "encode", "DenseIndex.build", "write_manifest", "_exchange"])
+def test_interruption_at_any_stage_keeps_the_old_index(tmp_path, monkeypatch, tiny_models, stage):
+    out = tmp_path / "idx"
+    enc = str(tiny_models["encoder"])
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=enc, show_progress=False)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    owner, _, attr = stage.rpartition(".")
+    monkeypatch.setattr(getattr(build_mod, owner) if owner else build_mod, attr, boom)
+    # the corpus changed, so a finished build would change the index
+    changed = tmp_path / "changed.jsonl"
+    changed.write_text((SAMPLE / "corpus.jsonl").read_text(encoding="utf-8") + '{"id": "z", "text": "ቡና"}\n', encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        build_index(changed, out, dense_model=enc, show_progress=False)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    read_manifest(out, verify=True)
+    assert Searcher.load(out, reranker=None).search("ቡና", rerank=False).results
+    assert _leftovers(tmp_path) == []
+
+
 def test_interrupted_first_build_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(build_mod, "write_manifest", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
@@ -138,3 +162,71 @@ def test_not_an_index(tmp_path):
         read_manifest(tmp_path / "nope")
     with pytest.raises(IndexFormatError, match="not an amharic-search index"):
         read_manifest(tmp_path)
+
+
+def test_rebuild_reembeds_exactly_the_changed_documents(tmp_path, tiny_models):
+    """Update with an added, an edited and a deleted document equals a from-scratch build."""
+    import numpy as np
+
+    from index.dense import DenseIndex
+    from index.store import Store
+
+    docs = sample_docs()[:30]
+    v1 = tmp_path / "v1.jsonl"
+    v1.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs), encoding="utf-8")
+    enc = str(tiny_models["encoder"])
+    first = build_index(v1, tmp_path / "idx", dense_model=enc, show_progress=False)
+    assert first.embedded == first.passages and first.reused == 0 and first.changes == {}
+
+    changed = [dict(d) for d in docs]
+    changed[3]["text"] += " ተጨማሪ ዓረፍተ ነገር።"  # edited
+    del changed[7]  # deleted
+    changed.append({"id": "new-1", "title": "አዲስ", "text": "አዲስ ሰነድ ስለ ቡና ምርት።"})  # added
+    v2 = tmp_path / "v2.jsonl"
+    v2.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in changed), encoding="utf-8")
+
+    update = build_index(v2, tmp_path / "idx", dense_model=enc, show_progress=False)
+    assert update.changes == {"added": 1, "edited": 1, "deleted": 1, "unchanged": 28}
+    assert update.embedded == 2 and update.reused == update.passages - 2
+    scratch = build_index(v2, tmp_path / "scratch", dense_model=enc, show_progress=False)
+    assert scratch.embedded == scratch.passages
+
+    a, b = Store(tmp_path / "idx" / "store.sqlite"), Store(tmp_path / "scratch" / "store.sqlite")
+    assert a.passages(range(a.num_passages)) == b.passages(range(b.num_passages))
+    np.testing.assert_allclose(DenseIndex.load(tmp_path / "idx" / "dense.faiss").vectors(),
+                               DenseIndex.load(tmp_path / "scratch" / "dense.faiss").vectors(), atol=1e-5)
+    s1 = Searcher.load(tmp_path / "idx", reranker=None)
+    s2 = Searcher.load(tmp_path / "scratch", reranker=None)
+    for q in ("የቡና ምርት", "የወባ በሽታ", "ክትባት"):
+        r1, r2 = s1.search(q, rerank=False), s2.search(q, rerank=False)
+        assert [x.passage_id for x in r1.results] == [x.passage_id for x in r2.results]
+
+
+def test_changed_model_never_reuses_vectors(tmp_path, tiny_models):
+    from tiny_models import build_encoder, train_tokenizer
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "ቡና"}\n', encoding="utf-8")
+    first = build_index(corpus, tmp_path / "idx", dense_model=str(tiny_models["encoder"]), show_progress=False)
+    tok = train_tokenizer(["ቡና ሻይ ወተት"] * 20, vocab_size=40)
+    other = build_encoder(tmp_path / "other", tok, seed=5)
+    again = build_index(corpus, tmp_path / "idx", dense_model=str(other), show_progress=False)
+    assert first.embedded == 1 and again.embedded == 1 and again.reused == 0
+
+
+def test_exchange_swaps_directories_atomically(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x").write_text("A")
+    (b / "x").write_text("B")
+    assert build_mod._exchange(a, b) is True  # Linux renameat2(RENAME_EXCHANGE)
+    assert (a / "x").read_text() == "B" and (b / "x").read_text() == "A"
+
+
+def test_reader_keeps_working_while_index_is_rebuilt(tmp_path):
+    out = tmp_path / "idx"
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
+    reader = Searcher.load(out, reranker=None)
+    before = [r.doc_id for r in reader.search("የቡና ምርት", rerank=False).results]
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)  # replaced under it
+    assert [r.doc_id for r in reader.search("የቡና ምርት", rerank=False).results] == before

@@ -112,3 +112,12 @@ def test_models_download_offline(run):
 def test_app_help(run):
     r = run("app", "--help")
     assert r.exit_code == 0 and "--index" in r.output
+
+
+@pytest.mark.parametrize("query", ["።።።", "ቡና \x07 ☕", "x" * 10_000, "coffee"])
+def test_query_odd_input(run, lexical_index, query):
+    r = run("query", lexical_index, query, "--no-rerank", "--json")
+    if r.exit_code == 0:
+        assert "results" in json.loads(r.stdout)
+    else:
+        assert r.stderr.startswith("Error: ") and "Traceback" not in r.output
