@@ -241,9 +241,12 @@ def main() -> None:
     mode = MODES[st.sidebar.radio("First stage", list(modes), key="mode")]
     rerank = st.sidebar.checkbox("Rerank with the cross-encoder", value=searcher.has_reranker,
                                  disabled=not searcher.has_reranker, key="rerank")
-    fusion = st.sidebar.radio("Fusion", ["rrf", "weighted"], horizontal=True, key="fusion",
-                              help="Reciprocal rank fusion (k=60) or a min-max normalized weighted sum.")
-    depth = st.sidebar.slider("Candidates per retriever", 10, 300, 100, step=10, key="depth")
+    methods = ["rrf", "weighted"]
+    fusion = st.sidebar.radio("Fusion", methods, index=methods.index(searcher.fusion.method), horizontal=True,
+                              key="fusion", help="Reciprocal rank fusion or a normalized weighted sum; the default "
+                              "is the index's (set by `amharic-search tune`).")
+    depth = st.sidebar.slider("Candidates per retriever", 10, 300, min(300, max(10, searcher.fusion.depth)), step=10,
+                              key="depth")
     candidates = st.sidebar.slider("Rerank depth", 5, 200, 100, step=5, key="rerank_depth",
                                    help="How many fused candidates go to the cross-encoder.")
     max_length = st.sidebar.select_slider("Reranker max tokens", [128, 256, 384, 510], value=510, key="max_length")

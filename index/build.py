@@ -31,6 +31,8 @@ from .readers import CorpusFormat, ReadReport, read_corpus
 
 STORE_FILE = "store.sqlite"
 BM25_DIR = "bm25"
+BM25_DOCS_DIR = "bm25_docs"
+DOC_OFFSETS_FILE = "doc_offsets.npy"
 DENSE_FILE = "dense.faiss"
 
 
@@ -116,6 +118,8 @@ def build_index(
         writer = StoreWriter(tmp / STORE_FILE)
         corpus_hash = hashlib.sha256()
         texts: list[str] = []
+        doc_texts: list[str] = []
+        doc_offsets: list[int] = [0]
         titles: list[str] = []
         docs = read_corpus(
             corpus, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
@@ -132,6 +136,8 @@ def build_index(
             for chunk in chunk_text(doc.text, config=chunking, count=count):
                 writer.add_passage(doc_row, f"{doc.id}#{chunk.index}", chunk.index, chunk.start, chunk.text)
                 texts.append(searchable_text(doc.title, chunk.text))
+            doc_texts.append(searchable_text(doc.title, doc.text))
+            doc_offsets.append(len(texts))
         writer.close()
         timings["read_chunk"] = time.perf_counter() - t0
 
@@ -142,6 +148,13 @@ def build_index(
         (tmp / BM25_DIR).mkdir()
         bm25_index.save(tmp / BM25_DIR)
         del terms
+        # Documents are ranked on their whole text (long articles match a query across passages);
+        # the passage index picks each document's best passage.
+        doc_terms = [ana.tokens(t) for t in tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress)]
+        (tmp / BM25_DOCS_DIR).mkdir()
+        BM25Index.build(doc_terms, params=bm25, show_progress=False).save(tmp / BM25_DOCS_DIR)
+        np.save(tmp / DOC_OFFSETS_FILE, np.asarray(doc_offsets, dtype=np.int64))
+        del doc_terms, doc_texts
         timings["bm25"] = time.perf_counter() - t0
 
         dense_info = None
@@ -178,7 +191,8 @@ def build_index(
                 "skipped": len(read.skipped),
             },
             "analyzer": ana.to_dict(),
-            "bm25": {**bm25.to_dict(), "vocabulary": bm25_index.vocab_size},
+            "bm25": {**bm25.to_dict(), "vocabulary": bm25_index.vocab_size, "ranks": "documents (whole text)",
+                     "passage_choice": "best passage by passage-level BM25"},
             "chunking": {**chunking.to_dict(), "token_counter": counter_name},
             "dense": dense_info,
             "reranker": {"default_model": DEFAULT_RERANKER},

@@ -31,6 +31,19 @@ def write_manifest(directory: Path, manifest: dict) -> None:
     (directory / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+def update_manifest(directory: str | Path, **fields) -> dict:
+    """Set top-level manifest fields (e.g. tuned ``fusion``) in place, atomically."""
+    import os
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    manifest.update(fields)
+    tmp = directory / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, directory / MANIFEST)
+    return manifest
+
+
 def read_manifest(directory: str | Path, *, verify: bool = False) -> dict:
     """The manifest of an index directory, checked for format and (with ``verify``) file hashes."""
     directory = Path(directory)

@@ -114,5 +114,9 @@ class Store:
         r = found[0]
         return {"id": r[0], "title": r[1], "text": r[2], "metadata": json.loads(r[3])}
 
+    def doc_ids(self) -> list[str]:
+        """Document ids in row order."""
+        return [r[0] for r in self._query("SELECT doc_id FROM documents ORDER BY row")]
+
     def document_hashes(self) -> dict[str, str]:
         return dict(self._query("SELECT doc_id, content_hash FROM documents"))

@@ -130,9 +130,11 @@ def searcher_options(func):
         click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
-        click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True),
-        click.option("--rrf-k", default=60.0, show_default=True, type=float),
-        click.option("--depth", default=100, show_default=True, type=click.IntRange(1, 10000), help="Passages per retriever."),
+        click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None,
+                     help="Fusion method (default: the index's, see `amharic-search tune`; else rrf)."),
+        click.option("--rrf-k", default=None, type=float, help="RRF k (default: the index's; else 60)."),
+        click.option("--depth", default=None, type=click.IntRange(1, 10000),
+                     help="Passages per retriever (default: the index's; else 100)."),
         click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
                      help="Fused passages kept (and reranked)."),
     ]):
@@ -241,6 +243,43 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
     click.echo(f"{'mode':<16}" + "".join(f"{n:>12}" for n in names))
     for mode, metrics in table.items():
         click.echo(f"{mode:<16}" + "".join(f"{metrics[n]:>12.4f}" for n in names))
+
+
+@main.command("tune")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dense-model", default="index", show_default=True)
+@click.option("--save/--no-save", default=True, show_default=True, help="Store the best setting in the index manifest.")
+@click.option("--top", default=10, show_default=True, help="Rows of the table to print.")
+@user_errors
+def tune_cmd(directory, queries, qrels, dense_model, save, top):
+    """Choose the fusion of BM25 and dense for this index on judged queries (held out from your tests)."""
+    from index.manifest import update_manifest
+    from tqdm.auto import tqdm
+
+    from .evaluate import load_qrels, load_queries
+    from .searcher import Searcher
+    from .tune import tune
+
+    searcher = Searcher.load(directory, dense_model=dense_model, reranker=None)
+    qs, judgments = load_queries(queries), load_qrels(qrels)
+    qs = {q: t for q, t in qs.items() if q in judgments}
+    if not qs:
+        raise click.ClickException(f"no query in {queries} has a judgment in {qrels}")
+    bar = tqdm(total=len(qs), desc="retrieving", unit=" queries", disable=not sys.stderr.isatty())
+    results = tune(searcher, qs, judgments, progress=lambda done, total: bar.update(done - bar.n))
+    bar.close()
+    click.echo(f"{len(qs)} judged queries")
+    click.echo(f"{'fusion':<40}{'MRR@10':>10}{'nDCG@10':>10}{'R@100':>10}")
+    singles = [r for r in results if r.config is None]
+    for r in [r for r in results if r.config is not None][:top] + singles:
+        m = r.metrics
+        click.echo(f"{r.label:<40}{m['MRR@10']:>10.4f}{m['nDCG@10']:>10.4f}{m['Recall@100']:>10.4f}")
+    best = next(r for r in results if r.config is not None)
+    if save:
+        update_manifest(directory, fusion=best.config.to_dict())
+        click.echo(f"saved to {directory}/manifest.json: {best.label}")
 
 
 # -- models and app -------------------------------------------------------------------------------

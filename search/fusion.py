@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
@@ -65,3 +66,40 @@ def weighted_sum(
 def ranked(fused: Mapping[int, float]) -> list[tuple[int, float]]:
     """Items by descending score, ties by item id (deterministic)."""
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How the two first-stage lists are fused (stored in the manifest by ``amharic-search tune``).
+
+    Example::
+
+        FusionConfig(method="rrf", k=60, weights={"bm25": 1.0, "dense": 0.5}).fuse(lists)
+    """
+
+    method: FusionMethod = "rrf"
+    k: float = 60.0
+    weights: dict[str, float] = field(default_factory=lambda: {"bm25": 1.0, "dense": 1.0})
+    normalization: Normalization = "minmax"
+    depth: int = 100
+    """Passages taken from each retriever."""
+
+    def fuse(self, lists: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> dict[int, float]:
+        if self.method == "rrf":
+            return rrf({s: list(rows) for s, (rows, _) in lists.items()}, k=self.k, weights=self.weights)
+        return weighted_sum(lists, weights=self.weights, normalization=self.normalization)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if self.method == "rrf":
+            d.pop("normalization")
+        else:
+            d.pop("k")
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> "FusionConfig":
+        if not data:
+            return cls()
+        known = {"method", "k", "weights", "normalization", "depth"}
+        return cls(**{k: v for k, v in data.items() if k in known})

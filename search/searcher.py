@@ -13,13 +13,13 @@ import numpy as np
 
 from index.analyzer import Analyzer
 from index.bm25 import BM25Index
-from index.build import BM25_DIR, DENSE_FILE, STORE_FILE, searchable_text
+from index.build import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE, searchable_text
 from index.dense import DenseIndex, embedding_dim, encode
 from index.manifest import IndexFormatError, read_manifest
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_encoder
 from index.store import Store
 
-from .fusion import FusionMethod, Normalization, ranked, rrf, weighted_sum
+from .fusion import FusionConfig, FusionMethod, Normalization, ranked
 from .rerank import Reranker
 
 Stages = Literal["lexical", "dense", "hybrid"]
@@ -117,6 +117,8 @@ class Searcher:
         manifest: dict,
         analyzer: Analyzer,
         bm25: BM25Index,
+        bm25_docs: BM25Index,
+        doc_offsets: np.ndarray,
         store: Store,
         dense: DenseIndex | None,
         encoder,
@@ -127,11 +129,15 @@ class Searcher:
         self.manifest = manifest
         self.analyzer = analyzer
         self.bm25 = bm25
+        self.bm25_docs = bm25_docs
+        self.doc_offsets = doc_offsets
         self.store = store
         self.dense = dense
         self.encoder = encoder
         self.reranker = reranker
         self.warnings = warnings
+        self.fusion = FusionConfig.from_dict(manifest.get("fusion"))
+        """The index's fusion settings (``amharic-search tune`` writes them); per-query arguments override."""
         self._encode_lock = threading.Lock()
         self._rerank_lock = threading.Lock()
 
@@ -160,6 +166,8 @@ class Searcher:
         analyzer = Analyzer.from_dict(manifest["analyzer"])
         try:
             bm25 = BM25Index.load(directory / BM25_DIR)
+            bm25_docs = BM25Index.load(directory / BM25_DOCS_DIR)
+            doc_offsets = np.load(directory / DOC_OFFSETS_FILE, mmap_mode="r")
             store = Store(directory / STORE_FILE)
         except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
             raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
@@ -194,7 +202,7 @@ class Searcher:
                 rr = Reranker.load(reranker, max_length=max_length)
             except ModelUnavailableError as exc:
                 missing(exc)
-        return cls(directory, manifest, analyzer, bm25, store, dense, encoder, rr, warnings)
+        return cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, warnings)
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -215,11 +223,11 @@ class Searcher:
         top_k: int = 10,
         stages: Stages = "hybrid",
         rerank: bool = True,
-        fusion: FusionMethod = "rrf",
-        rrf_k: float = 60.0,
+        fusion: FusionMethod | None = None,
+        rrf_k: float | None = None,
         weights: dict[str, float] | None = None,
-        normalization: Normalization = "minmax",
-        depth: int = 100,
+        normalization: Normalization | None = None,
+        depth: int | None = None,
         candidates: int = 100,
         rerank_depth: int | None = None,
         max_length: int | None = None,
@@ -228,6 +236,7 @@ class Searcher:
 
         ``depth`` is how many passages each retriever returns, ``candidates`` how many fused
         passages are kept, ``rerank_depth`` how many of them go to the reranker (default: all).
+        Fusion arguments left ``None`` take the index's settings (:attr:`fusion`).
         """
         response, cands = self.first_stage(
             query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
@@ -246,16 +255,25 @@ class Searcher:
         query: str,
         *,
         stages: Stages = "hybrid",
-        fusion: FusionMethod = "rrf",
-        rrf_k: float = 60.0,
+        fusion: FusionMethod | None = None,
+        rrf_k: float | None = None,
         weights: dict[str, float] | None = None,
-        normalization: Normalization = "minmax",
-        depth: int = 100,
+        normalization: Normalization | None = None,
+        depth: int | None = None,
         candidates: int = 100,
     ) -> tuple[SearchResponse, list[_Candidate]]:
         query = clean_query(query)
         if not query:
             raise QueryError("the query is empty: type a word or a question")
+        base = self.fusion
+        config = FusionConfig(
+            method=fusion or base.method,
+            k=base.k if rrf_k is None else rrf_k,
+            weights=weights or base.weights,
+            normalization=normalization or base.normalization,
+            depth=depth or base.depth,
+        )
+        depth = config.depth
         timings: dict[str, float | None] = {"bm25": None, "dense": None, "fusion": None, "rerank": None}
         warnings: list[str] = []
         run_lexical = stages in ("lexical", "hybrid")
@@ -271,13 +289,11 @@ class Searcher:
         if run_lexical:
             t0 = time.perf_counter()
             terms = self.analyzer.tokens(query)
-            lists["bm25"] = self.bm25.top_k(terms, depth)
+            lists["bm25"] = self.lexical(terms, depth)
             timings["bm25"] = _ms(t0)
         if run_dense:
             t0 = time.perf_counter()
-            with self._encode_lock:
-                qvec = encode(self.encoder, [query], kind="query")[0]
-            lists["dense"] = self.dense.search(qvec, depth)
+            lists["dense"] = self.dense_retrieve(query, depth)
             timings["dense"] = _ms(t0)
         if not terms and run_lexical and not run_dense:
             raise QueryError("the query has no searchable words (only punctuation or symbols?)")
@@ -291,13 +307,8 @@ class Searcher:
                 setattr(cand.ranks, stage, rank)
         fusion_info = None
         if len(lists) == 2:
-            if fusion == "rrf":
-                fused = rrf({s: r.tolist() for s, (r, _) in lists.items()}, k=rrf_k, weights=weights)
-                fusion_info = {"method": "rrf", "k": rrf_k, "weights": weights or {"bm25": 1.0, "dense": 1.0}}
-            else:
-                fused = weighted_sum(lists, weights=weights, normalization=normalization)
-                fusion_info = {"method": "weighted", "normalization": normalization,
-                               "weights": weights or {"bm25": 1.0, "dense": 1.0}}
+            fused = config.fuse({s: (r.tolist(), sc.tolist()) for s, (r, sc) in lists.items()})
+            fusion_info = config.to_dict()
         elif lists:
             ((rows, scores),) = lists.values()
             fused = {int(r): float(s) for r, s in zip(rows.tolist(), scores.tolist())}
@@ -318,6 +329,25 @@ class Searcher:
         response = SearchResponse(query, [], timings, stages_run, fusion_info, lexical_hits, terms, warnings)
         response.timings_ms["total"] = round(sum(v for v in timings.values() if v), 3)
         return response, cands
+
+    def dense_retrieve(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """Passage rows and cosine scores of the nearest passages to the encoded query."""
+        with self._encode_lock:
+            qvec = encode(self.encoder, [query], kind="query")[0]
+        return self.dense.search(qvec, depth)
+
+    def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 over whole documents; each document is represented by its best passage.
+
+        Returns passage rows and their documents' scores, best document first.
+        """
+        doc_rows, doc_scores = self.bm25_docs.top_k(terms, depth)
+        if doc_rows.size == 0:
+            return doc_rows, doc_scores
+        passage_scores = self.bm25.scores(terms)
+        starts, ends = self.doc_offsets[doc_rows], self.doc_offsets[doc_rows + 1]
+        best = np.array([s + int(np.argmax(passage_scores[s:e])) for s, e in zip(starts.tolist(), ends.tolist())])
+        return best.astype(np.int64), doc_scores
 
     def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
         """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once)."""

@@ -121,3 +121,31 @@ def test_query_odd_input(run, lexical_index, query):
         assert "results" in json.loads(r.stdout)
     else:
         assert r.stderr.startswith("Error: ") and "Traceback" not in r.output
+
+
+def test_tune_saves_the_best_fusion(run, tmp_path, tiny_models):
+    import shutil
+
+    from index.manifest import read_manifest
+    from search import Searcher
+
+    out = tmp_path / "idx"
+    run("index", "build", SAMPLE / "corpus.jsonl", "--out", out, "--dense-model", tiny_models["encoder"])
+    r = run("tune", out, "--queries", SAMPLE / "queries.jsonl", "--qrels", SAMPLE / "qrels.tsv")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "37 judged queries"
+    assert lines[1].split() == ["fusion", "MRR@10", "nDCG@10", "R@100"]
+    assert any(line.startswith("lexical alone") for line in lines) and any(line.startswith("dense alone") for line in lines)
+    from search.fusion import FusionConfig
+    from search.tune import describe
+
+    saved = read_manifest(out)["fusion"]
+    assert lines[-1] == f"saved to {out}/manifest.json: {describe(FusionConfig.from_dict(saved))}"
+    assert lines[2][:40].strip() == describe(FusionConfig.from_dict(saved))
+    fused_mrr = [float(line[40:50]) for line in lines[2:12]]
+    assert fused_mrr == sorted(fused_mrr, reverse=True)
+    s = Searcher.load(out, reranker=None)
+    assert s.fusion.to_dict() == saved
+    assert s.search("ቡና", rerank=False).fusion == saved
+    read_manifest(out, verify=True)  # files untouched

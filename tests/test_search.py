@@ -21,7 +21,7 @@ def test_all_stages_run_and_report(searcher):
     for x in r.results:
         assert x.scores.fused is not None and x.scores.rerank is not None
         assert x.ranks.rerank is not None
-    assert r.fusion == {"method": "rrf", "k": 60.0, "weights": {"bm25": 1.0, "dense": 1.0}}
+    assert r.fusion == {"method": "rrf", "k": 60.0, "weights": {"bm25": 1.0, "dense": 1.0}, "depth": 100}
 
 
 def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
@@ -158,3 +158,17 @@ def test_concurrent_searches_match_sequential(searcher):
     for t in threads:
         t.join()
     assert not errors and len(got) == len(queries)
+
+
+def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
+    terms = searcher.analyzer.tokens("የወባ በሽታ ምልክቶችና መከላከያ")
+    rows, scores = searcher.lexical(terms, 20)
+    doc_rows, doc_scores = searcher.bm25_docs.top_k(terms, 20)
+    np.testing.assert_allclose(scores, doc_scores)
+    passage_scores = searcher.bm25.scores(terms)
+    passages = searcher.store.passages(rows.tolist())
+    for p, d in zip(passages, doc_rows.tolist()):
+        start, end = int(searcher.doc_offsets[d]), int(searcher.doc_offsets[d + 1])
+        assert start <= p.row < end
+        assert passage_scores[p.row] == passage_scores[start:end].max()
+    assert "long-004" in [p.doc_id for p in passages]  # the long malaria guide, split into passages
