@@ -317,4 +317,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001 - last resort: a message, never a traceback in the page
+        if type(exc).__module__.startswith("streamlit"):  # st.rerun/st.stop use exceptions
+            raise
+        import logging
+
+        logging.getLogger("amharic-search").exception("unexpected error")
+        st.error(f"Something went wrong ({type(exc).__name__}). The details are in the server log.")

@@ -93,7 +93,8 @@ def main(collections: str, tune: bool) -> None:
     header = ["collection", "analyzer", "MRR@10", "nDCG@10", "R@10", "R@100", "build s", "query p50 ms", "query p95 ms"]
     body = (
         f"Machine: {machine()}. Date: {today()}. Rerun: `python bench/lexical.py`.\n\n"
-        "Document-level BM25 (bm25s, lucene, k1=1.2, b=0.75), all test queries of each collection; "
+        f"Document-level BM25 (bm25s, {BM25Params().method}, k1={BM25Params().k1}, b={BM25Params().b}: the "
+        "defaults, chosen on the tuning set below), all test queries of each collection; "
         "build = analysis + indexing of the whole corpus; query = analysis + BM25 top-100. "
         "The *product* row is the shipped path: `amharic-search index build --no-dense` (passages of at most 350 "
         "tokens, title + text), `Searcher.search(stages='lexical')`, documents ranked by their best passage; its "

@@ -78,3 +78,9 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
         assert page.evaluate("window.__xss") is None
         assert dialogs == []
         assert page.locator(".as-card img, .as-card script, .as-card a, .as-card b").count() == 0
+        # the hostile index directory name is shown as text in the index picker
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        picker = sidebar.locator('[data-testid="stSelectbox"]')
+        assert "evil<b>name" in (picker.text_content() + " ".join(
+            picker.locator("input").evaluate_all("els => els.map(e => e.value)")))
+        assert sidebar.locator("b").count() == 0

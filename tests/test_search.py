@@ -172,3 +172,20 @@ def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
         assert start <= p.row < end
         assert passage_scores[p.row] == passage_scores[start:end].max()
     assert "long-004" in [p.doc_id for p in passages]  # the long malaria guide, split into passages
+
+
+def test_reranker_cache_returns_the_same_scores(tiny_models):
+    from search.rerank import Reranker
+
+    rr = Reranker.load(str(tiny_models["reranker"]))
+    passages = ["የቡና ምርት በኢትዮጵያ", "ጤና ጣቢያ", "አጭር"]
+    first = rr.score("ቡና", passages)
+    calls = []
+    original = rr.model.predict
+    rr.model.predict = lambda pairs, **kw: (calls.append(len(pairs)), original(pairs, **kw))[1]
+    again = rr.score("ቡና", passages + ["አዲስ ምንባብ"])
+    np.testing.assert_allclose(again[:3], first, rtol=1e-6)
+    assert calls == [1]  # only the new passage was scored
+    rr.max_length = 64
+    rr.score("ቡና", passages)
+    assert calls == [1, 3]  # another max length is another score
