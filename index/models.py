@@ -82,6 +82,18 @@ def _check_safetensors(directory: str, name: str) -> None:
         raise ModelUnavailableError(name, f"{root} has no .safetensors weights (pickled weights are never loaded)")
 
 
+def _load(cls, name: str, **kwargs):
+    directory = resolve_model(name)
+    _check_safetensors(directory, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(directory, trust_remote_code=False, local_files_only=True,
+                       model_kwargs={"use_safetensors": True}, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one clear message
+        raise ModelUnavailableError(name, f"loading failed ({type(exc).__name__}: {exc})") from None
+
+
 def load_encoder(name: str, *, device: str | None = None):
     """A SentenceTransformer from a hub id or local path (no remote code, safetensors only).
 
@@ -91,34 +103,14 @@ def load_encoder(name: str, *, device: str | None = None):
     """
     from sentence_transformers import SentenceTransformer
 
-    directory = resolve_model(name)
-    _check_safetensors(directory, name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return SentenceTransformer(
-                directory, device=device, trust_remote_code=False, local_files_only=True,
-                model_kwargs={"use_safetensors": True},
-            )
-    except Exception as exc:  # noqa: BLE001
-        raise ModelUnavailableError(name, f"loading failed ({type(exc).__name__}: {exc})") from None
+    return _load(SentenceTransformer, name, device=device)
 
 
 def load_cross_encoder(name: str, *, max_length: int | None = None, device: str | None = None):
-    """A sentence-transformers CrossEncoder from a hub id or local path."""
+    """A sentence-transformers CrossEncoder from a hub id or local path (same safeguards)."""
     from sentence_transformers import CrossEncoder
 
-    directory = resolve_model(name)
-    _check_safetensors(directory, name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return CrossEncoder(
-                directory, max_length=max_length, device=device, trust_remote_code=False, local_files_only=True,
-                model_kwargs={"use_safetensors": True},
-            )
-    except Exception as exc:  # noqa: BLE001
-        raise ModelUnavailableError(name, f"loading failed ({type(exc).__name__}: {exc})") from None
+    return _load(CrossEncoder, name, max_length=max_length, device=device)
 
 
 def model_revision(directory: str) -> str | None:

@@ -247,7 +247,7 @@ class Searcher:
         elif rerank and self.reranker is None:
             response.warnings.append("reranking skipped: no reranker is loaded")
         response.results = self.documents(cands, top_k)
-        response.timings_ms["total"] = round(sum(v for v in response.timings_ms.values() if v), 3)
+        _set_total(response.timings_ms)
         return response
 
     def first_stage(
@@ -327,7 +327,7 @@ class Searcher:
         if run_lexical and lexical_hits == 0:
             warnings.append("no passage contains a word of the query" + (" (dense retrieval still answers)" if run_dense else ""))
         response = SearchResponse(query, [], timings, stages_run, fusion_info, lexical_hits, terms, warnings)
-        response.timings_ms["total"] = round(sum(v for v in timings.values() if v), 3)
+        _set_total(response.timings_ms)
         return response, cands
 
     def dense_retrieve(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -354,7 +354,7 @@ class Searcher:
         if self.reranker is not None and cands:
             self._rerank(response, cands, **kwargs)
         response.results = self.documents(cands, top_k)
-        response.timings_ms["total"] = round(sum(v for k, v in response.timings_ms.items() if v and k != "total"), 3)
+        _set_total(response.timings_ms)
         return response
 
     def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
@@ -399,6 +399,10 @@ class Searcher:
 
     def document(self, doc_id: str) -> dict | None:
         return self.store.document(doc_id)
+
+
+def _set_total(timings: dict[str, float | None]) -> None:
+    timings["total"] = round(sum(v for k, v in timings.items() if v and k != "total"), 3)
 
 
 def _ms(t0: float) -> float:

@@ -149,3 +149,13 @@ def test_tune_saves_the_best_fusion(run, tmp_path, tiny_models):
     assert s.fusion.to_dict() == saved
     assert s.search("ቡና", rerank=False).fusion == saved
     read_manifest(out, verify=True)  # files untouched
+
+
+def test_python_dash_m_search():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "search", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    for command in ("index", "query", "eval", "tune", "models", "app"):
+        assert command in r.stdout

@@ -189,3 +189,8 @@ def test_reranker_cache_returns_the_same_scores(tiny_models):
     rr.max_length = 64
     rr.score("ቡና", passages)
     assert calls == [1, 3]  # another max length is another score
+
+
+def test_total_time_is_the_sum_of_the_stages(searcher):
+    t = searcher.search("የቡና ምርት").timings_ms
+    assert t["total"] == pytest.approx(sum(v for k, v in t.items() if k != "total" and v), abs=0.01)
