@@ -123,7 +123,7 @@ def render_timings(container, timings: dict) -> None:
         for col, (stage, ms) in zip(cols, stages.items()):
             col.metric(f"{stage} ms", f"{ms:.1f}")
         cols[-1].metric("total ms", f"{timings.get('total') or 0:.1f}")
-        if stages:
+        if len(stages) > 2:
             st.bar_chart(pd.DataFrame({"ms": list(stages.values())}, index=list(stages)), horizontal=True, height=160)
 
 
@@ -243,7 +243,7 @@ def main() -> None:
                                  disabled=not searcher.has_reranker, key="rerank")
     methods = ["rrf", "weighted"]
     fusion = st.sidebar.radio("Fusion", methods, index=methods.index(searcher.fusion.method), horizontal=True,
-                              key="fusion", help="Reciprocal rank fusion or a normalized weighted sum; the default "
+                              key="fusion", disabled=not searcher.has_dense, help="Reciprocal rank fusion or a normalized weighted sum; the default "
                               "is the index's (set by `amharic-search tune`).")
     depth = st.sidebar.slider("Candidates per retriever", 10, 300, min(300, max(10, searcher.fusion.depth)), step=10,
                               key="depth")
@@ -256,6 +256,9 @@ def main() -> None:
     st.title("amharic-search")
     for note in notes + searcher.warnings:
         st.warning(note, icon="⚠️")
+    if not manifest.get("dense"):
+        st.info("This index has no dense embeddings (built offline or with `--no-dense`), so search uses BM25 "
+                "only. With the encoder available, rebuild it: `amharic-search index build CORPUS --out DIR`.")
 
     view = st.radio("View", ["Search", "Compare stages"], horizontal=True, key="view", label_visibility="collapsed")
     with st.form("search", clear_on_submit=False, border=False):

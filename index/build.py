@@ -103,6 +103,10 @@ def build_index(
         model_dir = resolve_model(dense_model)  # fails fast, before any work
         model = load_encoder(dense_model)
     count, counter_name = _token_counter(model) if model is not None else (estimate_tokens, "estimate")
+    window = getattr(model, "max_seq_length", None) if model is not None else None
+    if window and chunking.max_tokens > window - 4:
+        # a passage must fit the encoder's window, or its tail would never be embedded
+        chunking = ChunkConfig(max_tokens=window - 4, overlap=chunking.overlap)
     ana = Analyzer(analyzer)
     emb_key = embedding_key(dense_model, weights_fingerprint(model_dir), model) if model is not None else None
     previous = _previous_index(out, emb_key)

@@ -20,6 +20,7 @@ def test_manifest_describes_the_index(sample_index, tiny_models):
     assert m["analyzer"]["name"] == "amharic" and m["analyzer"]["stem"] is True
     assert m["dense"]["model"] == str(tiny_models["encoder"]) and m["dense"]["dim"] == 32
     assert m["chunking"]["token_counter"].startswith("tokenizer:")
+    assert m["chunking"]["max_tokens"] == 252  # capped to the tiny encoder's 256-token window
     assert set(m["files"]) >= {"store.sqlite", "dense.faiss", "bm25/params.index.json"}
     assert all(len(f["sha256"]) == 64 for f in m["files"].values())
 

@@ -28,3 +28,16 @@ def test_normalize():
     assert list(normalize([2.0, 2.0])) == [1.0, 1.0]
     z = normalize([1.0, 2.0, 3.0], "zscore")
     assert z.mean() == pytest.approx(0.0) and z.std() == pytest.approx(1.0)
+
+
+def test_fusion_config_default_and_round_trip():
+    from search.fusion import FusionConfig
+
+    d = FusionConfig()
+    assert d.to_dict() == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 100}
+    assert FusionConfig.from_dict(d.to_dict()) == d
+    assert FusionConfig.from_dict(None) == d
+    r = FusionConfig(method="rrf", k=10, weights={"bm25": 1.0, "dense": 0.5})
+    assert FusionConfig.from_dict(r.to_dict()) == FusionConfig(method="rrf", k=10, weights={"bm25": 1.0, "dense": 0.5})
+    fused = r.fuse({"bm25": ([1, 2], [9.0, 3.0]), "dense": ([2], [0.5])})
+    assert fused == {1: pytest.approx(1 / 11), 2: pytest.approx(1 / 12 + 0.5 / 11)}

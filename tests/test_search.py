@@ -21,7 +21,7 @@ def test_all_stages_run_and_report(searcher):
     for x in r.results:
         assert x.scores.fused is not None and x.scores.rerank is not None
         assert x.ranks.rerank is not None
-    assert r.fusion == {"method": "rrf", "k": 60.0, "weights": {"bm25": 1.0, "dense": 1.0}, "depth": 100}
+    assert r.fusion == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 100}
 
 
 def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
@@ -47,7 +47,8 @@ def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
 
 
 def test_rrf_candidates_hand_checked(searcher):
-    resp, cands = searcher.first_stage("የአድዋ ጦርነት", depth=20, candidates=100)
+    resp, cands = searcher.first_stage("የአድዋ ጦርነት", fusion="rrf", rrf_k=60, weights={"bm25": 1.0, "dense": 1.0},
+                                       depth=20, candidates=100)
     for c in cands:
         expected = sum(1 / (60 + r) for r in (c.ranks.bm25, c.ranks.dense) if r is not None)
         assert c.scores.fused == pytest.approx(expected)
@@ -63,6 +64,7 @@ def test_stage_toggles(searcher):
     assert dense.stages == ["dense"] and all(x.scores.bm25 is None for x in dense.results)
     weighted = searcher.search("ቡና", fusion="weighted", rerank=False)
     assert weighted.fusion["method"] == "weighted"
+    assert searcher.search("ቡና", fusion="rrf", rerank=False).fusion["method"] == "rrf"
     assert searcher.search("ቡና", rerank_depth=5).stages[-1] == "rerank"
 
 
