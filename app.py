@@ -41,6 +41,7 @@ CSS = """
 .as-text {margin: .35rem 0; line-height: 1.6;}
 .as-text mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
 .as-scores {font-size: .8rem; opacity: .85;}
+.as-for {font-size: .85rem; opacity: .7; margin-bottom: .4rem;}
 .as-dot {display: inline-block; width: .75rem; height: .75rem; border-radius: 50%; margin-right: .3rem;}
 </style>
 """
@@ -96,6 +97,8 @@ def move_badge(result) -> str:
 
 def render_results(container, searcher: Searcher, response, *, show_docs: bool = True) -> None:
     with container.container():
+        stage = "reranked" if "rerank" in response.stages else "first stage"
+        st.markdown(f'<div class="as-for">Results for “{escape(response.query)}” · {stage}</div>', unsafe_allow_html=True)
         if not response.results:
             st.info("No results. Try other words, or switch the dense stage on.")
             return

@@ -22,15 +22,15 @@ from index.analyzer import Analyzer, AnalyzerConfig  # noqa: E402
 from index.bm25 import BM25Index, BM25Params  # noqa: E402
 from search.evaluate import evaluate  # noqa: E402
 
-NAIVE = AnalyzerConfig(nfc=False, fold=False, numerals=False, lowercase=True, stem=False, roots=False)
+NAIVE = AnalyzerConfig(nfc=False, fold=False, numerals=False, lowercase=True, stem=False, roots=False, keep_surface=False)
 CONFIGS = {
     "naive (split on space/punctuation)": NAIVE,
-    "+ NFC + homophone folding": AnalyzerConfig(stem=False, numerals=False, roots=False),
-    "+ numerals": AnalyzerConfig(stem=False, roots=False),
-    "+ light stemmer": AnalyzerConfig(roots=False),
-    "+ root features (default)": AnalyzerConfig(),
+    "+ NFC + homophone folding": AnalyzerConfig(stem=False, numerals=False, roots=False, keep_surface=False),
+    "+ numerals": AnalyzerConfig(stem=False, roots=False, keep_surface=False),
+    "+ light stemmer": AnalyzerConfig(roots=False, keep_surface=False),
+    "+ root features": AnalyzerConfig(keep_surface=False),
+    "+ surface form next to the stem (default)": AnalyzerConfig(),
     "default, stem min 3 syllables": AnalyzerConfig(min_stem=3),
-    "default + surface form": AnalyzerConfig(keep_surface=True),
     "default + stopwords": AnalyzerConfig(stopwords=True),
 }
 

@@ -3,10 +3,10 @@
 Each step is named, documented, switchable, and recorded in the index manifest so that queries
 are analyzed exactly as the passages were.
 
->>> Analyzer(AnalyzerConfig(roots=False)).tokens("የኢትዮጵያ መንግሥት ዓመታዊ በጀት፡፡")
+>>> Analyzer(AnalyzerConfig(roots=False, keep_surface=False)).tokens("የኢትዮጵያ መንግሥት ዓመታዊ በጀት፡፡")
 ['ኢትዮጵያ', 'መንግስት', 'አመት', 'በጀት']
->>> Analyzer().tokens("ሕዝቡ ተሰደዱ")
-['ህዝብ', '$ህዝብ', 'ተሰደድ', '$ስድ']
+>>> Analyzer().tokens("ሕዝቡ ተሰደዱ")  # default: stem, folded surface form, root feature
+['ህዝብ', 'ህዝቡ', '$ህዝብ', 'ተሰደድ', 'ተሰደዱ', '$ስድ']
 """
 
 from __future__ import annotations
@@ -286,8 +286,8 @@ class AnalyzerConfig:
     """Light prefix/suffix stemmer for Amharic words."""
     min_stem: int = 2
     """Fewest syllables a stemmed word keeps."""
-    keep_surface: bool = False
-    """Also index the unstemmed (folded) form next to the stem."""
+    keep_surface: bool = True
+    """Also index the unstemmed (folded) form next to the stem (exact forms count twice)."""
     roots: bool = True
     """Also index a root feature per Amharic word (:func:`root_feature`, marked ``$``)."""
     stopwords: bool = False
