@@ -22,7 +22,7 @@ from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailable
 from index.readers import CorpusError
 from search import QueryError, Searcher
 from search.searcher import clean_query
-from search.catalog import DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes
+from search.catalog import DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes, safe_name
 from search.display import doc_colors, escape, highlight, rank_change
 from search.translit import looks_transliterated, to_ethiopic
 
@@ -181,7 +181,9 @@ def sidebar_index_builder(root: Path, dense_model: str) -> None:
         skip_bad = st.checkbox("Skip bad records", value=False, key="upload_skip_bad")
         with_dense = st.checkbox("Dense embeddings", value=True, key="upload_dense",
                                  help="Needs the encoder; without it the index is lexical only.")
-        if st.button("Build index", key="build_btn", disabled=not files):
+        exists = (root / safe_name(name, fallback="uploaded")).exists()
+        replace = st.checkbox("Replace the existing index of that name", value=False, key="upload_replace") if exists else True
+        if st.button("Build index", key="build_btn", disabled=not files or not replace):
             bar = st.progress(0.0, text="Starting…")
             try:
                 report = build_from_uploads(
@@ -191,13 +193,14 @@ def sidebar_index_builder(root: Path, dense_model: str) -> None:
                 )
             except (CorpusError, ModelUnavailableError, FileExistsError) as exc:
                 bar.empty()
-                st.error(str(exc), icon="⚠️")
+                st.error("The files could not be indexed:", icon="⚠️")
+                st.code(str(exc), language=None, wrap_lines=True)
             else:
-                st.success(f"Indexed {report.documents} documents ({report.passages} passages)"
-                           + (f"; skipped {len(report.skipped)} bad records" if report.skipped else ""))
-                for line in report.skipped[:10]:
-                    st.text(line)
-                st.session_state["index_choice"] = report.out.name
+                st.session_state["flash"] = (
+                    f"Indexed {report.documents} documents ({report.passages} passages) into “{report.out.name}”"
+                    + (f"; skipped {len(report.skipped)} bad records" if report.skipped else ""))
+                st.session_state["pending_index"] = report.out.name
+                st.rerun()
 
 
 def main() -> None:
@@ -221,6 +224,8 @@ def main() -> None:
         st.error("No index found. Build one with `amharic-search index build CORPUS --out indexes/NAME`.")
         return
     names = list(indexes)
+    if st.session_state.get("pending_index") in names:  # a freshly built upload: switch to it
+        st.session_state["index_choice"] = st.session_state.pop("pending_index")
     if st.session_state.get("index_choice") not in names:
         st.session_state["index_choice"] = names[0]
     choice = st.sidebar.selectbox("Index", names, key="index_choice")
@@ -257,6 +262,8 @@ def main() -> None:
     sidebar_index_builder(root, build_model)
 
     st.title("amharic-search")
+    if flash := st.session_state.pop("flash", None):
+        st.success(escape(flash), icon="✅")
     for note in notes + searcher.warnings:
         st.warning(note, icon="⚠️")
     if not manifest.get("dense"):

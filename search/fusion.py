@@ -72,10 +72,11 @@ def ranked(fused: Mapping[int, float]) -> list[tuple[int, float]]:
 class FusionConfig:
     """How the two first-stage lists are fused (stored in the manifest by ``amharic-search tune``).
 
-    The default, a z-score normalized sum weighting BM25 0.7 and dense 0.3 over 100 passages per
-    retriever, was the best of 46 settings on the held-out queries of both enh and amqa+enh with
-    the stand-in encoder, and the only kind of fusion there that beat BM25 alone (plain RRF k=60
-    lost 0.09 MRR@10 to it on enh): see BENCHMARKS.md. ``amharic-search tune`` picks per corpus.
+    The default, a z-score normalized sum weighting BM25 0.7 and dense 0.3 over 200 passages per
+    retriever, was the best kind of fusion on the held-out queries of both enh and amqa+enh with
+    the stand-in encoder (depths 100/200/300 within 0.003 MRR@10 of each other), and normalized
+    sums were the only fusions there that beat BM25 alone (plain RRF k=60 lost 0.08 MRR@10 to it
+    on enh): see BENCHMARKS.md. ``amharic-search tune`` picks per corpus.
 
     Example::
 
@@ -86,7 +87,7 @@ class FusionConfig:
     k: float = 60.0
     weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.7, "dense": 0.3})
     normalization: Normalization = "zscore"
-    depth: int = 100
+    depth: int = 200
     """Passages taken from each retriever."""
 
     def fuse(self, lists: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> dict[int, float]:

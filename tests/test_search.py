@@ -21,7 +21,7 @@ def test_all_stages_run_and_report(searcher):
     for x in r.results:
         assert x.scores.fused is not None and x.scores.rerank is not None
         assert x.ranks.rerank is not None
-    assert r.fusion == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 100}
+    assert r.fusion == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 200}
 
 
 def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
