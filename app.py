@@ -242,6 +242,7 @@ def main() -> None:
     with st.sidebar.expander("Index information"):
         for key, value in describe_manifest(manifest):
             st.text(f"{key}: {value}")
+        st.text(f"reranker in use: {searcher.reranker.name if searcher.reranker else 'none'}")
 
     st.sidebar.subheader("Search settings")
     top_k = st.sidebar.slider("Results", 1, 50, 10, key="top_k")

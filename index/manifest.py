@@ -96,5 +96,5 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
         rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {dense.get('faiss')})"))
     else:
         rows.append(("dense model", "none (lexical-only index)"))
-    rows.append(("reranker", (m.get("reranker") or {}).get("default_model", "")))
+    rows.append(("default reranker", (m.get("reranker") or {}).get("default_model", "")))
     return rows
