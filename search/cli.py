@@ -312,7 +312,9 @@ def app_cmd(index_dir, port, streamlit_args):
     app = Path(__file__).resolve().parents[1] / "app.py"
     if not app.exists():
         raise click.ClickException(f"{app} not found: run from a source checkout")
-    args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *streamlit_args]
+    # the settings of .streamlit/config.toml, which streamlit reads only from the current directory
+    settings = ["--server.maxUploadSize", "50", "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false"]
+    args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *settings, *streamlit_args]
     if index_dir:
         args += ["--", "--index", index_dir]
     os.execv(sys.executable, args)
