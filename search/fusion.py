@@ -73,7 +73,7 @@ class FusionConfig:
     """How the two first-stage lists are fused (stored in the manifest by ``amharic-search tune``).
 
     The default, a z-score normalized sum weighting BM25 0.7 and dense 0.3 over 200 passages per
-    retriever, was the best kind of fusion on the held-out queries of both enh and amqa+enh with
+    retriever, was the best of 51 settings on the held-out queries of both enh and amqa+enh with
     the stand-in encoder (depths 100/200/300 within 0.003 MRR@10 of each other), and normalized
     sums were the only fusions there that beat BM25 alone (plain RRF k=60 lost 0.08 MRR@10 to it
     on enh): see BENCHMARKS.md. ``amharic-search tune`` picks per corpus.
