@@ -86,6 +86,14 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
         assert sidebar.locator("b").count() == 0
 
 
+def upload_and_build(page, path, index_name: str) -> None:
+    page.get_by_text("Index your own files").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_label("Index name").fill(index_name)
+    page.get_by_label("Index name").press("Enter")
+    page.get_by_role("button", name="Build index").click()
+
+
 def test_upload_reports_bad_lines_then_indexes_and_searches(server, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "text": "ቡና ጥሩ ነው።"}\n{oops\n', encoding="utf-8")
@@ -94,19 +102,11 @@ def test_upload_reports_bad_lines_then_indexes_and_searches(server, tmp_path):
                     '{"id": "u2", "title": "ወተት", "text": "የወተት ላሞች።"}\n', encoding="utf-8")
     with browser_page() as page:
         page.goto(server)
-        page.get_by_text("Index your own files").click()
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
-        page.get_by_label("Index name").fill("uploaded-test")
-        page.get_by_label("Index name").press("Enter")
-        page.get_by_role("button", name="Build index").click()
+        upload_and_build(page, bad, "uploaded-test")
         page.get_by_text("The files could not be indexed").wait_for(timeout=60_000)
         assert "line 2: not valid JSON" in page.locator('[data-testid="stCode"]').inner_text()
         page.reload()  # a new session: an empty uploader
-        page.get_by_text("Index your own files").click()
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(good))
-        page.get_by_label("Index name").fill("uploaded-test")
-        page.get_by_label("Index name").press("Enter")
-        page.get_by_role("button", name="Build index").click()
+        upload_and_build(page, good, "uploaded-test")
         page.get_by_text("Indexed 2 documents").wait_for(timeout=120_000)
         run_query(page, "ሻይ")
         expect(page.locator(".as-card .as-id").first).to_have_text("u1")
