@@ -131,10 +131,10 @@ def searcher_options(func):
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
         click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None,
-                     help="Fusion method (default: the index's, see `amharic-search tune`; else rrf)."),
+                     help="Fusion method (default: the index's, see `amharic-search tune`; else the z-score weighted sum)."),
         click.option("--rrf-k", default=None, type=float, help="RRF k (default: the index's; else 60)."),
         click.option("--depth", default=None, type=click.IntRange(1, 10000),
-                     help="Passages per retriever (default: the index's; else 100)."),
+                     help="Passages per retriever (default: the index's; else 200)."),
         click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
                      help="Fused passages kept (and reranked)."),
     ]):

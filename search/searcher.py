@@ -242,12 +242,11 @@ class Searcher:
             query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
             depth=depth, candidates=candidates,
         )
-        if rerank and self.reranker is not None and cands:
-            self._rerank(response, cands, rerank_depth=rerank_depth, max_length=max_length)
-        elif rerank and self.reranker is None:
-            response.warnings.append("reranking skipped: no reranker is loaded")
+        if rerank:
+            if self.reranker is None:
+                response.warnings.append("reranking skipped: no reranker is loaded")
+            return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length)
         response.results = self.documents(cands, top_k)
-        _set_total(response.timings_ms)
         return response
 
     def first_stage(

@@ -48,7 +48,7 @@ def tune(
     """Evaluate each fusion setting (and each retriever alone) on ``queries``; best MRR@10 first.
 
     Each query is retrieved once per retriever at the largest depth; the settings are then
-    applied to those lists, so a grid of 50 settings costs little more than one.
+    applied to those lists, so the 52 settings of :func:`candidate_configs` cost little more than one.
     """
     if not searcher.has_dense:
         raise QueryError("tuning fusion needs an index with dense embeddings and its encoder")
