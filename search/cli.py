@@ -134,9 +134,9 @@ def searcher_options(func):
                      help="Fusion method (default: the index's, see `amharic-search tune`; else the z-score weighted sum)."),
         click.option("--rrf-k", default=None, type=float, help="RRF k (default: the index's; else 60)."),
         click.option("--depth", default=None, type=click.IntRange(1, 10000),
-                     help="Passages per retriever (default: the index's; else 200)."),
+                     help="Documents per retriever (default: the index's; else 300)."),
         click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
-                     help="Fused passages kept (and reranked)."),
+                     help="Fused documents kept (each with one passage, the one the reranker reads)."),
     ]):
         func = option(func)
     return func

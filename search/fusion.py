@@ -72,11 +72,12 @@ def ranked(fused: Mapping[int, float]) -> list[tuple[int, float]]:
 class FusionConfig:
     """How the two first-stage lists are fused (stored in the manifest by ``amharic-search tune``).
 
-    The default, a z-score normalized sum weighting BM25 0.7 and dense 0.3 over 200 passages per
-    retriever, was the best of 51 settings on the held-out queries of both enh and amqa+enh with
-    the stand-in encoder (depths 100/200/300 within 0.003 MRR@10 of each other), and normalized
-    sums were the only fusions there that beat BM25 alone (plain RRF k=60 lost 0.08 MRR@10 to it
-    on enh): see BENCHMARKS.md. ``amharic-search tune`` picks per corpus.
+    The default, a z-score normalized sum weighting BM25 0.7 and dense 0.3 over 300 documents per
+    retriever, was measured on the held-out queries of enh and amqa+enh with the stand-in encoder
+    (BENCHMARKS.md, "First stage: dense and fusion"): it beats the better input on both (and when
+    the lexical stage is made the weaker one), while plain RRF k=60 loses 0.09 MRR@10 to BM25 on
+    enh; depth 300 keeps the MRR@10 of depth 200 and adds recall. ``amharic-search tune`` picks
+    per corpus.
 
     Example::
 
@@ -87,8 +88,8 @@ class FusionConfig:
     k: float = 60.0
     weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.7, "dense": 0.3})
     normalization: Normalization = "zscore"
-    depth: int = 200
-    """Passages taken from each retriever."""
+    depth: int = 300
+    """Documents taken from each retriever."""
 
     def fuse(self, lists: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> dict[int, float]:
         if self.method == "rrf":

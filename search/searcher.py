@@ -82,6 +82,10 @@ class SearchResponse:
         }
 
 
+PASSAGES_PER_DOCUMENT = 3
+"""Dense search asks FAISS for this many passages per wanted document (more if documents repeat)."""
+
+
 @dataclass
 class _Candidate:
     row: int
@@ -298,25 +302,17 @@ class Searcher:
             raise QueryError("the query has no searchable words (only punctuation or symbols?)")
 
         t0 = time.perf_counter()
-        by_row: dict[int, _Candidate] = {}
+        stage_of: dict[int, dict[str, tuple[float, int]]] = {}  # document -> stage -> (score, rank)
         for stage, (rows, scores) in lists.items():
-            for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist()), start=1):
-                cand = by_row.setdefault(row, _Candidate(row))
-                setattr(cand.scores, stage, float(score))
-                setattr(cand.ranks, stage, rank)
-        fusion_info = None
-        if len(lists) == 2:
-            fused = config.fuse({s: (r.tolist(), sc.tolist()) for s, (r, sc) in lists.items()})
-            fusion_info = config.to_dict()
-        elif lists:
-            ((rows, scores),) = lists.values()
-            fused = {int(r): float(s) for r, s in zip(rows.tolist(), scores.tolist())}
-        else:
-            fused = {}
-        order = ranked(fused)[:candidates]
+            for rank, (doc, score) in enumerate(zip(self.document_of(rows).tolist(), scores.tolist()), start=1):
+                stage_of.setdefault(doc, {})[stage] = (float(score), rank)
+        fusion_info = config.to_dict() if len(lists) == 2 else None
         cands = []
-        for rank, (row, score) in enumerate(order, start=1):
-            cand = by_row[row]
+        for rank, (doc, score, row) in enumerate(self.fuse(lists, config)[:candidates], start=1):
+            cand = _Candidate(row)
+            for stage, (stage_score, stage_rank) in stage_of[doc].items():
+                setattr(cand.scores, stage, stage_score)
+                setattr(cand.ranks, stage, stage_rank)
             cand.scores.fused, cand.ranks.fused = float(score), rank
             cands.append(cand)
         timings["fusion"] = _ms(t0)
@@ -330,10 +326,48 @@ class Searcher:
         return response, cands
 
     def dense_retrieve(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """Passage rows and cosine scores of the nearest passages to the encoded query."""
+        """The ``depth`` documents nearest to the encoded query, each represented by its best passage.
+
+        Returns passage rows and cosine scores, best document first (document score = best passage,
+        the choice measured in BENCHMARKS.md "First stage: dense and fusion").
+        """
         with self._encode_lock:
             qvec = encode(self.encoder, [query], kind="query")[0]
-        return self.dense.search(qvec, depth)
+        k = depth * PASSAGES_PER_DOCUMENT
+        while True:
+            rows, scores = self.dense.search(qvec, k)
+            _, first = np.unique(self.document_of(rows), return_index=True)
+            if first.size >= depth or k >= self.dense.size:
+                keep = np.sort(first)[:depth]  # the first (best) passage of each document, in score order
+                return rows[keep], scores[keep]
+            k *= 4
+
+    def document_of(self, rows: np.ndarray) -> np.ndarray:
+        """Document index of each passage row."""
+        return np.searchsorted(self.doc_offsets, np.asarray(rows), side="right") - 1
+
+    def fuse(self, lists: dict[str, tuple[np.ndarray, np.ndarray]], config: FusionConfig) -> list[tuple[int, float, int]]:
+        """Fuse per-retriever lists of (passage rows, scores) by document.
+
+        Returns (document, fused score, passage row) best first; a document's passage is the one
+        chosen by the retriever that ranked the document higher.
+        """
+        by_doc: dict[str, tuple[list[int], list[float]]] = {}
+        passage: dict[int, tuple[int, int]] = {}  # document -> (best rank, row)
+        for stage, (rows, scores) in lists.items():
+            docs = self.document_of(rows).tolist()
+            by_doc[stage] = (docs, scores.tolist())
+            for rank, (doc, row) in enumerate(zip(docs, rows.tolist())):
+                if doc not in passage or rank < passage[doc][0]:
+                    passage[doc] = (rank, row)
+        if len(by_doc) == 2:
+            fused = config.fuse(by_doc)
+        elif by_doc:
+            ((docs, scores),) = by_doc.values()
+            fused = dict(zip(docs, scores))
+        else:
+            fused = {}
+        return [(doc, score, passage[doc][1]) for doc, score in ranked(fused)]
 
     def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
         """BM25 over whole documents; each document is represented by its best passage.

@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .evaluate import evaluate
-from .fusion import FusionConfig, ranked
+from .fusion import FusionConfig
 from .searcher import QueryError, Searcher, clean_query
 
 MAX_DEPTH = 300
@@ -17,7 +17,7 @@ MAX_DEPTH = 300
 def candidate_configs() -> list[FusionConfig]:
     """The grid: RRF (k, dense weight) and normalized weighted sums (dense weight), two depths."""
     configs = []
-    for depth in (100, 200):
+    for depth in (100, 200, 300):
         for k in (10, 30, 60, 100):
             for w in (0.25, 0.5, 1.0):
                 configs.append(FusionConfig("rrf", k=k, weights={"bm25": 1.0, "dense": w}, depth=depth))
@@ -48,20 +48,14 @@ def tune(
     """Evaluate each fusion setting (and each retriever alone) on ``queries``; best MRR@10 first.
 
     Each query is retrieved once per retriever at the largest depth; the settings are then
-    applied to those lists, so the 52 settings of :func:`candidate_configs` cost little more than one.
+    applied to those lists, so the 78 settings of :func:`candidate_configs` cost little more than one.
     """
     if not searcher.has_dense:
         raise QueryError("tuning fusion needs an index with dense embeddings and its encoder")
     doc_ids = searcher.store.doc_ids()
-    offsets = np.asarray(searcher.doc_offsets)
 
-    def to_docs(rows) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for row in rows:
-            doc = doc_ids[int(np.searchsorted(offsets, row, side="right")) - 1]
-            if doc not in out:
-                out[doc] = float(candidates - len(out))
-        return out
+    def to_run(docs) -> dict[str, float]:
+        return {doc_ids[d]: float(candidates - i) for i, d in enumerate(docs)}
 
     lists = {}
     for i, (qid, text) in enumerate(queries.items()):
@@ -76,13 +70,13 @@ def tune(
     judged = {q: qrels[q] for q in queries if q in qrels}
     results = []
     for stage in ("bm25", "dense"):
-        run = {q: to_docs(l[stage][0][:candidates]) for q, l in lists.items()}
+        run = {q: to_run(searcher.document_of(l[stage][0][:candidates]).tolist()) for q, l in lists.items()}
         results.append(TuneResult(None, "lexical alone" if stage == "bm25" else "dense alone", evaluate(run, judged)))
     for config in configs or candidate_configs():
         run = {}
         for q, l in lists.items():
-            cut = {s: (rows[: config.depth].tolist(), scores[: config.depth].tolist()) for s, (rows, scores) in l.items()}
-            run[q] = to_docs([row for row, _ in ranked(config.fuse(cut))][:candidates])
+            cut = {s: (rows[: config.depth], scores[: config.depth]) for s, (rows, scores) in l.items()}
+            run[q] = to_run([doc for doc, _, _ in searcher.fuse(cut, config)[:candidates]])
         results.append(TuneResult(config, describe(config), evaluate(run, judged)))
     results.sort(key=lambda r: (-r.metrics["MRR@10"], -r.metrics["Recall@100"]))
     return results

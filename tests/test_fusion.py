@@ -34,7 +34,7 @@ def test_fusion_config_default_and_round_trip():
     from search.fusion import FusionConfig
 
     d = FusionConfig()
-    assert d.to_dict() == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 200}
+    assert d.to_dict() == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 300}
     assert FusionConfig.from_dict(d.to_dict()) == d
     assert FusionConfig.from_dict(None) == d
     r = FusionConfig(method="rrf", k=10, weights={"bm25": 1.0, "dense": 0.5})

@@ -21,7 +21,7 @@ def test_all_stages_run_and_report(searcher):
     for x in r.results:
         assert x.scores.fused is not None and x.scores.rerank is not None
         assert x.ranks.rerank is not None
-    assert r.fusion == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 200}
+    assert r.fusion == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 300}
 
 
 def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
@@ -174,6 +174,41 @@ def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
         assert start <= p.row < end
         assert passage_scores[p.row] == passage_scores[start:end].max()
     assert "long-004" in [p.doc_id for p in passages]  # the long malaria guide, split into passages
+
+
+def test_dense_ranks_documents_by_their_best_passage(searcher):
+    query = "የወባ በሽታ ምልክቶችና መከላከያ"
+    rows, scores = searcher.dense_retrieve(query, 140)  # 140 of the 143 documents (155 passages)
+    docs = searcher.document_of(rows)
+    assert len(set(docs.tolist())) == len(docs) == 140  # one entry per document
+    assert np.all(np.diff(scores) <= 1e-6)
+    # each document's score is its best passage's: compare with exhaustive passage scores
+    from index.dense import encode
+
+    qvec = encode(searcher.encoder, [query], kind="query")[0]
+    all_scores = searcher.dense.vectors() @ qvec
+    for row, doc, score in zip(rows.tolist(), docs.tolist(), scores.tolist()):
+        start, end = int(searcher.doc_offsets[doc]), int(searcher.doc_offsets[doc + 1])
+        assert start <= row < end
+        assert score == pytest.approx(all_scores[start:end].max(), abs=1e-5)
+    top_docs = np.argsort([-all_scores[searcher.doc_offsets[d]:searcher.doc_offsets[d + 1]].max()
+                           for d in range(len(searcher.doc_offsets) - 1)])[:140]
+    assert set(top_docs.tolist()) == set(docs.tolist())
+
+
+def test_fusion_joins_the_evidence_of_a_document(searcher):
+    """A document found by both retrievers is one candidate with both scores, whichever passages they chose."""
+    resp, cands = searcher.first_stage("የወባ በሽታ ምልክቶችና መከላከያ", fusion="rrf", rrf_k=60, depth=140, candidates=300)
+    docs = searcher.document_of([c.row for c in cands]).tolist()
+    assert len(docs) == len(set(docs))
+    lex_rows, _ = searcher.lexical(searcher.analyzer.tokens(resp.query), 140)
+    dense_rows, _ = searcher.dense_retrieve(resp.query, 140)
+    both = set(searcher.document_of(lex_rows).tolist()) & set(searcher.document_of(dense_rows).tolist())
+    assert both
+    for c, doc in zip(cands, docs):
+        assert (c.ranks.bm25 is not None and c.ranks.dense is not None) == (doc in both)
+    # the long malaria guide has several passages; it is one candidate
+    assert sum(p.doc_id == "long-004" for p in searcher.store.passages([c.row for c in cands])) == 1
 
 
 def test_reranker_cache_returns_the_same_scores(tiny_models):
