@@ -43,6 +43,10 @@ def searchable_text(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+def document_texts(corpus: list[dict]) -> list[str]:
+    return [searchable_text(d.get("title", ""), d["text"]) for d in corpus]
+
+
 def corpus_of(collection: str) -> list[dict]:
     if collection == "amqa+enh":
         return read_jsonl(DATA / "amqa" / "corpus.jsonl") + read_jsonl(DATA / "enh" / "corpus.jsonl")
@@ -141,7 +145,7 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
 
     chunk_tokens = min(ChunkConfig().max_tokens, window - 6)
     t0 = time.perf_counter()
-    doc_texts = [searchable_text(d.get("title", ""), d["text"]) for d in corpus]
+    doc_texts = document_texts(corpus)
     if chunks_path and Path(chunks_path).exists() and not save_chunks:
         spans = np.load(chunks_path)  # (document, start, length) of every passage, made with --save-chunks
     else:
