@@ -130,6 +130,11 @@ def searcher_options(func):
         click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
+        click.option("--reranker-backend", type=click.Choice(["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]),
+                     default="auto", show_default=True,
+                     help="auto: PyTorch on a GPU; on a CPU bfloat16 where the CPU has it, else fp32."),
+        click.option("--window", type=click.Choice(["best", "head"]), default="best", show_default=True,
+                     help="What the reranker reads of a long passage: the sentences matching the query most, or its head."),
         click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None,
                      help="Fusion method (default: the index's, see `amharic-search tune`; else the z-score weighted sum)."),
         click.option("--rrf-k", default=None, type=float, help="RRF k (default: the index's; else 60)."),
@@ -142,12 +147,12 @@ def searcher_options(func):
     return func
 
 
-def load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length):
+def load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend="auto"):
     from .searcher import Searcher
 
     return Searcher.load(
         directory, dense_model=dense_model, use_dense=not no_dense, reranker=None if no_rerank else reranker,
-        max_length=max_length,
+        max_length=max_length, reranker_backend=reranker_backend,
     )
 
 
@@ -162,12 +167,12 @@ def _fmt(v: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 @searcher_options
 @user_errors
-def query_cmd(directory, text, top_k, as_json, dense_model, no_dense, reranker, no_rerank, max_length, fusion, rrf_k,
-              depth, candidates):
+def query_cmd(directory, text, top_k, as_json, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend,
+              window, fusion, rrf_k, depth, candidates):
     """Search the index in DIRECTORY for TEXT."""
-    searcher = load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length)
+    searcher = load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend)
     response = searcher.search(text, top_k=top_k, rerank=not no_rerank, fusion=fusion, rrf_k=rrf_k, depth=depth,
-                               candidates=candidates)
+                               candidates=candidates, window=window)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -201,13 +206,13 @@ MODES = ("lexical", "dense", "hybrid", "lexical+rerank", "hybrid+rerank")
 @searcher_options
 @user_errors
 def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_dense, reranker, no_rerank, max_length,
-             fusion, rrf_k, depth, candidates):
+             reranker_backend, window, fusion, rrf_k, depth, candidates):
     """Score the pipeline on judged queries: MRR@10, nDCG@10, Recall@10, Recall@100, MAP."""
     from .evaluate import evaluate, load_qrels, load_queries
     from .searcher import QueryError
 
     wants_rerank = not no_rerank and (not modes or any(m.endswith("+rerank") for m in modes))
-    searcher = load_searcher(directory, dense_model, no_dense, reranker, not wants_rerank, max_length)
+    searcher = load_searcher(directory, dense_model, no_dense, reranker, not wants_rerank, max_length, reranker_backend)
     if not modes:
         modes = ["lexical"]
         if searcher.has_dense:
@@ -229,7 +234,7 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
         for qid in tqdm(judged, desc=mode, unit=" queries", disable=as_json or not sys.stderr.isatty()):
             try:
                 resp = searcher.search(qs[qid], top_k=100, stages=stages, rerank=rerank, fusion=fusion, rrf_k=rrf_k,
-                                       depth=depth, candidates=candidates)
+                                       depth=depth, candidates=candidates, window=window)
             except QueryError:
                 run[qid] = {}
                 continue

@@ -4,11 +4,75 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from index.models import DEFAULT_RERANKER, load_cross_encoder
+from index.chunking import split_sentences
+from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
+
+Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
+BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): then bf16 is fast, else slow."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def choose_backend(backend: Backend, device: str) -> str:
+    """``auto``: PyTorch on a GPU; on a CPU, PyTorch in bfloat16 where the CPU computes it natively
+    (1.7x faster than fp32 with the same top 10: BENCHMARKS.md, "Reranker backends"), else fp32.
+    ONNX Runtime int8 is faster still but reorders the top 10 more: opt-in."""
+    if backend != "auto":
+        return backend
+    if not str(device).startswith("cpu"):
+        return "torch"
+    return "torch-bf16" if cpu_has_bf16() else "torch"
+
+
+Window = Literal["best", "head"]
+
+
+def focus_window(text: str, terms: set[str], budget: int, *, analyze: Callable[[str], list[str]],
+                 count: Callable[[str], int]) -> str:
+    """The run of whole sentences of ``text`` within ``budget`` tokens that holds the most query terms.
+
+    A cross-encoder reads only its first max-length tokens: for a passage longer than that, this
+    sends the part that matches the query instead of the head. Text that fits, or that matches no
+    query term, is returned unchanged (the reranker then reads its head); a single sentence longer
+    than the budget is returned whole (the reranker reads its head).
+
+    Example::
+
+        focus_window(passage, set(analyzer.tokens(query)), 200, analyze=analyzer.tokens, count=n_tokens)
+    """
+    if not terms or budget <= 0 or count(text) <= budget:
+        return text
+    sentences = split_sentences(text)
+    sizes = [count(s) for _, s in sentences]
+    found = [set(analyze(s)) & terms for _, s in sentences]
+    best, best_key = None, (0, 0)
+    for i in range(len(sentences)):
+        covered: set[str] = set()
+        hits, used, j = 0, 0, i
+        while j < len(sentences) and (j == i or used + sizes[j] <= budget):
+            covered |= found[j]
+            hits += len(found[j])
+            used += sizes[j]
+            j += 1
+        key = (len(covered), hits)
+        if key > best_key:
+            best, best_key = (i, j), key
+    if best is None:
+        return text
+    start = sentences[best[0]][0]
+    end = sentences[best[1] - 1][0] + len(sentences[best[1] - 1][1])
+    return text[start:end]
 
 
 class Reranker:
@@ -22,17 +86,42 @@ class Reranker:
         scores = reranker.score("የቡና ምርት", ["passage one", "passage two"])
     """
 
-    def __init__(self, model, name: str, *, cache_size: int = 20_000) -> None:
+    def __init__(self, model, name: str, *, backend: str = "torch", engine=None, cache_size: int = 20_000) -> None:
         self.model = model
         self.name = name
+        self.backend = backend
+        """The backend in use: ``torch``, ``torch-bf16``, ``onnx`` or ``onnx-int8``."""
+        self._engine = engine
         self._cache: OrderedDict[tuple, float] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, name: str = DEFAULT_RERANKER, *, max_length: int | None = None, device: str | None = None) -> "Reranker":
+    def load(cls, name: str = DEFAULT_RERANKER, *, max_length: int | None = None, device: str | None = None,
+             backend: Backend = "auto") -> "Reranker":
+        """Load a cross-encoder; ``backend="auto"``: see :func:`choose_backend`.
+
+        ONNX graphs are exported on first use and cached (``$AMHARIC_SEARCH_CACHE``, else
+        ~/.cache/amharic-search).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown reranker backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         model = load_cross_encoder(name, max_length=max_length, device=device)
-        return cls(model, name)
+        chosen = choose_backend(backend, str(model.device))
+        engine = None
+        if chosen.startswith("onnx"):
+            try:
+                from .onnx_backend import OnnxCrossEncoder
+
+                engine = OnnxCrossEncoder(model, quantize=chosen == "onnx-int8")
+            except Exception as exc:  # noqa: BLE001 - export or runtime failure
+                raise ModelUnavailableError(name, f"the {chosen} backend failed ({type(exc).__name__}: {exc}); "
+                                                  "use --reranker-backend torch") from None
+        return cls(model, name, backend=chosen, engine=engine)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` for this model (no special tokens)."""
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @property
     def max_length(self) -> int | None:
@@ -59,8 +148,16 @@ class Reranker:
                     todo.append(i)
         if todo:
             order = sorted(todo, key=lambda i: -len(passages[i]))
-            raw = self.model.predict([(query, passages[i]) for i in order], batch_size=batch_size,
-                                     show_progress_bar=False, convert_to_numpy=True)
+            pairs = [(query, passages[i]) for i in order]
+            if self._engine is not None:
+                raw = self._engine.predict(pairs, batch_size=batch_size)
+            elif self.backend == "torch-bf16":
+                import torch
+
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+            else:
+                raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
             raw = np.asarray(raw, dtype=np.float32)
             if raw.ndim == 2:  # a two-class head: use the "relevant" logit
                 raw = raw[:, -1]

@@ -20,7 +20,7 @@ from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_encoder
 from index.store import Store
 
 from .fusion import FusionConfig, FusionMethod, Normalization, ranked
-from .rerank import Reranker
+from .rerank import Backend, Reranker, Window, focus_window
 
 Stages = Literal["lexical", "dense", "hybrid"]
 STAGES = ("bm25", "dense", "fused", "rerank")
@@ -155,6 +155,7 @@ class Searcher:
         dense_model: str | None | Literal["index"] = "index",
         reranker: str | None = DEFAULT_RERANKER,
         max_length: int | None = None,
+        reranker_backend: Backend = "auto",
         use_dense: bool = True,
         strict: bool = True,
         verify: bool = False,
@@ -162,7 +163,7 @@ class Searcher:
         """Load an index and the models its stages need.
 
         ``dense_model="index"`` uses the encoder the index was built with; ``reranker=None``
-        or ``use_dense=False`` skip those stages. With ``strict=False`` a model that cannot be
+        or ``use_dense=False`` skip those stages; ``reranker_backend``: see :mod:`search.rerank`. With ``strict=False`` a model that cannot be
         had is skipped and explained in :attr:`warnings` instead of raising.
         """
         directory = Path(directory)
@@ -203,7 +204,7 @@ class Searcher:
         rr = None
         if reranker:
             try:
-                rr = Reranker.load(reranker, max_length=max_length)
+                rr = Reranker.load(reranker, max_length=max_length, backend=reranker_backend)
             except ModelUnavailableError as exc:
                 missing(exc)
         return cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, warnings)
@@ -235,12 +236,15 @@ class Searcher:
         candidates: int = 100,
         rerank_depth: int | None = None,
         max_length: int | None = None,
+        window: Window = "best",
     ) -> SearchResponse:
         """Search: first stage (BM25 and/or dense, fused), then the cross-encoder on the top candidates.
 
-        ``depth`` is how many passages each retriever returns, ``candidates`` how many fused
-        passages are kept, ``rerank_depth`` how many of them go to the reranker (default: all).
-        Fusion arguments left ``None`` take the index's settings (:attr:`fusion`).
+        ``depth`` is how many documents each retriever returns, ``candidates`` how many fused
+        documents are kept, ``rerank_depth`` how many of them go to the reranker (default: all),
+        ``window`` which part of a passage longer than the reranker's max length it reads (``best``:
+        the sentences that match the query most, ``head``: the beginning). Fusion arguments left
+        ``None`` take the index's settings (:attr:`fusion`).
         """
         response, cands = self.first_stage(
             query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
@@ -249,7 +253,8 @@ class Searcher:
         if rerank:
             if self.reranker is None:
                 response.warnings.append("reranking skipped: no reranker is loaded")
-            return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length)
+            return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
+                                          window=window)
         response.results = self.documents(cands, top_k)
         return response
 
@@ -390,17 +395,30 @@ class Searcher:
         _set_total(response.timings_ms)
         return response
 
+    def _reranker_texts(self, query: str, passages, window: Window) -> list[str]:
+        """What the cross-encoder reads of each passage: title + text, or title + the best-matching window."""
+        if window == "head" or not self.reranker.max_length:
+            return [searchable_text(p.title, p.text) for p in passages]
+        terms = set(self.analyzer.tokens(query))
+        count = self.reranker.count_tokens
+        room = self.reranker.max_length - count(query) - 4  # special tokens of a pair
+        out = []
+        for p in passages:
+            budget = room - (count(p.title) + 1 if p.title else 0)
+            out.append(searchable_text(p.title, focus_window(p.text, terms, budget, analyze=self.analyzer.tokens, count=count)))
+        return out
+
     def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
-                max_length: int | None = None) -> None:
+                max_length: int | None = None, window: Window = "best") -> None:
         t0 = time.perf_counter()
         head = cands[: rerank_depth or len(cands)]
         passages = self.store.passages([c.row for c in head])
-        texts = [searchable_text(p.title, p.text) for p in passages]
         with self._rerank_lock:
             previous = self.reranker.max_length
             if max_length:
                 self.reranker.max_length = max_length
             try:
+                texts = self._reranker_texts(response.query, passages, window)
                 scores = self.reranker.score(response.query, texts)
             finally:
                 self.reranker.max_length = previous

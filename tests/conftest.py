@@ -57,4 +57,4 @@ def lexical_index(tmp_path_factory) -> Path:
 def searcher(sample_index, tiny_models):
     from search import Searcher
 
-    return Searcher.load(sample_index, reranker=str(tiny_models["reranker"]))
+    return Searcher.load(sample_index, reranker=str(tiny_models["reranker"]), reranker_backend="torch")

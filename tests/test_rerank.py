@@ -1,0 +1,96 @@
+"""Reranker backends (PyTorch fp32 / bf16, ONNX Runtime fp32 / int8) and the focus window."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from index.analyzer import Analyzer
+from search.rerank import Reranker, choose_backend, cpu_has_bf16, focus_window
+
+PASSAGES = [
+    "የቡና ምርት በኢትዮጵያ በዚህ ዓመት ጨምሯል። ገበሬዎች ደስተኞች ናቸው።",
+    "ጤና ጣቢያ በገጠር ተከፈተ። የወባ በሽታ መከላከያ ተሰጠ።",
+    "አጭር",
+    "የአዲስ አበባ ከተማ አስተዳደር አዲስ መንገድ ሠራ። " * 6,
+    "ስለ ቡና ሥነ ሥርዓት የተጻፈ ረጅም ታሪክ ነው። " * 4,
+]
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_focus_window_sends_the_matching_sentences():
+    a = Analyzer()
+    text = "መንገዱ ተሠራ። ዝናብ ዘነበ። ገበያው ተከፈተ። የቡና ምርት ጨመረ። ቡና ላኪዎች ተደሰቱ። ሌላ ዜና።"
+    got = focus_window(text, set(a.tokens("የቡና ምርት")), 7, analyze=a.tokens, count=words)
+    assert got == "የቡና ምርት ጨመረ። ቡና ላኪዎች ተደሰቱ።"
+    assert words(got) <= 7
+
+
+def test_focus_window_keeps_text_that_fits_or_does_not_match():
+    a = Analyzer()
+    text = "መንገዱ ተሠራ። ዝናብ ዘነበ። ገበያው ተከፈተ።"
+    assert focus_window(text, set(a.tokens("ቡና")), 100, analyze=a.tokens, count=words) == text
+    assert focus_window(text, set(a.tokens("ቡና")), 3, analyze=a.tokens, count=words) == text  # no match: the head
+    assert focus_window(text, set(), 3, analyze=a.tokens, count=words) == text
+
+
+def test_searcher_window_changes_what_the_reranker_reads(searcher):
+    """With a short max length, ``best`` feeds the long malaria guide's matching sentences, ``head`` its start."""
+    passages = [p for p in searcher.store.passages(range(searcher.store.num_passages)) if p.doc_id == "long-004"]
+    previous = searcher.reranker.max_length
+    searcher.reranker.max_length = 48
+    try:
+        best = searcher._reranker_texts("የወባ ትንኝ መድኃኒት", passages, "best")
+        head = searcher._reranker_texts("የወባ ትንኝ መድኃኒት", passages, "head")
+    finally:
+        searcher.reranker.max_length = previous
+    assert head == [f"{p.title}\n{p.text}" for p in passages]
+    assert best != head
+    terms = set(searcher.analyzer.tokens("የወባ ትንኝ መድኃኒት"))
+    for text, p in zip(best, passages):
+        body = text.split("\n", 1)[1]
+        assert body in p.text
+        if body != p.text:  # a window was chosen: it fits and holds query terms
+            assert searcher.reranker.count_tokens(text) <= 48 or body.count("።") <= 1
+            assert terms & set(searcher.analyzer.tokens(body))
+
+
+def test_auto_backend():
+    assert choose_backend("auto", "cuda:0") == "torch"
+    assert choose_backend("auto", "cpu") == ("torch-bf16" if cpu_has_bf16() else "torch")
+    assert choose_backend("onnx-int8", "cpu") == "onnx-int8"
+    with pytest.raises(ValueError):
+        Reranker.load("x", backend="tpu")
+
+
+@pytest.fixture(scope="module")
+def torch_scores(tiny_models):
+    rr = Reranker.load(str(tiny_models["reranker"]), backend="torch")
+    return rr.score("የቡና ምርት", PASSAGES)
+
+
+def test_onnx_fp32_matches_torch(tiny_models, torch_scores, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_CACHE", str(tmp_path))
+    rr = Reranker.load(str(tiny_models["reranker"]), backend="onnx")
+    assert rr.backend == "onnx"
+    np.testing.assert_allclose(rr.score("የቡና ምርት", PASSAGES), torch_scores, rtol=1e-4, atol=1e-5)
+    exported = list(tmp_path.rglob("model.onnx"))
+    assert len(exported) == 1
+    mtime = os.path.getmtime(exported[0])
+    Reranker.load(str(tiny_models["reranker"]), backend="onnx")  # a second load reuses the export
+    assert os.path.getmtime(exported[0]) == mtime and len(list(tmp_path.rglob("model.onnx"))) == 1
+
+
+def test_onnx_int8_and_bf16_stay_close_to_fp32(tiny_models, torch_scores, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_CACHE", str(tmp_path))
+    for backend in ("onnx-int8", "torch-bf16"):
+        rr = Reranker.load(str(tiny_models["reranker"]), backend=backend)
+        got = rr.score("የቡና ምርት", PASSAGES)
+        assert rr.backend == backend and got.shape == torch_scores.shape
+        assert np.abs(got - torch_scores).max() < 0.05, backend
+    assert list(tmp_path.rglob("model.int8.onnx"))
