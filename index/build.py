@@ -24,7 +24,7 @@ from . import __version__
 from .analyzer import Analyzer, AnalyzerConfig
 from .bm25 import BM25Index, BM25Params
 from .chunking import ChunkConfig, chunk_text, estimate_tokens
-from .dense import DenseIndex, encode
+from .dense import DenseIndex, IndexKind, encode
 from .manifest import write_manifest
 from .models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, load_encoder, model_revision, resolve_model
 from .readers import CorpusFormat, ReadReport, read_corpus
@@ -81,12 +81,15 @@ def build_index(
     bm25: BM25Params = BM25Params(),
     chunking: ChunkConfig = ChunkConfig(),
     batch_size: int = 32,
+    dense_index_kind: IndexKind = "auto",
     name: str | None = None,
     examples: list[str] | None = None,
     show_progress: bool = True,
     on_progress: Callable[[str, float], None] | None = None,
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
+
+    ``dense_index_kind``: ``auto`` (exact search up to 100,000 passages, IVF above), ``flat`` or ``ivf``.
 
     Example::
 
@@ -167,14 +170,15 @@ def build_index(
             progress("embedding", 0.3)
             embeddings, embedded = _encode_with_progress(model, texts, batch_size, show_progress, progress,
                                                          reuse=previous.vectors if previous else {})
-            DenseIndex.build(embeddings).save(tmp / DENSE_FILE)
+            dense_index = DenseIndex.build(embeddings, kind=dense_index_kind)
+            dense_index.save(tmp / DENSE_FILE)
             timings["dense"] = time.perf_counter() - t0
             dense_info = {
                 "model": dense_model,
                 "revision": model_revision(model_dir),
                 "dim": int(embeddings.shape[1]),
                 "normalized": True,
-                "faiss": "IndexIDMap2(IndexFlatIP)",
+                "faiss": dense_index.info,
                 "max_seq_length": getattr(model, "max_seq_length", None),
                 "document_prompt": _prompt(model, "document"),
                 "query_prompt": _prompt(model, "query"),
@@ -255,7 +259,7 @@ def _previous_index(out: Path, emb_key: str | None) -> _Previous | None:
         vectors: dict[str, np.ndarray] = {}
         dense = manifest.get("dense") or {}
         if emb_key and dense.get("embedding_key") == emb_key and (out / DENSE_FILE).is_file():
-            matrix = DenseIndex.load(out / DENSE_FILE).vectors()
+            matrix = DenseIndex.load(out / DENSE_FILE, dense.get("faiss") if isinstance(dense.get("faiss"), dict) else None).vectors()
             for p in store.passages(range(store.num_passages)):
                 vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
         return _Previous(doc_hashes, vectors)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -44,8 +44,24 @@ def encode(
     return out
 
 
+EXACT_MAX = 100_000
+"""Up to this many passages the index is exact (flat inner product, a few ms per query); above,
+an inverted-file index (IVF) answers in milliseconds at any size (BENCHMARKS.md, "Dense index")."""
+
+IndexKind = Literal["auto", "flat", "ivf"]
+
+
+def ivf_settings(n: int) -> dict:
+    """IVF list count and lists probed per query for ``n`` vectors (about 4 sqrt(n) lists)."""
+    nlist = int(min(65_536, max(64, 4 * np.sqrt(n))))
+    return {"type": "ivf", "nlist": nlist, "nprobe": max(16, nlist // 64)}
+
+
 class DenseIndex:
-    """Exact inner-product search over normalized embeddings (cosine), ids = passage rows.
+    """Inner-product search over normalized embeddings (cosine), ids = passage rows.
+
+    Exact (FAISS flat) up to :data:`EXACT_MAX` vectors, an IVF index above (``kind="auto"``);
+    :attr:`info` describes it for the manifest.
 
     Example::
 
@@ -53,17 +69,34 @@ class DenseIndex:
         rows, scores = index.search(query_vector, k=100)
     """
 
-    def __init__(self, faiss_index) -> None:
+    def __init__(self, faiss_index, info: dict | None = None) -> None:
         self._index = faiss_index
+        self.info = info or {"type": "flat"}
+        if self.info.get("type") == "ivf":
+            import faiss
+
+            faiss.extract_index_ivf(faiss_index).nprobe = int(self.info["nprobe"])
 
     @classmethod
-    def build(cls, embeddings: np.ndarray) -> "DenseIndex":
+    def build(cls, embeddings: np.ndarray, *, kind: IndexKind = "auto", seed: int = 0) -> "DenseIndex":
         import faiss
 
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(embeddings.shape[1]))
-        index.add_with_ids(embeddings, np.arange(embeddings.shape[0], dtype=np.int64))
-        return cls(index)
+        n, dim = embeddings.shape
+        ids = np.arange(n, dtype=np.int64)
+        if kind == "flat" or (kind == "auto" and n <= EXACT_MAX):
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            index.add_with_ids(embeddings, ids)
+            return cls(index, {"type": "flat"})
+        info = ivf_settings(n)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, info["nlist"], faiss.METRIC_INNER_PRODUCT)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id (vector reuse on rebuild)
+        sample = np.random.default_rng(seed).choice(n, size=min(n, 64 * info["nlist"]), replace=False)
+        index.train(embeddings[np.sort(sample)])
+        for start in range(0, n, 100_000):
+            index.add_with_ids(embeddings[start : start + 100_000], ids[start : start + 100_000])
+        return cls(index, info)
 
     @property
     def dim(self) -> int:
@@ -88,6 +121,8 @@ class DenseIndex:
         """All stored vectors, row ``i`` being passage row ``i``."""
         import faiss
 
+        if self.info.get("type") == "ivf":
+            return np.stack([self._index.reconstruct(i) for i in range(self.size)]) if self.size else np.zeros((0, self.dim), np.float32)
         inner = faiss.downcast_index(self._index.index)
         flat = inner.reconstruct_n(0, inner.ntotal)
         ids = faiss.vector_to_array(self._index.id_map)
@@ -101,7 +136,8 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: str | Path) -> "DenseIndex":
+    def load(cls, path: str | Path, info: dict | None = None) -> "DenseIndex":
+        """Open a saved index; ``info`` is the manifest's description (IVF: lists probed per query)."""
         import faiss
 
-        return cls(faiss.read_index(str(path)))
+        return cls(faiss.read_index(str(path)), info)

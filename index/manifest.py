@@ -93,7 +93,10 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
     ]
     if dense:
         rev = f" @ {dense['revision'][:10]}" if dense.get("revision") else ""
-        rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {dense.get('faiss')})"))
+        faiss_info = dense.get("faiss")
+        if isinstance(faiss_info, dict):
+            faiss_info = "exact" if faiss_info.get("type") == "flat" else ", ".join(f"{k} {v}" for k, v in faiss_info.items())
+        rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {faiss_info})"))
     else:
         rows.append(("dense model", "none (lexical-only index)"))
     rows.append(("default reranker", (m.get("reranker") or {}).get("default_model", "")))

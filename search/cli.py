@@ -65,6 +65,8 @@ def index_group() -> None:
 @click.option("--dense-model", default=DEFAULT_DENSE_MODEL, show_default=True, help="Encoder: hub id or local path.")
 @click.option("--no-dense", is_flag=True, help="Lexical-only index: no encoder needed.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--dense-index", "dense_index_kind", type=click.Choice(["auto", "flat", "ivf"]), default="auto", show_default=True,
+              help="FAISS index: exact (flat) up to 100,000 passages, IVF above (auto).")
 @click.option("--max-tokens", default=ChunkConfig.max_tokens, show_default=True, type=click.IntRange(16, 8192),
               help="Passage size budget in model tokens.")
 @click.option("--no-stem", is_flag=True, help="Analyzer: no stemming.")
@@ -73,7 +75,7 @@ def index_group() -> None:
 @click.option("--name", default=None, help="Display name of the index (default: the directory name).")
 @user_errors
 def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
-                max_tokens, no_stem, no_roots, stopwords, name):
+                dense_index_kind, max_tokens, no_stem, no_roots, stopwords, name):
     """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out."""
     from index.build import build_index
 
@@ -82,6 +84,7 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
         skip_bad=skip_bad, dense_model=None if no_dense else dense_model,
         analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
         bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
+        dense_index_kind=dense_index_kind,
     )
     for line in report.skipped[:20]:
         click.echo(f"skipped: {line}", err=True)

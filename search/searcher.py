@@ -195,7 +195,8 @@ class Searcher:
                         f"the index was embedded with {built_with!r} ({manifest['dense']['dim']} dimensions) but "
                         f"{name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
                     )
-                dense = DenseIndex.load(directory / DENSE_FILE)
+                faiss_info = manifest["dense"].get("faiss")
+                dense = DenseIndex.load(directory / DENSE_FILE, faiss_info if isinstance(faiss_info, dict) else None)
             except ModelUnavailableError as exc:
                 missing(exc)
                 encoder = None

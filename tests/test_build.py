@@ -2,6 +2,8 @@ import json
 import os
 import sqlite3
 
+import numpy as np
+
 import pytest
 
 from index import build as build_mod
@@ -231,3 +233,34 @@ def test_reader_keeps_working_while_index_is_rebuilt(tmp_path):
     before = [r.doc_id for r in reader.search("የቡና ምርት", rerank=False).results]
     build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)  # replaced under it
     assert [r.doc_id for r in reader.search("የቡና ምርት", rerank=False).results] == before
+
+
+def test_dense_index_kinds_and_recall():
+    """IVF above the exact-search limit: same vectors back, top-10 close to exact search."""
+    from index.dense import DenseIndex
+
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((300, 64)).astype(np.float32)
+    x = centers[rng.integers(0, 300, 30_000)] + 0.3 * rng.standard_normal((30_000, 64)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    flat, ivf = DenseIndex.build(x), DenseIndex.build(x, kind="ivf")
+    assert flat.info == {"type": "flat"} and ivf.info["type"] == "ivf" and ivf.info["nprobe"] >= 16
+    np.testing.assert_allclose(ivf.vectors(), x, atol=1e-6)
+    hits = 0
+    for q in x[:50] + 0.05 * rng.standard_normal((50, 64)).astype(np.float32):
+        exact, _ = flat.search(q, 10)
+        approx, _ = ivf.search(q, 10)
+        hits += len(set(exact.tolist()) & set(approx.tolist()))
+    assert hits / 500 >= 0.9
+
+
+def test_ivf_index_round_trip(tmp_path, tiny_models):
+    report = build_index(SAMPLE / "corpus.jsonl", tmp_path / "ivf", dense_model=str(tiny_models["encoder"]), dense_index_kind="ivf",
+                         show_progress=False)
+    manifest = json.loads((tmp_path / "ivf" / "manifest.json").read_text())
+    assert manifest["dense"]["faiss"]["type"] == "ivf" and report.passages == manifest["corpus"]["passages"]
+    from search import Searcher
+
+    s = Searcher.load(tmp_path / "ivf", reranker=None)
+    assert s.dense.info == manifest["dense"]["faiss"]
+    assert s.search("የቡና ምርት", stages="dense", rerank=False).results
