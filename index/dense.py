@@ -8,6 +8,27 @@ from typing import Literal, Sequence
 import numpy as np
 
 
+Precision = Literal["fp32", "bf16"]
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): then bf16 is fast, else slow."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next(line for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def choose_precision(precision: Literal["auto", "fp32", "bf16"], model) -> Precision:
+    """``auto``: bf16 on a CPU that computes it natively, else fp32 (GPUs run fp32 here)."""
+    if precision != "auto":
+        return precision
+    on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
+    return "bf16" if on_cpu and cpu_has_bf16() else "fp32"
+
+
 def embedding_dim(model) -> int:
     """The encoder's output dimension (sentence-transformers renamed the method in v5)."""
     method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -21,16 +42,23 @@ def _prompt_name(model, kind: str) -> str | None:
 
 
 def encode(
-    model, texts: Sequence[str], *, kind: str = "document", batch_size: int = 32, show_progress: bool = False
+    model, texts: Sequence[str], *, kind: str = "document", batch_size: int = 32, show_progress: bool = False,
+    precision: Precision = "fp32",
 ) -> np.ndarray:
     """Normalized float32 embeddings, with the model's query or document prompt if it has one.
 
     Texts are encoded longest first in batches (less padding), then put back in order.
+    ``precision="bf16"`` computes in bfloat16 on the CPU (autocast; the vectors stay float32).
     """
     texts = list(texts)
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
+    if precision == "bf16":
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return encode(model, texts, kind=kind, batch_size=batch_size, show_progress=show_progress)
     emb = model.encode(
         [texts[i] for i in order],
         prompt_name=_prompt_name(model, kind),

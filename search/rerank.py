@@ -9,19 +9,11 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from index.chunking import split_sentences
+from index.dense import cpu_has_bf16
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
 Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): then bf16 is fast, else slow."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 
 def choose_backend(backend: Backend, device: str) -> str:

@@ -264,3 +264,20 @@ def test_ivf_index_round_trip(tmp_path, tiny_models):
     s = Searcher.load(tmp_path / "ivf", reranker=None)
     assert s.dense.info == manifest["dense"]["faiss"]
     assert s.search("የቡና ምርት", stages="dense", rerank=False).results
+
+
+def test_bf16_embeddings_are_keyed_apart_and_close_to_fp32(tmp_path, tiny_models):
+    from index.build import embedding_key
+    from index.dense import encode
+    from index.models import load_encoder
+
+    model = load_encoder(str(tiny_models["encoder"]))
+    assert embedding_key("m", "w", model, "bf16") != embedding_key("m", "w", model, "fp32")
+    texts = [d["text"] for d in sample_docs()[:20]]
+    a = encode(model, texts, precision="fp32")
+    b = encode(model, texts, precision="bf16")
+    assert not np.array_equal(a, b)  # really computed in bf16
+    assert (a * b).sum(axis=1).min() > 0.99
+    build_index(SAMPLE / "corpus.jsonl", tmp_path / "bf", dense_model=str(tiny_models["encoder"]), dense_precision="bf16",
+                show_progress=False)
+    assert json.loads((tmp_path / "bf" / "manifest.json").read_text())["dense"]["precision"] == "bf16"
