@@ -259,6 +259,11 @@ def main() -> None:
     candidates = st.sidebar.slider("Rerank depth", 5, 200, 100, step=5, key="rerank_depth",
                                    help="How many fused candidates go to the cross-encoder.")
     max_length = st.sidebar.select_slider("Reranker max tokens", [128, 256, 384, 510], value=510, key="max_length")
+    windows = {"the part matching the query": "best", "the beginning": "head"}
+    window = windows[st.sidebar.radio("The reranker reads, of a long passage", list(windows), key="window",
+                                      disabled=not searcher.has_reranker)]
+    if searcher.has_reranker:
+        st.sidebar.caption(f"Reranker backend: {escape(searcher.reranker.backend)}")
     translit = st.sidebar.checkbox("Convert Latin typing to Ethiopic (selam → ሰላም)", value=True, key="translit")
     sidebar_index_builder(root, build_model)
 
@@ -324,7 +329,8 @@ def main() -> None:
     if will_rerank:
         n = min(candidates, len(cands))
         with st.status(f"Reranking the top {n} candidates…", expanded=False) as status:
-            searcher.rerank_candidates(response, cands, top_k=top_k, rerank_depth=candidates, max_length=max_length)
+            searcher.rerank_candidates(response, cands, top_k=top_k, rerank_depth=candidates, max_length=max_length,
+                                       window=window)
             status.update(label=f"Reranked {n} candidates in {response.timings_ms['rerank']:.0f} ms", state="complete")
         render_timings(timing_box, response.timings_ms)
         render_results(results_box, searcher, response)

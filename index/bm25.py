@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -43,14 +43,16 @@ class BM25Index:
 
     @classmethod
     def build(
-        cls, corpus_terms: Sequence[Sequence[str]], *, params: BM25Params = BM25Params(), show_progress: bool = False
+        cls, corpus_terms: Iterable[Sequence[str]], *, params: BM25Params = BM25Params(), show_progress: bool = False
     ) -> "BM25Index":
         import bm25s
 
         _quiet_bm25s()
         model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method)
         vocab: dict[str, int] = {}
-        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_terms]
+        # one int32 array per document, built as the (possibly streamed) analyzed texts come: a million
+        # passages never hold their token strings in memory at once
+        ids = [np.fromiter((vocab.setdefault(t, len(vocab)) for t in doc), dtype=np.int32) for doc in corpus_terms]
         model.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=show_progress)
         return cls(model, params)
 

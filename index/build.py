@@ -154,14 +154,14 @@ def build_index(
 
         t0 = time.perf_counter()
         progress("lexical index", 0.2)
-        terms = [ana.tokens(t) for t in tqdm(texts, desc="analyzing", unit=" passages", disable=not show_progress)]
+        terms = (ana.tokens(t) for t in tqdm(texts, desc="analyzing", unit=" passages", disable=not show_progress))
         bm25_index = BM25Index.build(terms, params=bm25, show_progress=False)
         (tmp / BM25_DIR).mkdir()
         bm25_index.save(tmp / BM25_DIR)
         del terms
         # Documents are ranked on their whole text (long articles match a query across passages);
         # the passage index picks each document's best passage.
-        doc_terms = [ana.tokens(t) for t in tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress)]
+        doc_terms = (ana.tokens(t) for t in tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress))
         (tmp / BM25_DOCS_DIR).mkdir()
         BM25Index.build(doc_terms, params=bm25, show_progress=False).save(tmp / BM25_DOCS_DIR)
         np.save(tmp / DOC_OFFSETS_FILE, np.asarray(doc_offsets, dtype=np.int64))
