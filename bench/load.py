@@ -93,7 +93,7 @@ def library_load(index: Path, reranker: str, threads: int, seconds: float) -> li
 
 
 def ui_load(index: Path, dense_model: str, reranker: str, sessions: int, seconds: float) -> list:
-    from browser import browser_page, run_query, streamlit_server
+    from browser import browser_page, streamlit_server
 
     from search import Searcher
     from search.catalog import sample_examples

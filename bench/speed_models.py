@@ -23,7 +23,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.common import DATA, read_jsonl  # noqa: E402
+from bench.common import DATA, markdown_table, read_jsonl, today, write_section  # noqa: E402
+
+
+def write_report(results: dict, n_queries: int) -> None:
+    rows = []
+    for r in results["rows"]:
+        what = r["stage"] + (f", max length {r['max_length']}" if "max_length" in r else "")
+        value = f"{r['passages_per_s']:.0f} passages/s" if "passages_per_s" in r else f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms"
+        rows.append([r["size"], r["dtype"], what, value])
+    body = (f"Device: {results['device']}, torch {results['torch']}. Date: {today()} (measured on a lent GPU machine). "
+            "Rerun on a GPU: `python bench/speed_models.py --device cuda --out result.json`, then "
+            "`python bench/speed_models.py --report result.json`.\n\nRandomly initialised models of the real architectures; "
+            f"rerank = one enh headline's 100 BM25 candidate articles in one batch (p50 / p95 over {n_queries} headlines); "
+            "passage encoding = 2,048 enh articles, batch 128, one timed run without warm-up (the fp16 figure at 512 includes kernel selection).\n\n"
+            + markdown_table(["size", "dtype", "stage", "p50 / p95 or throughput"], rows))
+    write_section("Speed on a GPU", body)
 
 
 def bm25_candidates(corpus: list[dict], queries: list[str], depth: int = 100) -> dict[str, list[str]]:
@@ -50,7 +65,11 @@ def timed(fn, sync) -> float:
 @click.option("--candidates", "cand_path", default=None)
 @click.option("--save-candidates", default=None)
 @click.option("--out", default=None)
-def main(device, sizes, n_queries, cand_path, save_candidates, out) -> None:
+@click.option("--report", default=None, help="Write the BENCHMARKS.md section from a result JSON and stop.")
+def main(device, sizes, n_queries, cand_path, save_candidates, out, report) -> None:
+    if report:
+        write_report(json.loads(Path(report).read_text()), n_queries)
+        return
     corpus = read_jsonl(DATA / "enh" / "corpus.jsonl")
     text_of = {d["id"]: d["text"] for d in corpus}
     queries = [q["text"] for q in read_jsonl(DATA / "enh" / "queries.jsonl")][:n_queries]

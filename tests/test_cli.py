@@ -124,8 +124,6 @@ def test_query_odd_input(run, lexical_index, query):
 
 
 def test_tune_saves_the_best_fusion(run, tmp_path, tiny_models):
-    import shutil
-
     from index.manifest import read_manifest
     from search import Searcher
 
