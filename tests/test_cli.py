@@ -28,11 +28,35 @@ def test_index_build_and_info(run, tmp_path, tiny_models):
     width = len("format version")
     info = {line[:width].strip(): line[width:].strip() for line in r.stdout.splitlines()}
     assert info["documents"] == "143" and info["format version"] == "1"
-    assert info["dense model"] == f"{tiny_models['encoder']} (32-d, IndexIDMap2(IndexFlatIP))"
+    assert info["dense model"] == f"{tiny_models['encoder']} (32-d, exact)"
     assert info["checksums"].startswith("ok (")
     assert "32-d" in r.output and "amharic v1" in r.output and "checksums" in r.output
     r = run("index", "info", out, "--json")
     assert json.loads(r.stdout)["corpus"]["documents"] == 143
+
+
+def test_index_build_precision_and_faiss_options(run, tmp_path, tiny_models):
+    out = tmp_path / "idx"
+    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", out, "--dense-model", tiny_models["encoder"],
+            "--precision", "fp32", "--dense-index", "ivf")
+    assert r.exit_code == 0, r.output
+    dense = json.loads(run("index", "info", out, "--json").stdout)["dense"]
+    assert dense["precision"] == "fp32" and dense["faiss"]["type"] == "ivf"
+    assert "ivf" in run("index", "info", out).stdout
+    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", out, "--dense-model", tiny_models["encoder"],
+            "--precision", "fp16")
+    assert r.exit_code != 0 and "fp16" in r.output
+
+
+def test_query_window_and_backend_options(run, sample_index, tiny_models):
+    args = ["query", sample_index, "የወባ በሽታ", "--json", "--reranker", tiny_models["reranker"], "--max-length", "32"]
+    best = json.loads(run(*args, "--window", "best", "--reranker-backend", "torch").stdout)
+    head = json.loads(run(*args, "--window", "head", "--reranker-backend", "torch").stdout)
+    assert best["timings_ms"]["rerank"] is not None and head["timings_ms"]["rerank"] is not None
+    # the same candidates, read differently: some rerank score changes
+    assert [r["scores"]["rerank"] for r in best["results"]] != [r["scores"]["rerank"] for r in head["results"]]
+    r = run(*args, "--reranker-backend", "gpu")
+    assert r.exit_code != 0 and "gpu" in r.output
 
 
 def test_index_build_lexical_only_and_bad_input(run, tmp_path):
