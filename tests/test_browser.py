@@ -89,8 +89,11 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
 def upload_and_build(page, path, index_name: str) -> None:
     page.get_by_text("Index your own files").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    # the upload is a request of its own: wait until the app lists the file before going on
+    page.locator('[data-testid="stSidebar"]').get_by_text(path.name).wait_for(timeout=60_000)
     page.get_by_label("Index name").fill(index_name)
     page.get_by_label("Index name").press("Enter")
+    expect(page.get_by_role("button", name="Build index")).to_be_enabled(timeout=60_000)
     page.get_by_role("button", name="Build index").click()
 
 
