@@ -18,7 +18,7 @@ BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 
 def choose_backend(backend: Backend, device: str) -> str:
     """``auto``: PyTorch on a GPU; on a CPU, PyTorch in bfloat16 where the CPU computes it natively
-    (1.7x faster than fp32 with the same top 10: BENCHMARKS.md, "Reranker backends"), else fp32.
+    (about twice as fast as fp32 with the same top 10: BENCHMARKS.md, "Reranker backends"), else fp32.
     ONNX Runtime int8 is faster still but reorders the top 10 more: opt-in."""
     if backend != "auto":
         return backend

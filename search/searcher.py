@@ -163,8 +163,9 @@ class Searcher:
         """Load an index and the models its stages need.
 
         ``dense_model="index"`` uses the encoder the index was built with; ``reranker=None``
-        or ``use_dense=False`` skip those stages; ``reranker_backend``: see :mod:`search.rerank`. With ``strict=False`` a model that cannot be
-        had is skipped and explained in :attr:`warnings` instead of raising.
+        or ``use_dense=False`` skip those stages; ``reranker_backend``: see :mod:`search.rerank`.
+        With ``strict=False`` a model that cannot be had is skipped and explained in
+        :attr:`warnings` instead of raising.
         """
         directory = Path(directory)
         manifest = read_manifest(directory, verify=verify)
