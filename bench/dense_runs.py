@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, ROOT, read_jsonl, tuning_queries  # noqa: E402
+from index.build import searchable_text  # noqa: E402  (index imports bm25s/FAISS lazily: runs without them)
 from index.embcache import EmbeddingCache, encode_cached, model_key  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
@@ -36,11 +37,6 @@ STAND_IN = ROOT.parent / "shared" / "models" / "me5-small-am"
 DEPTH = 300
 VARIANTS = ("truncated", "max", "sum2", "max+truncated")
 SCORE_STEP = 1e-5  # scores are stored as uint16 gaps below each query's best score (compact, 1e-5 exact)
-
-
-def searchable_text(title: str, text: str) -> str:
-    # the index's rule (index.build.searchable_text), repeated so this script runs without bm25s/FAISS
-    return f"{title}\n{text}" if title else text
 
 
 def document_texts(corpus: list[dict]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -19,6 +20,15 @@ def cpu_has_bf16() -> bool:
     except (OSError, StopIteration):
         return False
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def bf16_autocast(enabled: bool):
+    """A context computing in bfloat16 on the CPU when ``enabled`` (else it changes nothing)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def choose_precision(precision: Literal["auto", "fp32", "bf16"], model) -> Precision:
@@ -54,19 +64,15 @@ def encode(
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
-    if precision == "bf16":
-        import torch
-
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return encode(model, texts, kind=kind, batch_size=batch_size, show_progress=show_progress)
-    emb = model.encode(
-        [texts[i] for i in order],
-        prompt_name=_prompt_name(model, kind),
-        batch_size=batch_size,
-        show_progress_bar=show_progress,
-        convert_to_numpy=True,
-        normalize_embeddings=True,
-    ).astype(np.float32, copy=False)
+    with bf16_autocast(precision == "bf16"):
+        emb = model.encode(
+            [texts[i] for i in order],
+            prompt_name=_prompt_name(model, kind),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        ).astype(np.float32, copy=False)
     out = np.empty_like(emb)
     out[order] = emb
     return out

@@ -35,19 +35,17 @@ def _fingerprint(cross_encoder) -> str:
     import onnxruntime
     import torch
 
+    from index.build import weights_fingerprint
+
     source = getattr(cross_encoder.model, "name_or_path", "") or ""
     h = hashlib.sha256(json.dumps({"opset": OPSET, "torch": torch.__version__, "ort": onnxruntime.__version__,
                                    "config": cross_encoder.model.config.to_json_string()}).encode())
-    files = sorted(Path(source).rglob("*.safetensors")) if source and Path(source).is_dir() else []
-    if not files:  # weights not on disk: hash the tensors themselves
+    if source and Path(source).is_dir() and any(Path(source).rglob("*.safetensors")):
+        h.update(weights_fingerprint(source).encode())
+    else:  # weights not on disk: hash the tensors themselves
         for name, tensor in sorted(cross_encoder.model.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    for path in files:
-        h.update(path.name.encode())
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
     return h.hexdigest()[:32]
 
 

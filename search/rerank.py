@@ -9,7 +9,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from index.chunking import split_sentences
-from index.dense import cpu_has_bf16
+from index.dense import bf16_autocast, cpu_has_bf16
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
 Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
@@ -143,13 +143,9 @@ class Reranker:
             pairs = [(query, passages[i]) for i in order]
             if self._engine is not None:
                 raw = self._engine.predict(pairs, batch_size=batch_size)
-            elif self.backend == "torch-bf16":
-                import torch
-
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
             else:
-                raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+                with bf16_autocast(self.backend == "torch-bf16"):
+                    raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
             raw = np.asarray(raw, dtype=np.float32)
             if raw.ndim == 2:  # a two-class head: use the "relevant" logit
                 raw = raw[:, -1]
