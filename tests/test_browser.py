@@ -69,7 +69,11 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(hostile_server)
         run_query(page, "ቡና")
-        page.wait_for_timeout(1500)
+        # both documents hold the query word; Streamlit streams the cards one by one, so wait for the
+        # reranked list to be complete before reading it
+        page.get_by_text("Reranked").first.wait_for(timeout=60_000)
+        expect(page.locator(".as-card")).to_have_count(2, timeout=30_000)
+        page.wait_for_timeout(500)
         text = page.locator(".as-card").all_inner_texts()
         joined = "\n".join(text)
         assert "<script>window.__xss='title'</script>" in joined
