@@ -130,7 +130,9 @@ def render_timings(container, timings: dict) -> None:
             st.bar_chart(pd.DataFrame({"ms": list(stages.values())}, index=list(stages)), horizontal=True, height=160)
 
 
-def render_compare(searcher: Searcher, query: str, top_k: int, depth: int, candidates: int) -> None:
+def render_compare(searcher: Searcher, query: str, *, top_k: int, depth: int, candidates: int, fusion: str,
+                   max_length: int, window: str) -> None:
+    """The same query through each stage combination, with the sidebar's settings."""
     runs = {"BM25 alone": dict(stages="lexical", rerank=False)}
     if searcher.has_dense:
         runs["Hybrid"] = dict(stages="hybrid", rerank=False)
@@ -140,7 +142,8 @@ def render_compare(searcher: Searcher, query: str, top_k: int, depth: int, candi
     responses = {}
     for name, kw in runs.items():
         try:
-            responses[name] = searcher.search(query, top_k=top_k, depth=depth, candidates=candidates, **kw)
+            responses[name] = searcher.search(query, top_k=top_k, depth=depth, candidates=candidates, fusion=fusion,
+                                              max_length=max_length, window=window, **kw)
         except QueryError as exc:
             st.warning(f"{name}: {exc}")
     if not responses:
@@ -310,7 +313,8 @@ def main() -> None:
             query = converted
 
     if view == "Compare stages":
-        render_compare(searcher, query, top_k, depth, candidates)
+        render_compare(searcher, query, top_k=top_k, depth=depth, candidates=candidates, fusion=fusion,
+                       max_length=max_length, window=window)
         return
 
     try:

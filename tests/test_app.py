@@ -91,6 +91,27 @@ def test_compare_view(app_env):
     assert len(cards(at)) == 30
 
 
+def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
+    from search.searcher import Searcher
+
+    seen = []
+    original = Searcher.search
+
+    def spy(self, query, **kwargs):
+        seen.append(kwargs)
+        return original(self, query, **kwargs)
+
+    monkeypatch.setattr(Searcher, "search", spy)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.radio(key="view").set_value("Compare stages")
+    at.radio(key="fusion").set_value("rrf")
+    at.select_slider(key="max_length").set_value(128)
+    at.radio(key="window").set_value("the beginning")
+    search(at, "የአድዋ ጦርነት")
+    assert len(seen) == 3
+    assert all(kw["fusion"] == "rrf" and kw["max_length"] == 128 and kw["window"] == "head" for kw in seen)
+
+
 def test_missing_model_is_explained_and_search_still_works(app_env, monkeypatch):
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "rasyosef/reranker-amharic-medium")
     at = AppTest.from_file(APP, default_timeout=60).run()
