@@ -48,7 +48,8 @@ class BM25Index:
         import bm25s
 
         _quiet_bm25s()
-        model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method)
+        # numpy CSC: each term's postings sorted by passage row, which :meth:`scores_of` relies on
+        model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method, csc_backend="numpy")
         vocab: dict[str, int] = {}
         # one int32 array per document, built as the (possibly streamed) analyzed texts come: a million
         # passages never hold their token strings in memory at once
@@ -73,6 +74,32 @@ class BM25Index:
         if not ids:
             return np.zeros(self.num_docs, dtype=np.float32)
         return self._model.get_scores(ids)
+
+    def scores_of(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 scores of the passages ``rows`` only, equal to ``scores(terms)[rows]``.
+
+        Finds each row in each query term's (sorted) postings by binary search, so it reads a few
+        pages of a memory-mapped index instead of whole posting lists.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(rows.shape[0], dtype=np.float32)
+        ids = [self._vocab[t] for t in terms if t in self._vocab]
+        if not ids or rows.size == 0:
+            return out
+        matrix = self._model.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        for i in ids:
+            start, end = int(indptr[i]), int(indptr[i + 1])
+            if end == start:
+                continue
+            postings = indices[start:end]
+            pos = np.minimum(np.searchsorted(postings, rows), end - start - 1)
+            hit = np.asarray(postings[pos]) == rows
+            out[hit] += np.asarray(data[start:end][pos[hit]])
+        nonoccurrence = getattr(self._model, "nonoccurrence_array", None)
+        if nonoccurrence is not None:
+            out += nonoccurrence[ids].sum()
+        return out
 
     def top_k(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Row ids and scores of the best ``k`` passages with a positive score, best first."""

@@ -144,10 +144,12 @@ def build_index(
             doc_row = writer.add_document(doc.id, doc.title, doc.text, doc.metadata, content_hash)
             if len(titles) < 6 and doc.title.strip():
                 titles.append(doc.title.strip())
-            for chunk in chunk_text(doc.text, config=chunking, count=count):
+            chunks = chunk_text(doc.text, config=chunking, count=count)
+            for chunk in chunks:
                 writer.add_passage(doc_row, f"{doc.id}#{chunk.index}", chunk.index, chunk.start, chunk.text)
                 texts.append(searchable_text(doc.title, chunk.text))
-            doc_texts.append(searchable_text(doc.title, doc.text))
+            # a one-passage document's text is its passage's (stripped): not held twice
+            doc_texts.append(None if len(chunks) == 1 else searchable_text(doc.title, doc.text))
             doc_offsets.append(len(texts))
         writer.close()
         timings["read_chunk"] = time.perf_counter() - t0
@@ -161,11 +163,16 @@ def build_index(
         del terms
         # Documents are ranked on their whole text (long articles match a query across passages);
         # the passage index picks each document's best passage.
-        doc_terms = (ana.tokens(t) for t in tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress))
-        (tmp / BM25_DOCS_DIR).mkdir()
-        BM25Index.build(doc_terms, params=bm25, show_progress=False).save(tmp / BM25_DOCS_DIR)
+        if all(t is None for t in doc_texts):
+            _link_tree(tmp / BM25_DIR, tmp / BM25_DOCS_DIR)  # every document is one passage: the same index
+        else:
+            doc_terms = (ana.tokens(texts[doc_offsets[i]] if t is None else t)
+                         for i, t in enumerate(tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress)))
+            (tmp / BM25_DOCS_DIR).mkdir()
+            BM25Index.build(doc_terms, params=bm25, show_progress=False).save(tmp / BM25_DOCS_DIR)
+            del doc_terms
         np.save(tmp / DOC_OFFSETS_FILE, np.asarray(doc_offsets, dtype=np.int64))
-        del doc_terms, doc_texts
+        del doc_texts
         timings["bm25"] = time.perf_counter() - t0
 
         dense_info = None
@@ -312,6 +319,16 @@ def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, 
         progress("embedding", 0.3 + 0.65 * min(1.0, (start + step) / len(missing)))
     bar.close()
     return out, len(missing)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """``dst`` holds the files of ``src``: hard links where the file system has them, else copies."""
+    dst.mkdir()
+    for path in src.iterdir():
+        try:
+            os.link(path, dst / path.name)
+        except OSError:
+            shutil.copy2(path, dst / path.name)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -86,9 +86,10 @@ IndexKind = Literal["auto", "flat", "ivf"]
 
 
 def ivf_settings(n: int) -> dict:
-    """IVF list count and lists probed per query for ``n`` vectors (about 4 sqrt(n) lists)."""
+    """IVF list count and lists probed per query for ``n`` vectors (about 4 sqrt(n) lists); the
+    vectors are stored as float16 (half the memory of float32, same neighbours: BENCHMARKS.md "Scale")."""
     nlist = int(min(65_536, max(64, 4 * np.sqrt(n))))
-    return {"type": "ivf", "nlist": nlist, "nprobe": max(16, nlist // 64)}
+    return {"type": "ivf", "nlist": nlist, "nprobe": max(16, nlist // 64), "storage": "fp16"}
 
 
 class DenseIndex:
@@ -124,7 +125,8 @@ class DenseIndex:
             return cls(index, {"type": "flat"})
         info = ivf_settings(n)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, info["nlist"], faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, info["nlist"], faiss.ScalarQuantizer.QT_fp16,
+                                              faiss.METRIC_INNER_PRODUCT)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id (vector reuse on rebuild)
         sample = np.random.default_rng(seed).choice(n, size=min(n, 64 * info["nlist"]), replace=False)
         index.train(embeddings[np.sort(sample)])
@@ -152,11 +154,12 @@ class DenseIndex:
         return ids[0][keep], scores[0][keep]
 
     def vectors(self) -> np.ndarray:
-        """All stored vectors, row ``i`` being passage row ``i``."""
+        """All stored vectors, row ``i`` being passage row ``i`` (an IVF index gives them back at the
+        precision it stores them in)."""
         import faiss
 
         if self.info.get("type") == "ivf":
-            return np.stack([self._index.reconstruct(i) for i in range(self.size)]) if self.size else np.zeros((0, self.dim), np.float32)
+            return self._index.reconstruct_batch(np.arange(self.size, dtype=np.int64)) if self.size else np.zeros((0, self.dim), np.float32)
         inner = faiss.downcast_index(self._index.index)
         flat = inner.reconstruct_n(0, inner.ntotal)
         ids = faiss.vector_to_array(self._index.id_map)

@@ -384,10 +384,17 @@ class Searcher:
         doc_rows, doc_scores = self.bm25_docs.top_k(terms, depth)
         if doc_rows.size == 0:
             return doc_rows, doc_scores
-        passage_scores = self.bm25.scores(terms)
-        starts, ends = self.doc_offsets[doc_rows], self.doc_offsets[doc_rows + 1]
-        best = np.array([s + int(np.argmax(passage_scores[s:e])) for s, e in zip(starts.tolist(), ends.tolist())])
-        return best.astype(np.int64), doc_scores
+        starts = np.asarray(self.doc_offsets[doc_rows], dtype=np.int64)
+        lengths = np.asarray(self.doc_offsets[doc_rows + 1], dtype=np.int64) - starts
+        if np.all(lengths == 1):
+            return starts, doc_scores
+        # score only the passages of these documents (not the whole passage index), then take each
+        # document's best one (the first on ties)
+        group = np.repeat(np.arange(doc_rows.size), lengths)
+        rows = starts[group] + (np.arange(group.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        scores = self.bm25.scores_of(terms, rows)
+        order = np.lexsort((-scores, group))
+        return rows[order[np.cumsum(lengths) - lengths]], doc_scores
 
     def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
         """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once)."""

@@ -55,3 +55,15 @@ def test_save_load_round_trip_with_amharic(tmp_path, corpus_terms):
     assert loaded.params == BM25Params(k1=0.9, b=0.6)
     for q in (["ቡና", "ኢትዮጵያ"], ["መንግስት"], ["$ስድ"]):
         np.testing.assert_allclose(loaded.scores(q), bm25.scores(q))
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson", "bm25+", "bm25l"])
+def test_scores_of_rows_equal_the_full_scores(tmp_path, corpus_terms, method):
+    bm25 = BM25Index.build(corpus_terms, params=BM25Params(method=method))
+    bm25.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)  # memory-mapped postings, as at search time
+    rows = np.array([0, 3, 2, len(corpus_terms) - 1, 3, 7])  # any order, repeats allowed
+    for q in (["ቡና", "ምርት", "ቡና"], ["ኢትዮጵያ"], ["ፍጹምያልታወቀቃል"], []):
+        for index in (bm25, loaded):
+            np.testing.assert_allclose(index.scores_of(q, rows), index.scores(q)[rows], rtol=1e-6, atol=1e-6)
+    assert loaded.scores_of(["ቡና"], np.array([], dtype=np.int64)).shape == (0,)

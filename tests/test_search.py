@@ -172,7 +172,7 @@ def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
     for p, d in zip(passages, doc_rows.tolist()):
         start, end = int(searcher.doc_offsets[d]), int(searcher.doc_offsets[d + 1])
         assert start <= p.row < end
-        assert passage_scores[p.row] == passage_scores[start:end].max()
+        assert p.row == start + int(np.argmax(passage_scores[start:end]))  # the best, the first on ties
     assert "long-004" in [p.doc_id for p in passages]  # the long malaria guide, split into passages
 
 
