@@ -48,8 +48,9 @@ class BM25Index:
         import bm25s
 
         _quiet_bm25s()
-        # numpy CSC: each term's postings sorted by passage row, which :meth:`scores_of` relies on
-        model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method, csc_backend="numpy")
+        # bm25s keeps each term's postings sorted by passage row (CSC), which :meth:`scores_of` relies on
+        # (tests/test_bm25.py checks it against full scoring)
+        model = bm25s.BM25(k1=params.k1, b=params.b, delta=params.delta, method=params.method)
         vocab: dict[str, int] = {}
         # one int32 array per document, built as the (possibly streamed) analyzed texts come: a million
         # passages never hold their token strings in memory at once

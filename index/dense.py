@@ -87,7 +87,7 @@ IndexKind = Literal["auto", "flat", "ivf"]
 
 def ivf_settings(n: int) -> dict:
     """IVF list count and lists probed per query for ``n`` vectors (about 4 sqrt(n) lists); the
-    vectors are stored as float16 (half the memory of float32, same neighbours: BENCHMARKS.md "Scale")."""
+    vectors are stored as float16 (half the memory of float32, same neighbours: BENCHMARKS.md "Dense index storage")."""
     nlist = int(min(65_536, max(64, 4 * np.sqrt(n))))
     return {"type": "ivf", "nlist": nlist, "nprobe": max(16, nlist // 64), "storage": "fp16"}
 
