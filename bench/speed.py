@@ -67,7 +67,9 @@ def pct(values, q):
                    "has it); baseline: fp32 PyTorch, passage heads.")
 @click.option("--queries", "n_queries", default=20, show_default=True, help="enh queries searched end to end.")
 @click.option("--embed-sample", default=256, show_default=True, help="enh passages embedded to measure throughput.")
-def main(size: str, variant: str, n_queries: int, embed_sample: int) -> None:
+@click.option("--full-build/--no-full-build", default=False, show_default=True,
+              help="Also build the whole enh index with the encoder (dense included) and time it (about 30 min on 2 cores).")
+def main(size: str, variant: str, n_queries: int, embed_sample: int, full_build: bool) -> None:
     import torch
 
     from index.build import build_index
@@ -126,18 +128,33 @@ def main(size: str, variant: str, n_queries: int, embed_sample: int) -> None:
         ]
         for r in rows:
             print(r, flush=True)
+        indexing = (f"the {size} encoder embeds {per_s:.1f} passages/s in {precision} (batch 32, {len(passages)} enh "
+                    f"passages), so the {n_pass} passages of enh take about {n_pass / per_s / 60:.0f} min")
+        if full_build:
+            encoder.save(str(tmp / "encoder"))
+            t0 = time.perf_counter()
+            report = build_index(DATA / "enh" / "corpus.jsonl", tmp / "idx-dense", dense_model=str(tmp / "encoder"),
+                                 dense_precision="auto" if after else "fp32", show_progress=False)
+            total = time.perf_counter() - t0
+            tm = report.seconds
+            indexing += (
+                f". Measured: the whole enh index with the {size} encoder (`build_index`, {report.manifest['dense']['precision']}, "
+                f"chunked by the encoder's tokenizer into {report.passages} passages) builds in {total / 60:.1f} min: reading + "
+                f"chunking {tm['read_chunk']:.0f} s, BM25 {tm['bm25']:.0f} s, embedding + FAISS {tm['dense']:.0f} s "
+                f"({report.passages / tm['dense']:.1f} passages/s)"
+            )
+            print(indexing, flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     title = "after" if after else "baseline, fp32 PyTorch"
     body = (
         f"Machine: {machine()}, torch {torch.__version__} with {torch.get_num_threads()} threads. Date: {today()}. "
-        f"Rerun: `python bench/speed.py --size {size} --variant {variant}`.\n\n"
+        f"Rerun: `python bench/speed.py --size {size} --variant {variant}{' --full-build' if full_build else ''}`.\n\n"
         f"Randomly initialised XLM-R models of the {size} architecture ({params:.0f}M parameters in the cross-encoder); "
         f"enh corpus ({n_pass} passages) and test headlines, `Searcher.search` end to end with "
         + ("the product's defaults" if after else "fp32 PyTorch and passage heads") + ".\n\n"
         + markdown_table([f"stage ({size})", "p50 ms", "p95 ms", "measured on"], rows)
-        + f"\n\nIndexing: the lexical index of enh builds in {lexical_build:.0f} s; the {size} encoder embeds "
-        f"{per_s:.1f} passages/s in {precision} (batch 32, {len(passages)} enh passages), so the {n_pass} passages of enh take "
-        f"about {n_pass / per_s / 60:.0f} min. Peak resident memory of this benchmark: {peak:.0f} MB.\n"
+        + f"\n\nIndexing: the lexical index of enh builds in {lexical_build:.0f} s; {indexing}. "
+        f"Peak resident memory of this benchmark: {peak:.0f} MB.\n"
     )
     write_section(f"Speed ({title}, {size} models)", body)
     print(body)

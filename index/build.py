@@ -62,7 +62,8 @@ def _token_counter(model) -> tuple[Callable[[str], int], str]:
         return estimate_tokens, "estimate"
 
     def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        # counting a whole document: no warning that it is longer than the model's window (that is why it is counted)
+        return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     return count, f"tokenizer:{getattr(tokenizer, 'name_or_path', 'model')}"
 

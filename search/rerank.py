@@ -113,7 +113,7 @@ class Reranker:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` for this model (no special tokens)."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     @property
     def max_length(self) -> int | None:
