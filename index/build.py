@@ -92,7 +92,7 @@ def build_index(
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
 
     ``dense_index_kind``: ``auto`` (exact search up to 100,000 passages, IVF above), ``flat`` or ``ivf``.
-    ``dense_precision``: ``auto`` embeds in bf16 on a CPU that computes it natively (1.7x faster,
+    ``dense_precision``: ``auto`` embeds in bf16 on a CPU that computes it natively (2.2x faster,
     cosine >= 0.999 to fp32: BENCHMARKS.md), else fp32.
 
     Example::
@@ -273,7 +273,7 @@ def _previous_index(out: Path, emb_key: str | None) -> _Previous | None:
         vectors: dict[str, np.ndarray] = {}
         dense = manifest.get("dense") or {}
         if emb_key and dense.get("embedding_key") == emb_key and (out / DENSE_FILE).is_file():
-            matrix = DenseIndex.load(out / DENSE_FILE, dense.get("faiss") if isinstance(dense.get("faiss"), dict) else None).vectors()
+            matrix = DenseIndex.load(out / DENSE_FILE, dense.get("faiss")).vectors()
             for p in store.passages(range(store.num_passages)):
                 vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
         return _Previous(doc_hashes, vectors)

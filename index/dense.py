@@ -80,7 +80,7 @@ def encode(
 
 EXACT_MAX = 100_000
 """Up to this many passages the index is exact (flat inner product, a few ms per query); above,
-an inverted-file index (IVF) answers in milliseconds at any size (BENCHMARKS.md, "Dense index")."""
+an inverted-file index (IVF) answers in milliseconds at any size (BENCHMARKS.md, "Scale")."""
 
 IndexKind = Literal["auto", "flat", "ivf"]
 
@@ -173,8 +173,9 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: str | Path, info: dict | None = None) -> "DenseIndex":
-        """Open a saved index; ``info`` is the manifest's description (IVF: lists probed per query)."""
+    def load(cls, path: str | Path, info: dict | str | None = None) -> "DenseIndex":
+        """Open a saved index; ``info`` is the manifest's description (IVF: lists probed per query;
+        indexes built before IVF existed describe their exact index with a string)."""
         import faiss
 
-        return cls(faiss.read_index(str(path)), info)
+        return cls(faiss.read_index(str(path)), info if isinstance(info, dict) else None)

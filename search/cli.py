@@ -18,6 +18,7 @@ from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailable
 from index.readers import CorpusError
 
 from .evaluate import EvalInputError
+from .rerank import BACKENDS
 
 USER_ERRORS = (
     CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
@@ -135,7 +136,7 @@ def searcher_options(func):
         click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
-        click.option("--reranker-backend", type=click.Choice(["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]),
+        click.option("--reranker-backend", type=click.Choice(BACKENDS),
                      default="auto", show_default=True,
                      help="auto: PyTorch on a GPU; on a CPU bfloat16 where the CPU has it, else fp32."),
         click.option("--window", type=click.Choice(["best", "head"]), default="best", show_default=True,

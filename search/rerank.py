@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence, get_args
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from index.dense import bf16_autocast, cpu_has_bf16
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
 Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
-BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 def choose_backend(backend: Backend, device: str) -> str:

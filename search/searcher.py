@@ -196,8 +196,7 @@ class Searcher:
                         f"the index was embedded with {built_with!r} ({manifest['dense']['dim']} dimensions) but "
                         f"{name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
                     )
-                faiss_info = manifest["dense"].get("faiss")
-                dense = DenseIndex.load(directory / DENSE_FILE, faiss_info if isinstance(faiss_info, dict) else None)
+                dense = DenseIndex.load(directory / DENSE_FILE, manifest["dense"].get("faiss"))
             except ModelUnavailableError as exc:
                 missing(exc)
                 encoder = None
@@ -391,10 +390,11 @@ class Searcher:
         # score only the passages of these documents (not the whole passage index), then take each
         # document's best one (the first on ties)
         group = np.repeat(np.arange(doc_rows.size), lengths)
-        rows = starts[group] + (np.arange(group.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        group_start = np.cumsum(lengths) - lengths  # where each document's passages begin in ``rows``
+        rows = starts[group] + (np.arange(group.size) - group_start[group])
         scores = self.bm25.scores_of(terms, rows)
         order = np.lexsort((-scores, group))
-        return rows[order[np.cumsum(lengths) - lengths]], doc_scores
+        return rows[order[group_start]], doc_scores
 
     def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
         """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once)."""
