@@ -201,7 +201,8 @@ def sidebar_index_builder(root: Path, dense_model: str) -> None:
             else:
                 st.session_state["flash"] = (
                     f"Indexed {report.documents} documents ({report.passages} passages) into “{report.out.name}”"
-                    + (f"; skipped {len(report.skipped)} bad records" if report.skipped else ""))
+                    + (f"; skipped {len(report.skipped)} bad records" if report.skipped else "")
+                    + ("".join(f"\n\n{note}" for note in report.notes)))
                 st.session_state["pending_index"] = report.out.name
                 st.rerun()
 

@@ -3,12 +3,18 @@
 The build writes into a temporary sibling directory and moves it into place only when every
 file and the manifest are written, so an interrupted build never leaves a half index that loads
 and a rebuild in place replaces the old index in one step.
+
+The corpus and the output path are checked before any model is loaded (:func:`check_build_inputs`).
+Passage embeddings are checkpointed while they are computed (in ``.NAME.resume/`` beside the
+output directory NAME, :func:`checkpoint_root`): an interrupted build (:class:`BuildInterrupted`)
+run again embeds only what is missing and gives the same index as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -26,14 +32,18 @@ from .bm25 import BM25Index, BM25Params
 from .chunking import ChunkConfig, chunk_text, estimate_tokens
 from .dense import DenseIndex, IndexKind, choose_precision, encode
 from .manifest import write_manifest
-from .models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, load_encoder, model_revision, resolve_model
-from .readers import CorpusFormat, ReadReport, read_corpus
+from .models import (  # noqa: F401 - weights_fingerprint is part of this module's interface
+    DEFAULT_DENSE_MODEL, ModelUnavailableError, DEFAULT_RERANKER, load_encoder, model_fingerprint, model_revision, resolve_model,
+    weights_fingerprint,
+)
+from .readers import CorpusFormat, ReadReport, check_corpus, read_corpus
 
 STORE_FILE = "store.sqlite"
 BM25_DIR = "bm25"
 BM25_DOCS_DIR = "bm25_docs"
 DOC_OFFSETS_FILE = "doc_offsets.npy"
 DENSE_FILE = "dense.faiss"
+CHECKPOINT_INFO = "checkpoint.json"
 
 
 @dataclass
@@ -47,8 +57,65 @@ class BuildReport:
     changes: dict[str, int] = field(default_factory=dict)
     """Against the index that was there before: added, edited, deleted, unchanged documents."""
     embedded: int = 0
-    """Passages embedded by this build (the others were reused from the previous index)."""
+    """Passages embedded by this build (the others were reused from the previous index or resumed)."""
     reused: int = 0
+    """Passages whose vectors were not computed by this build: from the previous index or resumed."""
+    resumed: int = 0
+    """Of ``reused``, the passages whose vectors came from an interrupted build's checkpoint."""
+    notes: list[str] = field(default_factory=list)
+    """Notes for the user, e.g. that the encoder was not available and the index is lexical-only."""
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build interrupted (Ctrl-C) while or after embedding: the passage embeddings finished so far
+    are kept in ``checkpoint`` and the same build, run again, computes only the rest.
+
+    ``kept``: passages (of those to embed) whose vectors the checkpoint holds; ``total``: passages
+    this build had to embed (not reused from the previous index); ``checkpoint``: the directory, or
+    None when nothing was kept.
+    """
+
+    def __init__(self, kept: int, total: int, checkpoint: Path | None) -> None:
+        super().__init__(kept, total, checkpoint)
+        self.kept, self.total, self.checkpoint = kept, total, checkpoint
+
+    def __str__(self) -> str:
+        if self.kept and self.checkpoint is not None:
+            return (f"{self.kept:,} of {self.total:,} passage embeddings kept in {self.checkpoint}; "
+                    "run the same command again to resume")
+        return f"none of {self.total:,} passage embeddings was finished; nothing kept to resume"
+
+
+def checkpoint_root(out: str | Path) -> Path:
+    """Where the embedding checkpoints of builds into ``out`` are kept: ``.{name}.resume`` beside it,
+    one subdirectory per encoder (:func:`checkpoint_key`). A successful build removes it."""
+    out = Path(out)
+    return out.parent / f".{out.name}.resume"
+
+
+def checkpoint_key(emb_key: str, fingerprint: str | None) -> str:
+    """A checkpoint's subdirectory: the embedding key (weights, max length, prompt, precision) and the
+    model's fingerprint (also its tokenizer and pooling), so no other encoder's vectors are resumed."""
+    return hashlib.sha256(f"{emb_key}\x00{fingerprint}".encode()).hexdigest()[:24]
+
+
+def check_build_inputs(
+    corpus: str | Path,
+    out: str | Path,
+    *,
+    format: CorpusFormat = "auto",
+    id_field: str = "id",
+    text_field: str = "text",
+    title_field: str = "title",
+    skip_bad: bool = False,
+) -> None:
+    """Raise what a build would raise about its inputs, before any model is loaded: a
+    :class:`~index.readers.CorpusError` for a missing or unreadable corpus or a bad first record,
+    a :class:`FileExistsError` for an ``out`` that is a file or a directory that is not an index.
+    """
+    _check_out(Path(out))
+    check_corpus(corpus, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
+                 skip_bad=skip_bad)
 
 
 def searchable_text(title: str, text: str) -> str:
@@ -88,8 +155,14 @@ def build_index(
     examples: list[str] | None = None,
     show_progress: bool = True,
     on_progress: Callable[[str, float], None] | None = None,
+    strict: bool = False,
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
+
+    An encoder that cannot be had (offline and not cached, a wrong path) is skipped: the index is
+    built lexical-only and :attr:`BuildReport.notes` says so and how to add the embeddings later
+    (the same build with the encoder available); ``strict=True`` raises ModelUnavailableError instead.
+    An interrupted build raises :class:`BuildInterrupted` and keeps the embeddings done so far.
 
     ``dense_index_kind``: ``auto`` (exact search up to 100,000 passages, IVF above), ``flat`` or ``ivf``.
     ``dense_precision``: ``auto`` embeds in bf16 on a CPU that computes it natively (2.2x faster,
@@ -102,12 +175,25 @@ def build_index(
     """
     out = Path(out)
     corpus = Path(corpus)
+    # a missing corpus, a bad first record or an `out` that is not an index: said before a model loads
+    check_build_inputs(corpus, out, format=format, id_field=id_field, text_field=text_field,
+                       title_field=title_field, skip_bad=skip_bad)
     progress = on_progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
     model = None
     model_dir = None
+    notes: list[str] = []
     if dense_model:
-        model_dir = resolve_model(dense_model)  # fails fast, before any work
+        try:
+            model_dir = resolve_model(dense_model)  # fails fast, before any work
+        except ModelUnavailableError as exc:
+            if strict:
+                exc.stage = "dense"
+                raise
+            notes.append(exc.note("dense") + " The index is built lexical-only; to add the embeddings later, run the "
+                                             "same build again with the encoder available (only they are computed).")
+            dense_model = None
+    if dense_model:
         model = load_encoder(dense_model)
     count, counter_name = _token_counter(model) if model is not None else (estimate_tokens, "estimate")
     window = getattr(model, "max_seq_length", None) if model is not None else None
@@ -117,7 +203,10 @@ def build_index(
     ana = Analyzer(analyzer)
     precision = choose_precision(dense_precision, model) if model is not None else None
     emb_key = embedding_key(dense_model, weights_fingerprint(model_dir), model, precision) if model is not None else None
-    previous = _previous_index(out, emb_key)
+    fingerprint = model_fingerprint(model_dir) if model is not None else None
+    previous = _previous_index(out, emb_key, fingerprint)
+    checkpoint = (_Checkpoint(checkpoint_root(out) / checkpoint_key(emb_key, fingerprint))
+                  if model is not None else None)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
@@ -180,8 +269,15 @@ def build_index(
         if model is not None:
             t0 = time.perf_counter()
             progress("embedding", 0.3)
-            embeddings, embedded = _encode_with_progress(model, texts, batch_size, show_progress, progress,
-                                                         reuse=previous.vectors if previous else {}, precision=precision)
+            checkpoint.info = {
+                "model": dense_model, "fingerprint": fingerprint, "embedding_key": emb_key,
+                "corpus": {"path": str(corpus), "sha256": corpus_hash.hexdigest()}, "out": str(out),
+                "amharic_search_version": __version__,
+            }
+            embeddings, embedded, resumed = _encode_with_progress(
+                model, texts, batch_size, show_progress, progress, reuse=previous.vectors if previous else {},
+                precision=precision, checkpoint=checkpoint,
+            )
             dense_index = DenseIndex.build(embeddings, kind=dense_index_kind)
             dense_index.save(tmp / DENSE_FILE)
             timings["dense"] = time.perf_counter() - t0
@@ -196,6 +292,7 @@ def build_index(
                 "document_prompt": _prompt(model, "document"),
                 "query_prompt": _prompt(model, "query"),
                 "embedding_key": emb_key,
+                "fingerprint": fingerprint,
             }
 
         progress("finishing", 0.95)
@@ -221,16 +318,29 @@ def build_index(
         }
         write_manifest(tmp, manifest)
         _replace_dir(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if checkpoint is None or checkpoint.total is None or isinstance(exc, BuildInterrupted):
+            raise  # interrupted before embedding: nothing new was kept
+        kept = checkpoint.kept()
+        if not checkpoint.vectors:
+            checkpoint.discard()  # interrupted before the first step was written
+        if isinstance(exc, KeyboardInterrupt):
+            raise BuildInterrupted(kept, checkpoint.total, checkpoint.directory if kept else None) from exc
+        if kept and hasattr(exc, "add_note"):
+            exc.add_note(f"{kept:,} of {checkpoint.total:,} passage embeddings kept in {checkpoint.directory}; "
+                         "run the same command again to resume")
         raise
+    # the index is in place: no checkpoint of any encoder is worth resuming into it
+    shutil.rmtree(checkpoint_root(out), ignore_errors=True)
     progress("done", 1.0)
-    report = BuildReport(out, writer.num_docs, writer.num_passages, read.skipped, timings, manifest)
+    report = BuildReport(out, writer.num_docs, writer.num_passages, read.skipped, timings, manifest, notes=notes)
     if previous is not None:
         report.changes = _diff(previous.doc_hashes, new_hashes)
     if model is not None:
         report.embedded = embedded
         report.reused = writer.num_passages - embedded
+        report.resumed = resumed
     return report
 
 
@@ -238,17 +348,6 @@ def build_index(
 class _Previous:
     doc_hashes: dict[str, str]
     vectors: dict[str, "np.ndarray"]
-
-
-def weights_fingerprint(model_dir: str) -> str:
-    """SHA-256 of the model's weight files: a changed model never reuses old vectors."""
-    h = hashlib.sha256()
-    for path in sorted(Path(model_dir).rglob("*.safetensors")):
-        h.update(path.relative_to(model_dir).as_posix().encode())
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def embedding_key(name: str, weights: str, model, precision: str = "fp32") -> str:
@@ -260,8 +359,10 @@ def embedding_key(name: str, weights: str, model, precision: str = "fp32") -> st
                      prompt=_prompt(model, "document"))
 
 
-def _previous_index(out: Path, emb_key: str | None) -> _Previous | None:
-    """What a rebuild can reuse from the index already at ``out`` (None if nothing or unreadable)."""
+def _previous_index(out: Path, emb_key: str | None, fingerprint: str | None = None) -> _Previous | None:
+    """What a rebuild can reuse from the index already at ``out`` (None if nothing or unreadable):
+    its vectors only if they were computed the same way (embedding key, and model fingerprint where
+    the manifest records one)."""
     from .embcache import text_key
     from .manifest import IndexFormatError, read_manifest
     from .store import Store
@@ -272,7 +373,8 @@ def _previous_index(out: Path, emb_key: str | None) -> _Previous | None:
         doc_hashes = store.document_hashes()
         vectors: dict[str, np.ndarray] = {}
         dense = manifest.get("dense") or {}
-        if emb_key and dense.get("embedding_key") == emb_key and (out / DENSE_FILE).is_file():
+        same_model = dense.get("fingerprint") in (None, fingerprint)  # indexes built before fingerprints: the key decides
+        if emb_key and dense.get("embedding_key") == emb_key and same_model and (out / DENSE_FILE).is_file():
             matrix = DenseIndex.load(out / DENSE_FILE, dense.get("faiss")).vectors()
             for p in store.passages(range(store.num_passages)):
                 vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
@@ -297,29 +399,106 @@ def _prompt(model, kind: str) -> str | None:
     return model.prompts.get(name) if name else None
 
 
-def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, reuse, precision="fp32"):
-    """Embeddings of ``texts``, taking those in ``reuse`` (text hash -> vector) as they are."""
+class _Checkpoint:
+    """Passage embeddings of an unfinished build (an :class:`~index.embcache.EmbeddingCache` of
+    text hash -> vector, one shard per step) and ``checkpoint.json`` describing the build."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.info: dict = {}
+        self.total: int | None = None
+        """Passages to embed (set when embedding starts)."""
+        self.needed: dict[str, int] = {}
+        """Text hash -> passages with that text, of those to embed."""
+        self._cache = None
+        self.vectors: dict[str, np.ndarray] = {}
+        if directory.is_dir():
+            self._open()
+
+    def _open(self) -> None:
+        from .embcache import EmbeddingCache
+
+        self._cache = EmbeddingCache(self.directory.parent, self.directory.name)
+        self.vectors = self._cache.by_hash()
+
+    def put(self, texts: list[str], vectors: np.ndarray) -> None:
+        if self._cache is None:
+            self._open()
+        info = {**self.info, "passages_to_embed": self.total,
+                "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        tmp = self.directory / f".{CHECKPOINT_INFO}.tmp"
+        tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, self.directory / CHECKPOINT_INFO)
+        self._cache.put(texts, vectors)
+
+    def kept(self) -> int:
+        return sum(n for key, n in self.needed.items() if key in self.vectors)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        try:
+            self.directory.parent.rmdir()  # if no other encoder's checkpoint is there
+        except OSError:
+            pass
+
+
+def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, reuse, precision="fp32",
+                          checkpoint: _Checkpoint | None = None):
+    """Embeddings of ``texts``: those in ``reuse`` (text hash -> vector) as they are, then those in
+    ``checkpoint``; each distinct remaining text is encoded once, in steps of ``batch_size * 8``
+    texts, each step written to ``checkpoint`` before the next.
+
+    Returns (embeddings, passages embedded, passages taken from the checkpoint). The same build run
+    again after an interruption gives bit-identical vectors: the checkpoint holds the first steps' texts, so what
+    is left to encode is the rest of the same list and is cut into the same steps; the encoder
+    sorts texts by length within one call only, so each step's batches are the same too.
+    """
     from .dense import embedding_dim
     from .embcache import text_key
 
-    out = np.zeros((len(texts), embedding_dim(model)), dtype=np.float32)
-    missing = []
-    for i, t in enumerate(texts):
-        vec = reuse.get(text_key(t))
-        if vec is not None and vec.shape[0] == out.shape[1]:
+    dim = embedding_dim(model)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    keys = [text_key(t) for t in texts]
+    todo: dict[str, list[int]] = {}  # text hash -> rows with that text, in first-seen order
+    for i, key in enumerate(keys):
+        vec = reuse.get(key)
+        if vec is not None and vec.shape[0] == dim:
             out[i] = vec
         else:
-            missing.append(i)
+            todo.setdefault(key, []).append(i)
+    total = sum(len(rows) for rows in todo.values())
+    saved = checkpoint.vectors if checkpoint is not None else {}
+    if checkpoint is not None:
+        checkpoint.total, checkpoint.needed = total, {key: len(rows) for key, rows in todo.items()}
+    missing: list[int] = []  # the first row of each text still to encode
+    resumed = 0
+    for key, rows in todo.items():
+        vec = saved.get(key)
+        if vec is not None and vec.shape[0] == dim:
+            out[rows] = vec
+            resumed += len(rows)
+        else:
+            missing.append(rows[0])
     step = max(batch_size * 8, 1)
-    bar = tqdm(total=len(texts), initial=len(texts) - len(missing), desc="embedding", unit=" passages",
+    bar = tqdm(total=len(texts), initial=len(texts) - total + resumed, desc="embedding", unit=" passages",
                disable=not show_progress)
+    embedded = 0
     for start in range(0, len(missing), step):
         idx = missing[start : start + step]
-        out[idx] = encode(model, [texts[i] for i in idx], kind="document", batch_size=batch_size, precision=precision)
-        bar.update(len(idx))
+        batch = [texts[i] for i in idx]
+        vectors = encode(model, batch, kind="document", batch_size=batch_size, precision=precision)
+        if checkpoint is not None:
+            checkpoint.put(batch, vectors)
+        done = 0
+        for i, vec in zip(idx, vectors):
+            rows = todo[keys[i]]
+            out[rows] = vec
+            done += len(rows)
+        embedded += done
+        bar.update(done)
         progress("embedding", 0.3 + 0.65 * min(1.0, (start + step) / len(missing)))
     bar.close()
-    return out, len(missing)
+    return out, embedded, resumed
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -347,16 +526,23 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
+def _check_out(out: Path) -> None:
+    """A build may write ``out``: it does not exist, or is an empty directory or an index."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory; choose another --out")
+    if any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise FileExistsError(f"{out} exists and is not an amharic-search index; choose another --out")
+
+
 def _replace_dir(new: Path, out: Path) -> None:
     """Move ``new`` to ``out``. An existing index at ``out`` is exchanged with ``new`` atomically
     where the system allows (readers never see a missing index), else moved aside first."""
     if not out.exists():
         os.rename(new, out)
         return
-    if not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if any(out.iterdir()) and not (out / "manifest.json").exists():
-        raise FileExistsError(f"{out} exists and is not an amharic-search index; choose another --out")
+    _check_out(out)
     if _exchange(new, out):
         shutil.rmtree(new, ignore_errors=True)  # now holds the old index
         return

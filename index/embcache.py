@@ -51,16 +51,26 @@ class EmbeddingCache:
     def get(self, texts: Sequence[str]) -> list[np.ndarray | None]:
         return [self._vectors.get(text_key(t)) for t in texts]
 
+    def by_hash(self) -> dict[str, np.ndarray]:
+        """All stored vectors by :func:`text_key` (a view: do not change it)."""
+        return self._vectors
+
     def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store the vectors of ``texts`` as one new shard, written atomically: an interruption
+        leaves either the whole shard or nothing (and then nothing is counted in memory either)."""
         if len(texts) == 0:
             return
         hashes = [text_key(t) for t in texts]
         vectors = np.asarray(vectors, dtype=np.float32)
+        tmp = self.directory / f".tmp-{uuid.uuid4().hex}.npz"
+        try:
+            np.savez(tmp, hashes=np.array(hashes), vectors=vectors)
+            os.replace(tmp, self.directory / f"shard-{uuid.uuid4().hex}.npz")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         for h, v in zip(hashes, vectors):
             self._vectors[h] = v
-        tmp = self.directory / f".tmp-{uuid.uuid4().hex}.npz"
-        np.savez(tmp, hashes=np.array(hashes), vectors=vectors)
-        os.replace(tmp, self.directory / f"shard-{uuid.uuid4().hex}.npz")
 
 
 def encode_cached(encode_fn, texts: Sequence[str], cache: EmbeddingCache | None, *, chunk: int = 256, progress=None) -> np.ndarray:

@@ -97,6 +97,8 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
         if isinstance(faiss_info, dict):
             faiss_info = "exact" if faiss_info.get("type") == "flat" else ", ".join(f"{k} {v}" for k, v in faiss_info.items())
         rows.append(("dense model", f"{dense['model']}{rev} ({dense['dim']}-d, {faiss_info})"))
+        if dense.get("fingerprint"):  # indexes built before fingerprints have none
+            rows.append(("fingerprint", str(dense["fingerprint"])[:23] + "…"))
     else:
         rows.append(("dense model", "none (lexical-only index)"))
     rows.append(("default reranker", (m.get("reranker") or {}).get("default_model", "")))

@@ -1,6 +1,7 @@
 """Corpus readers: JSONL, CSV/TSV, and folders of .txt/.md files, all yielding :class:`Document`.
 
-Text is decoded strictly (UTF-8, or UTF-16/UTF-8 with a byte-order mark) and NFC-normalized.
+Text is decoded strictly (UTF-8, or UTF-16/UTF-8 with a byte-order mark), NFC-normalized and
+cleaned of invisible format characters (:func:`clean_text`).
 A bad record raises :class:`CorpusError` naming the file and line, unless ``skip_bad=True``,
 in which case it is counted in :attr:`ReadReport.skipped` with the reason.
 """
@@ -11,8 +12,10 @@ import codecs
 import csv
 import io
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -42,6 +45,49 @@ class ReadReport:
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
+
+
+KEPT_FORMAT_CHARACTERS = "\u200c\u200d"
+"""Zero-width non-joiner and joiner: format characters that change how some scripts are written."""
+
+
+@lru_cache(maxsize=1)
+def _invisible() -> re.Pattern:
+    """Every format character (Unicode category Cf) of this Python's Unicode version but ZWNJ/ZWJ."""
+    chars = [c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf" and chr(c) not in KEPT_FORMAT_CHARACTERS]
+    ranges: list[list[int]] = []
+    for c in chars:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return re.compile("[" + "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+                                    for a, b in ranges) + "]+")
+
+
+_ZWSP_BETWEEN_WORDS = re.compile(r"(?<=\w)\u200b+(?=\w)")
+
+
+def clean_text(text: str) -> str:
+    """NFC text without invisible format characters: byte-order marks (U+FEFF) in the middle of
+    text (concatenated files), zero-width spaces (U+200B, which become spaces), word joiners (U+2060), soft hyphens
+    (U+00AD), direction marks (U+200E/U+200F) and the rest of category Cf, except ZWNJ and ZWJ
+    (U+200C, U+200D). They are invisible in results but split or glue words for the analyzer.
+    """
+    text = nfc(text)
+    stripped = _invisible().sub("", _ZWSP_BETWEEN_WORDS.sub(" ", text))  # a zero-width space still separates words
+    return text if stripped == text else nfc(stripped)  # a removed mark may let two characters compose
+
+
+def _clean_value(value):
+    """Metadata values: strings cleaned, lists and objects cleaned inside, anything else as it is."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean_value(v) for k, v in value.items()}
+    return value
 
 
 def decode_bytes(data: bytes, where: str) -> str:
@@ -138,6 +184,31 @@ def read_corpus(
         raise CorpusError(f"{path}: no documents found")
 
 
+def check_corpus(
+    path: str | Path,
+    *,
+    format: CorpusFormat = "auto",
+    id_field: str = "id",
+    text_field: str = "text",
+    title_field: str = "title",
+    skip_bad: bool = False,
+) -> Document:
+    """The first document of a corpus, or a :class:`CorpusError` saying why there is none: a
+    missing path, an unknown format, a file that does not decode, a bad first record (unless
+    ``skip_bad``), no documents at all. Cheap next to loading a model: ``build_index`` calls it first.
+
+    Example::
+
+        check_corpus("data/sample/corpus.jsonl").id  # 'health-001'
+    """
+    docs = read_corpus(path, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
+                       skip_bad=skip_bad)
+    try:
+        return next(docs)  # read_corpus raises rather than ending without a document
+    finally:
+        docs.close()
+
+
 def _bad(skip_bad: bool, report: ReadReport, message: str) -> None:
     if not skip_bad:
         raise CorpusError(message + " (use --skip-bad to skip such records)")
@@ -172,9 +243,9 @@ def _read_jsonl(text, path, id_field, text_field, title_field, skip_bad, report)
             doc_id = _as_text(record.get(id_field), where, id_field) or str(lineno)
             doc = Document(
                 id=doc_id,
-                text=_as_text(record[text_field], where, text_field),
-                title=_as_text(record.get(title_field), where, title_field),
-                metadata={k: v for k, v in record.items() if k not in (id_field, text_field, title_field)},
+                text=clean_text(_as_text(record[text_field], where, text_field)),
+                title=clean_text(_as_text(record.get(title_field), where, title_field)),
+                metadata={k: _clean_value(v) for k, v in record.items() if k not in (id_field, text_field, title_field)},
             )
         except CorpusError as exc:
             _bad(skip_bad, report, str(exc))
@@ -197,9 +268,10 @@ def _read_csv(text, path, delimiter, id_field, text_field, title_field, skip_bad
                 _bad(skip_bad, report, f"{where}: more fields than the header has")
                 continue
             doc_id = nfc(row.get(id_field) or "") or str(reader.line_num)
-            meta = {k: v for k, v in row.items() if k not in (id_field, text_field, title_field)}
+            meta = {k: _clean_value(v) for k, v in row.items() if k not in (id_field, text_field, title_field)}
             yield where, Document(
-                id=doc_id, text=nfc(row.get(text_field) or ""), title=nfc(row.get(title_field) or ""), metadata=meta
+                id=doc_id, text=clean_text(row.get(text_field) or ""), title=clean_text(row.get(title_field) or ""),
+                metadata=meta,
             )
     except csv.Error as exc:
         raise CorpusError(f"{path}, line {reader.line_num}: {exc}") from None
@@ -217,8 +289,8 @@ def _read_folder(root: Path, *, skip_bad: bool, report: ReadReport):
             _bad(skip_bad, report, f"{file}: looks like a binary file")
             continue
         try:
-            text = nfc(decode_bytes(data, str(file)))
+            text = clean_text(decode_bytes(data, str(file)))
         except CorpusError as exc:
             _bad(skip_bad, report, str(exc))
             continue
-        yield str(file), Document(id=rel, text=text, title=file.stem)
+        yield str(file), Document(id=rel, text=text, title=clean_text(file.stem))

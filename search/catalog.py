@@ -12,13 +12,14 @@ from typing import Callable
 
 from index.build import BuildReport, build_index
 from index.manifest import MANIFEST
-from index.models import DEFAULT_DENSE_MODEL, ModelUnavailableError
+from index.models import DEFAULT_DENSE_MODEL
 from index.readers import CorpusError
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_CORPUS = ROOT / "data" / "sample" / "corpus.jsonl"
-SAMPLE_QUERIES = ROOT / "data" / "sample" / "queries.jsonl"
-DEFAULT_INDEX_ROOT = ROOT / "indexes"
+from . import paths
+
+SAMPLE_CORPUS = paths.sample_dir() / "corpus.jsonl"
+SAMPLE_QUERIES = paths.sample_dir() / "queries.jsonl"
+DEFAULT_INDEX_ROOT = paths.default_index_root()  # $AMHARIC_SEARCH_INDEX_ROOT overrides it (app.py)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".txt", ".md")
 
@@ -45,15 +46,9 @@ def ensure_sample_index(
     """
     if (out / MANIFEST).is_file():
         return []
-    notes = []
-    try:
-        build_index(SAMPLE_CORPUS, out, dense_model=dense_model, name="sample", examples=sample_examples(),
-                    show_progress=False, on_progress=on_progress)
-    except ModelUnavailableError as exc:
-        notes.append(f"The sample index was built without dense embeddings: {exc}")
-        build_index(SAMPLE_CORPUS, out, dense_model=None, name="sample", examples=sample_examples(),
-                    show_progress=False, on_progress=on_progress)
-    return notes
+    report = build_index(SAMPLE_CORPUS, out, dense_model=dense_model, name="sample", examples=sample_examples(),
+                         show_progress=False, on_progress=on_progress)
+    return report.notes
 
 
 def safe_name(name: str, *, fallback: str = "corpus") -> str:

@@ -1,4 +1,9 @@
-"""The ``amharic-search`` command line: a thin layer over :mod:`index` and :mod:`search`."""
+"""The ``amharic-search`` command line: a thin layer over :mod:`index` and :mod:`search`.
+
+Missing models follow one policy (:meth:`index.models.ModelUnavailableError.note`): the stage is
+skipped with one note on stderr and the command succeeds with the stages it has; ``--strict``
+makes it an error. Arguments, paths and query text are checked before any model is loaded.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,22 @@ USER_ERRORS = (
 )
 
 
+class Output:
+    """How chatty the command line is: ``-q`` (errors and results only) or ``-v`` (library logs too)."""
+
+    quiet = False
+
+    @classmethod
+    def note(cls, message: str) -> None:
+        if not cls.quiet:
+            click.echo(f"note: {message}", err=True)
+
+    @classmethod
+    def progress(cls) -> bool:
+        """Progress bars: on stderr, only for a terminal, never with ``-q``."""
+        return not cls.quiet and sys.stderr.isatty()
+
+
 def user_errors(func):
     """Turn the errors a user can fix into a one-line message and exit status 1 (no traceback)."""
 
@@ -41,10 +62,25 @@ def user_errors(func):
     return wrapper
 
 
+def strict_option(func):
+    return click.option("--strict", is_flag=True,
+                        help="Fail when a model is not available instead of skipping its stage with a note.")(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="amharic-search")
-def main() -> None:
-    """Semantic search for Amharic: BM25 + dense retrieval, fused, reranked by a cross-encoder."""
+@click.option("-v", "--verbose", is_flag=True, help="Show the model libraries' own messages and loading bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No notes and no progress bars (for scripts).")
+def main(verbose: bool, quiet: bool) -> None:
+    """Semantic search for Amharic: BM25 + dense retrieval, fused, reranked by a cross-encoder.
+
+    Works offline with the stages it has: a model that cannot be had is skipped with a note
+    (--strict makes that an error).
+    """
+    import index.models
+
+    Output.quiet = quiet
+    index.models.VERBOSE = verbose
 
 
 # -- index -----------------------------------------------------------------------------------------
@@ -76,29 +112,44 @@ def index_group() -> None:
 @click.option("--no-roots", is_flag=True, help="Analyzer: no root features.")
 @click.option("--stopwords", is_flag=True, help="Analyzer: drop Amharic function words.")
 @click.option("--name", default=None, help="Display name of the index (default: the directory name).")
+@strict_option
 @user_errors
 def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
-                dense_index_kind, dense_precision, max_tokens, no_stem, no_roots, stopwords, name):
-    """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out."""
-    from index.build import build_index
+                dense_index_kind, dense_precision, max_tokens, no_stem, no_roots, stopwords, name, strict):
+    """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out.
 
-    report = build_index(
-        corpus, out, format=fmt, id_field=id_field, text_field=text_field, title_field=title_field,
-        skip_bad=skip_bad, dense_model=None if no_dense else dense_model,
-        analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
-        bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
-        dense_index_kind=dense_index_kind, dense_precision=dense_precision,
-    )
+    Without its encoder (offline, not cached) the index is built lexical-only with a note; a later
+    build with the encoder adds the embeddings. An interrupted build (Ctrl-C) keeps the embeddings
+    done so far: run the same command again to resume.
+    """
+    from index.build import BuildInterrupted, build_index
+
+    try:
+        report = build_index(
+            corpus, out, format=fmt, id_field=id_field, text_field=text_field, title_field=title_field,
+            skip_bad=skip_bad, dense_model=None if no_dense else dense_model,
+            analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
+            bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
+            dense_index_kind=dense_index_kind, dense_precision=dense_precision, show_progress=Output.progress(),
+            strict=strict,
+        )
+    except BuildInterrupted as exc:
+        click.echo(f"Interrupted: {exc}", err=True)
+        sys.exit(130)
+    for line in report.notes:
+        Output.note(line)
     for line in report.skipped[:20]:
-        click.echo(f"skipped: {line}", err=True)
+        Output.note(f"skipped: {line}")
     if len(report.skipped) > 20:
-        click.echo(f"skipped: ... and {len(report.skipped) - 20} more", err=True)
+        Output.note(f"skipped: ... and {len(report.skipped) - 20} more")
     if report.changes:
         c = report.changes
         click.echo(f"Changes since the previous index: {c['added']} added, {c['edited']} edited, "
                    f"{c['deleted']} deleted, {c['unchanged']} unchanged")
     if report.manifest.get("dense"):
-        click.echo(f"Embedded {report.embedded} passages, reused {report.reused} from the previous index")
+        resumed = f", resumed {report.resumed} from an interrupted build" if report.resumed else ""
+        click.echo(f"Embedded {report.embedded} passages, reused {report.reused - report.resumed} from the previous "
+                   f"index{resumed}")
     seconds = sum(report.seconds.values())
     click.echo(
         f"Indexed {report.documents} documents as {report.passages} passages into {report.out} "
@@ -133,6 +184,8 @@ def searcher_options(func):
         click.option("--dense-model", default="index", show_default=True,
                      help="Query encoder (default: the one the index was built with)."),
         click.option("--no-dense", is_flag=True, help="Skip dense retrieval."),
+        click.option("--allow-other-encoder", is_flag=True,
+                     help="Query with an encoder other than the index's (its fingerprint differs): experts only."),
         click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
@@ -148,22 +201,46 @@ def searcher_options(func):
                      help="Documents per retriever (default: the index's; else 300)."),
         click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
                      help="Fused documents kept (each with one passage, the one the reranker reads)."),
+        strict_option,
     ]):
         func = option(func)
     return func
 
 
-def load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend="auto"):
+def load_searcher(directory, *, dense_model="index", no_dense=False, reranker=DEFAULT_RERANKER, no_rerank=False,
+                  max_length=None, reranker_backend="auto", allow_other_encoder=False, strict=False):
+    """The index and the models its stages need, with the missing-model policy's notes printed once."""
     from .searcher import Searcher
 
-    return Searcher.load(
+    searcher = Searcher.load(
         directory, dense_model=dense_model, use_dense=not no_dense, reranker=None if no_rerank else reranker,
-        max_length=max_length, reranker_backend=reranker_backend,
+        max_length=max_length, reranker_backend=reranker_backend, allow_other_encoder=allow_other_encoder,
+        strict=strict,
     )
+    for w in searcher.warnings:
+        Output.note(w)
+    return searcher
 
 
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def prepare_query(text: str, translit: str) -> str:
+    """The query as searched: cleaned, Latin typing turned into Ethiopic (``auto``: as the page does,
+    when the query has Latin letters and no Ethiopic); an empty query is an error before any model loads."""
+    from .searcher import QueryError, clean_query
+    from .translit import looks_transliterated, to_ethiopic
+
+    query = clean_query(text)
+    if translit == "on" or (translit == "auto" and looks_transliterated(query)):
+        converted = to_ethiopic(query)
+        if converted != query:
+            Output.note(f"searching for {converted!r} (Latin typing converted; --translit off searches {query!r})")
+        query = converted
+    if not query:
+        raise QueryError("the query is empty: type a word or a question")
+    return query
 
 
 @main.command("query")
@@ -171,19 +248,26 @@ def _fmt(v: float | None) -> str:
 @click.argument("text")
 @click.option("--top-k", "-k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
+@click.option("--translit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Latin typing to Ethiopic (selam -> ሰላም); auto: when the query has no Ethiopic letters.")
 @searcher_options
 @user_errors
-def query_cmd(directory, text, top_k, as_json, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend,
-              window, fusion, rrf_k, depth, candidates):
+def query_cmd(directory, text, top_k, as_json, translit, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
+              max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
     """Search the index in DIRECTORY for TEXT."""
-    searcher = load_searcher(directory, dense_model, no_dense, reranker, no_rerank, max_length, reranker_backend)
-    response = searcher.search(text, top_k=top_k, rerank=not no_rerank, fusion=fusion, rrf_k=rrf_k, depth=depth,
+    query = prepare_query(text, translit)
+    read_manifest(directory)  # a wrong directory is reported before any model loads
+    searcher = load_searcher(directory, dense_model=dense_model, no_dense=no_dense, reranker=reranker,
+                             no_rerank=no_rerank, max_length=max_length, reranker_backend=reranker_backend,
+                             allow_other_encoder=allow_other_encoder, strict=strict)
+    response = searcher.search(query, top_k=top_k, rerank=not no_rerank, fusion=fusion, rrf_k=rrf_k, depth=depth,
                                candidates=candidates, window=window)
+    for w in response.warnings:
+        if w not in searcher.warnings:  # a skipped stage was noted once, at load
+            Output.note(w)
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
         return
-    for w in searcher.warnings + response.warnings:
-        click.echo(f"note: {w}", err=True)
     if not response.results:
         click.echo("No results.")
         return
@@ -201,43 +285,66 @@ def query_cmd(directory, text, top_k, as_json, dense_model, no_dense, reranker, 
 MODES = ("lexical", "dense", "hybrid", "lexical+rerank", "hybrid+rerank")
 
 
+def runnable(mode: str, searcher) -> str | None:
+    """Why ``mode`` cannot run with this searcher (None if it can)."""
+    if mode.startswith(("dense", "hybrid")) and not searcher.has_dense:
+        return "no dense retrieval" if searcher.manifest.get("dense") else "the index has no embeddings"
+    if mode.endswith("+rerank") and not searcher.has_reranker:
+        return "no reranker"
+    return None
+
+
 @main.command("eval")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
-              help="Stages to evaluate (repeatable). Default: every mode the index and options allow.")
+              help="Stages to evaluate (repeatable). Default: every mode the index and the available models allow; "
+                   "the others are listed as skipped.")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Evaluate only the first N judged queries.")
 @click.option("--json", "as_json", is_flag=True)
 @searcher_options
 @user_errors
-def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_dense, reranker, no_rerank, max_length,
-             reranker_backend, window, fusion, rrf_k, depth, candidates):
+def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_dense, allow_other_encoder, reranker,
+             no_rerank, max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
     """Score the pipeline on judged queries: MRR@10, nDCG@10, Recall@10, Recall@100, MAP."""
+    from tqdm.auto import tqdm
+
     from .evaluate import evaluate, load_qrels, load_queries
     from .searcher import QueryError
 
-    wants_rerank = not no_rerank and (not modes or any(m.endswith("+rerank") for m in modes))
-    searcher = load_searcher(directory, dense_model, no_dense, reranker, not wants_rerank, max_length, reranker_backend)
-    if not modes:
-        modes = ["lexical"]
-        if searcher.has_dense:
-            modes += ["dense", "hybrid"]
-        if searcher.has_reranker:
-            modes.append("hybrid+rerank" if searcher.has_dense else "lexical+rerank")
-    qs, judgments = load_queries(queries), load_qrels(qrels)
+    qs, judgments = load_queries(queries), load_qrels(qrels)  # before any model loads
     judged = [q for q in qs if q in judgments]
     if not judged:
         raise click.ClickException(f"no query in {queries} has a judgment in {qrels}")
     judged = judged[:limit] if limit else judged
-    from tqdm.auto import tqdm
+    read_manifest(directory)
+    explicit = bool(modes)
+    wants_rerank = not no_rerank and (not modes or any(m.endswith("+rerank") for m in modes))
+    wants_dense = not no_dense and (not modes or any(m.startswith(("dense", "hybrid")) for m in modes))
+    searcher = load_searcher(directory, dense_model=dense_model, no_dense=not wants_dense, reranker=reranker,
+                             no_rerank=not wants_rerank, max_length=max_length, reranker_backend=reranker_backend,
+                             allow_other_encoder=allow_other_encoder, strict=strict)
+    if not modes:  # every mode the index and the options allow; those whose model is missing are listed as skipped
+        modes = ["lexical"] + (["dense", "hybrid"] if searcher.manifest.get("dense") and not no_dense else [])
+        if not no_rerank:
+            modes.append("hybrid+rerank" if searcher.has_dense else "lexical+rerank")
+    skipped = {m: why for m in modes if (why := runnable(m, searcher))}
+    modes = [m for m in modes if m not in skipped]
+    if skipped:
+        message = "skipped modes: " + "; ".join(f"{m} ({why})" for m, why in skipped.items())
+        if strict and explicit:
+            raise click.ClickException(message)
+        Output.note(message)
+    if not modes:
+        raise click.ClickException("no mode can run: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()))
 
     table = {}
     for mode in modes:
         stages = "hybrid" if mode.startswith("hybrid") else ("lexical" if mode.startswith("lexical") else mode)
         rerank = mode.endswith("+rerank")
         run = {}
-        for qid in tqdm(judged, desc=mode, unit=" queries", disable=as_json or not sys.stderr.isatty()):
+        for qid in tqdm(judged, desc=mode, unit=" queries", disable=not Output.progress()):
             try:
                 resp = searcher.search(qs[qid], top_k=100, stages=stages, rerank=rerank, fusion=fusion, rrf_k=rrf_k,
                                        depth=depth, candidates=candidates, window=window)
@@ -247,13 +354,15 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
             run[qid] = {r.doc_id: float(len(resp.results) - r.rank + 1) for r in resp.results}
         table[mode] = evaluate(run, {q: judgments[q] for q in judged})
     if as_json:
-        click.echo(json.dumps({"queries": len(judged), "results": table}, indent=2))
+        click.echo(json.dumps({"queries": len(judged), "results": table, "skipped": skipped}, indent=2))
         return
     names = list(next(iter(table.values())))
     click.echo(f"{len(judged)} judged queries")
     click.echo(f"{'mode':<16}" + "".join(f"{n:>12}" for n in names))
     for mode, metrics in table.items():
         click.echo(f"{mode:<16}" + "".join(f"{metrics[n]:>12.4f}" for n in names))
+    for mode, why in skipped.items():
+        click.echo(f"{mode:<16}  skipped: {why}")
 
 
 @main.command("tune")
@@ -261,24 +370,30 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
 @click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dense-model", default="index", show_default=True)
+@click.option("--allow-other-encoder", is_flag=True, help="Use an encoder other than the index's (experts only).")
 @click.option("--save/--no-save", default=True, show_default=True, help="Store the best setting in the index manifest.")
 @click.option("--top", default=10, show_default=True, help="Rows of the table to print.")
+@strict_option
 @user_errors
-def tune_cmd(directory, queries, qrels, dense_model, save, top):
+def tune_cmd(directory, queries, qrels, dense_model, allow_other_encoder, save, top, strict):
     """Choose the fusion of BM25 and dense for this index on judged queries (held out from your tests)."""
     from index.manifest import update_manifest
     from tqdm.auto import tqdm
 
     from .evaluate import load_qrels, load_queries
-    from .searcher import Searcher
     from .tune import tune
 
-    searcher = Searcher.load(directory, dense_model=dense_model, reranker=None)
     qs, judgments = load_queries(queries), load_qrels(qrels)
     qs = {q: t for q, t in qs.items() if q in judgments}
     if not qs:
         raise click.ClickException(f"no query in {queries} has a judgment in {qrels}")
-    bar = tqdm(total=len(qs), desc="retrieving", unit=" queries", disable=not sys.stderr.isatty())
+    read_manifest(directory)
+    searcher = load_searcher(directory, dense_model=dense_model, no_rerank=True, allow_other_encoder=allow_other_encoder,
+                             strict=strict)
+    if not searcher.has_dense:
+        raise click.ClickException("tune chooses how BM25 and dense results are fused: it needs dense retrieval, "
+                                   "which this index cannot run here (see the note above)")
+    bar = tqdm(total=len(qs), desc="retrieving", unit=" queries", disable=not Output.progress())
     results = tune(searcher, qs, judgments, progress=lambda done, total: bar.update(done - bar.n))
     bar.close()
     click.echo(f"{len(qs)} judged queries")
@@ -298,20 +413,84 @@ def tune_cmd(directory, queries, qrels, dense_model, save, top):
 
 @main.group("models")
 def models_group() -> None:
-    """Manage the models."""
+    """Get the models, and see which are available here."""
 
 
 @models_group.command("download")
+@click.option("--to", "to", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Write self-contained model folders here (an offline bundle to copy to another machine), "
+                   "instead of the Hugging Face cache.")
 @click.option("--dense-model", default=DEFAULT_DENSE_MODEL, show_default=True)
 @click.option("--reranker", default=DEFAULT_RERANKER, show_default=True)
 @user_errors
-def models_download(dense_model, reranker):
-    """Download the models into the Hugging Face cache for offline use."""
-    from index.models import resolve_model
+def models_download(to, dense_model, reranker):
+    """Download the models for offline use: into the Hugging Face cache, or with --to into a bundle folder.
 
+    A bundle folder holds one folder per model (safetensors weights only); on a machine without
+    internet pass them by path: --dense-model DIR/embedding-amharic-medium --reranker DIR/reranker-amharic-medium.
+    """
+    from index.models import download_model, resolve_model
+
+    failed = []
     for name in (dense_model, reranker):
-        path = resolve_model(name)
+        try:
+            path = download_model(name, to) if to else resolve_model(name)
+        except ModelUnavailableError as exc:
+            if exc.cause == "offline":
+                failed.append(f"{name}: the Hugging Face hub cannot be reached from this machine and the model is "
+                              "not in its cache. Run `amharic-search models download --to DIR` on a machine with "
+                              "internet, copy DIR here, and pass its folders by path (--dense-model DIR/NAME, "
+                              "--reranker DIR/NAME)")
+            else:
+                failed.append(f"{name}: {exc.reason}")
+            continue
         click.echo(f"{name}: {path}")
+    if failed:
+        raise click.ClickException("; ".join(failed))
+    if to:
+        click.echo(f"Use them by path: --dense-model {to / dense_model.rstrip('/').split('/')[-1]} "
+                   f"--reranker {to / reranker.rstrip('/').split('/')[-1]}")
+
+
+@models_group.command("list")
+@click.argument("names", nargs=-1)
+@click.option("--dir", "bundle", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Also list the model folders in this bundle folder (from `models download --to`).")
+@click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Also the encoder this index was built with.")
+def models_list(names, bundle, index_dir):
+    """Which models are available on this machine (a local folder or the cache) and which are not.
+
+    Checks nothing on the network. NAMES: more hub ids or paths to check (default: the two default models).
+    """
+    from index.models import cached_model, looks_like_path
+
+    wanted = list(names) or [DEFAULT_DENSE_MODEL, DEFAULT_RERANKER]
+    if index_dir:
+        try:
+            model = (read_manifest(index_dir).get("dense") or {}).get("model")
+        except IndexFormatError as exc:
+            raise click.ClickException(str(exc)) from None
+        if model and model not in wanted:
+            wanted.append(model)
+    if bundle:
+        if not bundle.is_dir():
+            raise click.ClickException(f"{bundle}: no such folder")
+        wanted += [str(p) for p in sorted(bundle.iterdir()) if p.is_dir() and any(p.rglob("*.safetensors"))]
+    width = max(len(n) for n in wanted)
+    missing = 0
+    for name in wanted:
+        path = cached_model(name)
+        if path:
+            where = "local folder" if Path(name).expanduser().is_dir() else "cache"
+            click.echo(f"{name:<{width}}  available ({where}: {path})")
+        else:
+            missing += 1
+            why = "no such folder" if looks_like_path(name) else "not in this machine's cache"
+            click.echo(f"{name:<{width}}  not available ({why})")
+    if missing:
+        Output.note("get missing hub models with `amharic-search models download` (with internet), or copy a "
+                    "bundle made by `amharic-search models download --to DIR` on another machine")
 
 
 @main.command("app", context_settings={"ignore_unknown_options": True})
@@ -320,11 +499,14 @@ def models_download(dense_model, reranker):
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
 def app_cmd(index_dir, port, streamlit_args):
     """Start the browser UI (Streamlit)."""
-    app = Path(__file__).resolve().parents[1] / "app.py"
-    if not app.exists():
-        raise click.ClickException(f"{app} not found: run from a source checkout")
+    from .paths import app_path
+
+    app = app_path()  # the checkout's app.py, else the copy packaged in the wheel
+    if not app.is_file():
+        raise click.ClickException(f"{app} not found: reinstall amharic-search")
     # the settings of .streamlit/config.toml, which streamlit reads only from the current directory
-    settings = ["--server.maxUploadSize", "50", "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false"]
+    settings = ["--server.maxUploadSize", "50", "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false",
+                "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
     args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *settings, *streamlit_args]
     if index_dir:
         args += ["--", "--index", index_dir]

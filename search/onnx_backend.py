@@ -20,8 +20,11 @@ OPSET = 17
 
 
 def cache_root() -> Path:
-    """Where exported graphs live: $AMHARIC_SEARCH_CACHE, else ~/.cache/amharic-search."""
-    return Path(os.environ.get("AMHARIC_SEARCH_CACHE") or Path.home() / ".cache" / "amharic-search") / "onnx"
+    """Where exported graphs live: $AMHARIC_SEARCH_CACHE, else the user's cache directory
+    (~/.cache/amharic-search on Linux); see :mod:`search.paths`."""
+    from .paths import cache_dir
+
+    return cache_dir() / "onnx"
 
 
 def cores() -> int:
@@ -35,7 +38,7 @@ def _fingerprint(cross_encoder) -> str:
     import onnxruntime
     import torch
 
-    from index.build import weights_fingerprint
+    from index.models import weights_fingerprint
 
     source = getattr(cross_encoder.model, "name_or_path", "") or ""
     h = hashlib.sha256(json.dumps({"opset": OPSET, "torch": torch.__version__, "ort": onnxruntime.__version__,

@@ -16,7 +16,7 @@ from index.bm25 import BM25Index
 from index.build import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE, searchable_text
 from index.dense import DenseIndex, embedding_dim, encode
 from index.manifest import IndexFormatError, read_manifest
-from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_encoder
+from index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, resolve_model
 from index.store import Store
 
 from .fusion import FusionConfig, FusionMethod, Normalization, ranked
@@ -29,6 +29,30 @@ MAX_QUERY_CHARS = 2000
 
 class QueryError(ValueError):
     """A query that cannot be searched (empty, nothing searchable); the message says why."""
+
+
+class EncoderMismatchError(IndexFormatError):
+    """The query encoder is not the one the index was embedded with: its vectors would be noise."""
+
+
+def check_encoder(built: dict, name: str, *, allow_other: bool = False, notes: list[str] | None = None) -> str | None:
+    """Refuse an encoder whose fingerprint differs from the one recorded in the index (``built``:
+    the manifest's ``dense`` entry). A model that cannot be had raises ModelUnavailableError; an
+    index built before fingerprints were recorded is accepted (only its dimension is checked).
+    Returns the encoder's fingerprint."""
+    from index.models import model_fingerprint
+
+    fingerprint = model_fingerprint(resolve_model(name))
+    expected = built.get("fingerprint")
+    if expected and fingerprint != expected:
+        message = (f"the index was embedded with {built.get('model')!r} (fingerprint {expected[:19]}) but the encoder "
+                   f"{name!r} has fingerprint {fingerprint[:19]}: its query vectors would not match the passages'. "
+                   "Query with the index's encoder, or rebuild the index with this one")
+        if not allow_other:
+            raise EncoderMismatchError(message + " (--allow-other-encoder to use it anyway)")
+        if notes is not None:
+            notes.append(message.replace(". Query with", "; used anyway (--allow-other-encoder). Query with"))
+    return fingerprint
 
 
 @dataclass
@@ -157,15 +181,24 @@ class Searcher:
         max_length: int | None = None,
         reranker_backend: Backend = "auto",
         use_dense: bool = True,
-        strict: bool = True,
+        strict: bool = False,
+        allow_other_encoder: bool = False,
         verify: bool = False,
     ) -> "Searcher":
         """Load an index and the models its stages need.
 
         ``dense_model="index"`` uses the encoder the index was built with; ``reranker=None``
         or ``use_dense=False`` skip those stages; ``reranker_backend``: see :mod:`search.rerank`.
-        With ``strict=False`` a model that cannot be had is skipped and explained in
-        :attr:`warnings` instead of raising.
+        A model that cannot be had skips its stage with one note in :attr:`warnings` (the
+        missing-model policy, :meth:`ModelUnavailableError.note`); ``strict=True`` raises instead.
+        An encoder other than the one the index was embedded with (another fingerprint of weights,
+        tokenizer, pooling and prompts) is refused with :class:`EncoderMismatchError`, unless
+        ``allow_other_encoder=True``.
+
+        Example::
+
+            searcher = Searcher.load("indexes/sample", reranker=None)
+            print(searcher.warnings)   # e.g. ['dense retrieval skipped: model ... is not available ...']
         """
         directory = Path(directory)
         manifest = read_manifest(directory, verify=verify)
@@ -177,38 +210,56 @@ class Searcher:
             store = Store(directory / STORE_FILE)
         except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
             raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
-        warnings: list[str] = []
+        notes: list[str] = []
 
-        def missing(exc: ModelUnavailableError) -> None:
+        def missing(exc: ModelUnavailableError, stage: Stage) -> None:
             if strict:
+                exc.stage = stage
                 raise exc
-            warnings.append(str(exc))
+            notes.append(exc.note(stage))
+
+        # every model is found (a path, the cache) and checked before any is loaded: mistakes are reported at once
+        built = manifest.get("dense") or {}
+        dense_name = None
+        if use_dense and built.get("model"):
+            dense_name = built["model"] if dense_model in ("index", None) else dense_model
+            try:
+                check_encoder(built, dense_name, allow_other=allow_other_encoder, notes=notes)
+            except ModelUnavailableError as exc:
+                missing(exc, "dense")
+                dense_name = None
+        elif use_dense and dense_model not in ("index", None):
+            notes.append(f"the index has no dense embeddings (built without an encoder); {dense_model!r} is not used. "
+                         f"To add them: rebuild with `amharic-search index build CORPUS --out {directory} "
+                         f"--dense-model {dense_model}` (the lexical index is rebuilt as it is)")
+        if reranker:
+            try:
+                resolve_model(reranker)
+            except ModelUnavailableError as exc:
+                missing(exc, "rerank")
+                reranker = None
 
         dense = encoder = None
-        built_with = (manifest.get("dense") or {}).get("model")
-        if use_dense and built_with:
-            name = built_with if dense_model in ("index", None) else dense_model
+        if dense_name:
             try:
-                encoder = load_encoder(name)
+                encoder = load_encoder(dense_name)
                 dim = embedding_dim(encoder)
-                if dim != manifest["dense"]["dim"]:
-                    raise IndexFormatError(
-                        f"the index was embedded with {built_with!r} ({manifest['dense']['dim']} dimensions) but "
-                        f"{name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
+                if dim != built["dim"]:
+                    raise EncoderMismatchError(
+                        f"the index was embedded with {built['model']!r} ({built['dim']} dimensions) but "
+                        f"{dense_name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
                     )
-                dense = DenseIndex.load(directory / DENSE_FILE, manifest["dense"].get("faiss"))
+                dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
             except ModelUnavailableError as exc:
-                missing(exc)
+                missing(exc, "dense")
                 encoder = None
-        elif use_dense and dense_model not in ("index", None):
-            warnings.append(f"the index has no dense embeddings (built with --no-dense); {dense_model!r} is not used")
         rr = None
         if reranker:
             try:
                 rr = Reranker.load(reranker, max_length=max_length, backend=reranker_backend)
             except ModelUnavailableError as exc:
-                missing(exc)
-        return cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, warnings)
+                missing(exc, "rerank")
+        return cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, notes)
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -219,6 +270,13 @@ class Searcher:
     @property
     def has_reranker(self) -> bool:
         return self.reranker is not None
+
+    def skipped_note(self, stage: Stage) -> str | None:
+        """The load note of a stage skipped because its model could not be had (None if it was not)."""
+        from index.models import STAGES
+
+        prefix = f"{STAGES[stage]['title']} skipped:"
+        return next((w for w in self.warnings if w.startswith(prefix)), None)
 
     # -- search ----------------------------------------------------------------------------------
 
@@ -253,7 +311,7 @@ class Searcher:
         )
         if rerank:
             if self.reranker is None:
-                response.warnings.append("reranking skipped: no reranker is loaded")
+                response.warnings.append(self.skipped_note("rerank") or "reranking skipped: no reranker is loaded")
             return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
                                           window=window)
         response.results = self.documents(cands, top_k)
@@ -290,7 +348,7 @@ class Searcher:
         if run_dense and not self.has_dense:
             if stages == "dense":
                 raise QueryError("dense retrieval is not available for this index (no encoder or no embeddings)")
-            warnings.append("dense retrieval skipped: no encoder or embeddings for this index")
+            warnings.append(self.skipped_note("dense") or "dense retrieval skipped: the index was built without embeddings (lexical only)")
             run_dense = False
 
         lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}

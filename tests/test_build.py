@@ -21,6 +21,9 @@ def test_manifest_describes_the_index(sample_index, tiny_models):
     assert len(m["corpus"]["sha256"]) == 64
     assert m["analyzer"]["name"] == "amharic" and m["analyzer"]["stem"] is True
     assert m["dense"]["model"] == str(tiny_models["encoder"]) and m["dense"]["dim"] == 32
+    from index.models import model_fingerprint
+
+    assert m["dense"]["fingerprint"] == model_fingerprint(tiny_models["encoder"]) and m["dense"]["embedding_key"]
     assert m["chunking"]["token_counter"].startswith("tokenizer:")
     assert m["chunking"]["max_tokens"] == 252  # capped to the tiny encoder's 256-token window
     assert set(m["files"]) >= {"store.sqlite", "dense.faiss", "bm25/params.index.json"}
@@ -311,3 +314,42 @@ def test_document_index_is_built_from_whole_documents(tmp_path):
     rows, _ = s.lexical(s.analyzer.tokens("የቡና ምርት"), 5)
     assert rows.size and [p.doc_id for p in s.store.passages(rows.tolist())][0] == \
         f"d{int(np.argmax(s.bm25.scores(s.analyzer.tokens('የቡና ምርት'))))}"
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("model loaded")
+
+    monkeypatch.setattr(build_mod, "load_encoder", boom)
+    monkeypatch.setattr(build_mod, "resolve_model", boom)
+
+
+def test_bad_inputs_are_reported_before_any_model_loads(tmp_path, no_model):
+    from index.readers import CorpusError
+
+    def build(corpus, out="idx"):
+        return build_index(corpus, tmp_path / out, dense_model="some/encoder", show_progress=False)
+
+    with pytest.raises(CorpusError, match="nope.jsonl: no such file"):
+        build(tmp_path / "nope.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{not json\n{"id": "a", "text": "ቡና"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"bad\.jsonl, line 1: not valid JSON"):
+        build(bad)
+    (tmp_path / "latin1.csv").write_bytes("id,text\n1,café\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match="not valid UTF-8"):
+        build(tmp_path / "latin1.csv")
+    (tmp_path / "c.pdf").write_text("%PDF")
+    with pytest.raises(CorpusError, match="unknown corpus format"):
+        build(tmp_path / "c.pdf")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(FileExistsError, match="a-file exists and is not a directory"):
+        build(SAMPLE / "corpus.jsonl", "a-file")
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "ch1.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="not an amharic-search index"):
+        build(SAMPLE / "corpus.jsonl", "thesis")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "bad.jsonl", "c.pdf", "latin1.csv", "thesis"]
+    with pytest.raises(AssertionError, match="model loaded"):  # good inputs: on to the model
+        build(SAMPLE / "corpus.jsonl")

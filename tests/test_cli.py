@@ -77,7 +77,8 @@ def test_index_build_lexical_only_and_bad_input(run, tmp_path):
 
 
 def test_index_build_missing_model_is_clean(run, tmp_path):
-    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", tmp_path / "x", "--dense-model", "rasyosef/embedding-amharic-medium")
+    r = run("index", "build", SAMPLE / "corpus.jsonl", "--out", tmp_path / "x", "--dense-model",
+            "rasyosef/embedding-amharic-medium", "--strict")
     assert r.exit_code == 1
     assert r.stderr.startswith("Error: model 'rasyosef/embedding-amharic-medium' is not available")
     assert "Traceback" not in r.output and not (tmp_path / "x").exists()
@@ -103,7 +104,7 @@ def test_query_errors_are_clean(run, lexical_index, tmp_path):
     assert r.exit_code == 1 and r.stderr.strip() == "Error: the query is empty: type a word or a question"
     r = run("query", tmp_path / "nope", "ቡና")
     assert r.exit_code == 1 and "no such index directory" in r.output
-    r = run("query", lexical_index, "ቡና")  # default reranker is not cached here
+    r = run("query", lexical_index, "ቡና", "--strict")  # default reranker is not cached here
     assert r.exit_code == 1 and "reranker-amharic-medium" in r.output and "--no-rerank" in r.output
 
 
@@ -131,6 +132,7 @@ def test_models_download_offline(run):
     r = run("models", "download")
     assert r.exit_code == 1
     assert "embedding-amharic-medium" in r.output and "Traceback" not in r.output
+    assert "cannot be reached from this machine" in r.stderr and "Connect to the internet once" not in r.stderr
 
 
 def test_app_help(run):

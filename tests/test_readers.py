@@ -119,3 +119,43 @@ def test_empty_folder_and_missing_path(tmp_path):
         list(read_corpus(tmp_path / "nope.jsonl"))
     with pytest.raises(CorpusError, match="unknown corpus format"):
         list(read_corpus(write(tmp_path / "x.pdf", "%PDF")))
+
+
+def test_invisible_format_characters_are_removed(tmp_path):
+    """BOMs inside text (concatenated files), zero-width spaces, word joiners, soft hyphens and
+    direction marks are dropped from text, title and string metadata; ZWNJ/ZWJ are kept."""
+    record = {"id": "a", "title": "\ufeffርዕስ", "text": "ቡና\ufeff ጥሩ\u200b ነው\u00ad\u2060\u200e\u200f።",
+              "note": "\u200bማስታወሻ", "tags": ["\ufeffጤና", 3], "n": 1}
+    f = write(tmp_path / "c.jsonl", json.dumps(record) + "\n" + json.dumps({"id": "b", "text": "a\u200cb\u200dc e\u200b\u0301"}) + "\n")
+    a, b = read_corpus(f)
+    assert (a.title, a.text) == ("ርዕስ", "ቡና ጥሩ ነው።")
+    assert a.metadata == {"note": "ማስታወሻ", "tags": ["ጤና", 3], "n": 1}
+    assert b.text == "a\u200cb\u200dc \u00e9"  # joiners kept; the accent composes once the mark is gone
+    (c,) = read_corpus(write(tmp_path / "z.jsonl", json.dumps({"id": "z", "text": "ቡና\u200bጥሩ\u200b\u200bነው"}) + "\n"))
+    assert c.text == "ቡና ጥሩ ነው"  # between words a zero-width space separates them, as the analyzer reads it
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    write(root / "x.txt", "\ufeff\ufeffቡና\u200b ጥሩ ነው።")  # a BOM is decoded away, the second one stays in the text
+    (doc,) = read_corpus(root)
+    assert doc.text == "ቡና ጥሩ ነው።"
+
+    c = write(tmp_path / "c.csv", "id,title,text,lang\n1,\u200bርዕስ,ቡና\ufeff,\u2060am\n")
+    (doc,) = read_corpus(c)
+    assert (doc.title, doc.text, doc.metadata) == ("ርዕስ", "ቡና", {"lang": "am"})
+    invisible = "\ufeff\u200b\u2060\u00ad\u200e\u200f"
+    assert not any(ch in d.text + d.title for d in read_corpus(f) for ch in invisible)
+
+
+def test_check_corpus_reads_only_the_first_document(tmp_path):
+    from index.readers import check_corpus
+
+    f = write(tmp_path / "c.jsonl", '{"id": "a", "text": "ቡና"}\n{not json\n')
+    assert check_corpus(f).id == "a"  # a bad later line is the full read's business
+    with pytest.raises(CorpusError, match="line 1: not valid JSON"):
+        check_corpus(write(tmp_path / "d.jsonl", '{not json\n{"id": "a", "text": "ቡና"}\n'))
+    assert check_corpus(tmp_path / "d.jsonl", skip_bad=True).id == "a"
+    with pytest.raises(CorpusError, match="no documents found"):
+        check_corpus(write(tmp_path / "e.jsonl", "\n"))
+    with pytest.raises(CorpusError, match="no such file"):
+        check_corpus(tmp_path / "nope.jsonl")

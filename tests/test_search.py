@@ -105,12 +105,12 @@ def test_odd_queries_do_not_crash(searcher, query):
 def test_missing_model_is_a_clear_fast_error(sample_index, tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(ModelUnavailableError) as info:
-        Searcher.load(sample_index, reranker="rasyosef/reranker-amharic-medium")
+        Searcher.load(sample_index, reranker="rasyosef/reranker-amharic-medium", strict=True)
     assert time.perf_counter() - t0 < 10
     msg = str(info.value)
     assert "rasyosef/reranker-amharic-medium" in msg and "--no-rerank" in msg and "models download" in msg
     with pytest.raises(ModelUnavailableError, match="no model directory"):
-        Searcher.load(sample_index, reranker=str(tmp_path / "no-such-model"))
+        Searcher.load(sample_index, reranker=str(tmp_path / "no-such-model"), strict=True)
 
 
 def test_non_strict_load_degrades_with_warning(sample_index):
@@ -136,8 +136,10 @@ def test_dense_dimension_mismatch(sample_index, tmp_path, tiny_models):
 
     tok = train_tokenizer(["ቡና ሻይ ወተት ጤና"] * 20, vocab_size=60)
     other = build_encoder(tmp_path / "enc48", tok, hidden=48)
-    with pytest.raises(IndexFormatError, match="32 dimensions.*48-dimensional"):
+    with pytest.raises(IndexFormatError, match="fingerprint"):
         Searcher.load(sample_index, dense_model=str(other), reranker=None)
+    with pytest.raises(IndexFormatError, match="32 dimensions.*48-dimensional"):
+        Searcher.load(sample_index, dense_model=str(other), reranker=None, allow_other_encoder=True)
 
 
 def test_concurrent_searches_match_sequential(searcher):
