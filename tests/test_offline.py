@@ -250,3 +250,32 @@ def test_query_transliteration(run, lexical_index):
     assert d["query"] == "ቡና buna"  # auto: a query with Ethiopic letters is left as typed
     d = json.loads(run("query", lexical_index, "ቡና buna", "--no-rerank", "--json", "--translit", "on").stdout)
     assert d["query"] == "ቡና ቡና"
+
+
+# -- interrupted builds ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(run, tmp_path, tiny_models, monkeypatch):
+    from index import build as build_mod
+
+    real, calls = build_mod.encode, []
+
+    def encode(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of the embedding
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "encode", encode)
+    args = ("index", "build", SAMPLE / "corpus.jsonl", "--out", tmp_path / "idx", "--dense-model", tiny_models["encoder"],
+            "--batch-size", "4")
+    r = run(*args)
+    assert r.exit_code == 130 and "Traceback" not in r.output
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("Interrupted: 32 of 165 passage embeddings kept in ")
+    assert line.endswith("; run the same command again to resume")
+    assert not (tmp_path / "idx").exists()
+    monkeypatch.setattr(build_mod, "encode", real)
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    assert "Embedded 133 passages, reused 0 from the previous index, resumed 32 from an interrupted build" in r.stdout
