@@ -4,6 +4,9 @@
     python -m streamlit run app.py -- --index DIR        # another index
     AMHARIC_SEARCH_INDEX=DIR python -m streamlit run app.py
 
+The URL carries the search, the view and the language: ``?q=…&view=simple|expert&lang=am|en``.
+Every label comes from the catalogue in `search.strings` (Amharic and English).
+
 Every piece of corpus text, title, id or file name shown here is untrusted: it is either shown
 with st.text/st.code (plain text) or passed through `search.display.escape` before it becomes HTML.
 """
@@ -18,31 +21,47 @@ from pathlib import Path
 import streamlit as st
 
 from index.manifest import IndexFormatError, describe_manifest, read_manifest
-from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
+from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model
 from index.readers import CorpusError
 from search import QueryError, Searcher
+from search.catalog import (
+    DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes, safe_name, sample_needs_build,
+    table_columns,
+)
+from search.display import doc_colors, escape, first_sentence, metadata_line, rank_change, rank_flow, sig3, snippet
 from search.searcher import clean_query
-from search.catalog import DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes, safe_name
-from search.display import doc_colors, escape, highlight, rank_change
+from search.strings import LANG_NAMES, LANGS, STRINGS, t
 from search.translit import looks_transliterated, to_ethiopic
 
-STAGE_LABELS = {"bm25": "BM25", "dense": "Dense", "fused": "Fused", "rerank": "Rerank"}
-MODES = {"Hybrid (BM25 + dense)": "hybrid", "Lexical (BM25)": "lexical", "Dense": "dense"}
+STAGES = ("bm25", "dense", "fused", "rerank")
+VIEWS = ("simple", "expert")
+MODES = ("hybrid", "lexical", "dense")
 
 CSS = """
 <style>
-.as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 8px; padding: .6rem .8rem; margin-bottom: .6rem;}
-.as-head {display: flex; gap: .6rem; align-items: baseline; flex-wrap: wrap;}
-.as-rank {font-weight: 700; font-size: 1.1rem;}
-.as-title {font-weight: 600;}
-.as-id {font-family: monospace; font-size: .8rem; opacity: .7;}
+@font-face {font-family: 'Noto Sans Ethiopic Variable'; font-style: normal; font-display: swap; font-weight: 100 900;
+  src: url('app/static/fonts/NotoSansEthiopic-ethiopic.woff2') format('woff2-variations');
+  unicode-range: U+030E, U+1200-1399, U+2D80-2DDE, U+AB01-AB2E;}
+.stApp :is(p, li, span, label, input, textarea, button, h1, h2, h3, h4, div):not([data-testid="stIconMaterial"]) {
+  font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif;}
+[data-testid="stMainBlockContainer"] {padding-top: 2.2rem;}
+.as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 10px; padding: .7rem .9rem; margin-bottom: .3rem;
+  overflow-wrap: anywhere;}
+.as-head {display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap;}
+.as-rank {font-weight: 700; font-size: 1.05rem; min-width: 1.2rem;}
+.as-title {font-weight: 600; font-size: 1.08rem;}
+.as-meta {font-size: .82rem; opacity: .7; margin-top: .1rem;}
+.as-meta .as-id {font-family: monospace;}
 .as-move {font-size: .85rem; font-weight: 600;}
 .as-up {color: #1a7f37;} .as-down {color: #cf222e;} .as-same {opacity: .6;}
-.as-text {margin: .35rem 0; line-height: 1.6;}
+.as-text {margin: .35rem 0 .1rem 0; line-height: 1.7;}
 .as-text mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
-.as-scores {font-size: .8rem; opacity: .85;}
-.as-for {font-size: .85rem; opacity: .7; margin-bottom: .4rem;}
-.as-dot {display: inline-block; width: .75rem; height: .75rem; border-radius: 50%; margin-right: .3rem;}
+.as-meaning {display: inline-block; font-size: .78rem; border-radius: 1rem; padding: 0 .5rem; margin-left: .3rem;
+  background: rgba(31,119,180,.12); color: #1f5f99;}
+.as-scores {font-size: .8rem; opacity: .8; margin-top: .2rem;}
+.as-summary {font-size: .95rem; opacity: .8; margin: .2rem 0 .5rem 0;}
+.as-dot {display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; flex: none;}
+.as-elsewhere {font-size: .8rem; opacity: .8;}
 </style>
 """
 
@@ -57,34 +76,173 @@ def settings() -> argparse.Namespace:
     return args
 
 
+def T(key: str, **values) -> str:
+    """A catalogue string in the page's language."""
+    return t(key, st.session_state.get("lang", "am"), **values)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def load_searcher(index_dir: str, built: str, dense_model: str, reranker: str) -> Searcher:
     """One Searcher per (index, build, models), shared by all sessions (it is thread-safe)."""
-    return Searcher.load(index_dir, dense_model=dense_model, reranker=reranker or None, strict=False)
+    return Searcher.load(index_dir, dense_model=dense_model, reranker=reranker or None)
+
+
+# -- state and the URL ------------------------------------------------------------------------------
+
+
+def init_state() -> None:
+    """On a session's first run, take the language, view and search from the URL."""
+    if st.session_state.get("_from_url"):
+        return
+    params = st.query_params
+    st.session_state["_from_url"] = True
+    st.session_state["lang"] = params.get("lang") if params.get("lang") in LANGS else "am"
+    st.session_state["view"] = params.get("view") if params.get("view") in VIEWS else "simple"
+    if params.get("q"):
+        st.session_state["pending_query"] = params["q"]
+        st.session_state["query"] = params["q"]
+
+
+def sync_url() -> None:
+    """The URL says what the page shows, so a result page can be shared and reopened as it is."""
+    wanted = {"lang": st.session_state.get("lang", "am"), "view": st.session_state.get("view", "simple")}
+    if st.session_state.get("last_query"):
+        wanted["q"] = st.session_state["last_query"]
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+# -- collections ------------------------------------------------------------------------------------
 
 
 def ensure_sample(root: Path, dense_model: str) -> list[str]:
     sample = root / "sample"
-    if (sample / "manifest.json").is_file():
+    if not sample_needs_build(sample, dense_model):
         return []
-    bar = st.progress(0.0, text="Building the sample index (first start only)…")
-    notes = ensure_sample_index(sample, dense_model=dense_model, on_progress=lambda stage, f: bar.progress(f, text=f"Sample index: {stage}…"))
+    bar = st.progress(0.0, text=T("building_sample"))
+    notes = ensure_sample_index(sample, dense_model=dense_model, on_progress=lambda stage, f: bar.progress(
+        min(1.0, f), text=T("building_sample")))
     bar.empty()
     return notes
 
 
-# -- rendering -------------------------------------------------------------------------------------
+def sidebar_collections(indexes: dict[str, Path]) -> str:
+    names = list(indexes)
+    if st.session_state.get("pending_index") in names:  # a freshly built upload: switch to it
+        st.session_state["index_choice"] = st.session_state.pop("pending_index")
+    if st.session_state.get("index_choice") not in names:
+        st.session_state["index_choice"] = names[0]
+    return st.sidebar.selectbox(T("collection_label"), names, key="index_choice")
 
 
-def stage_line(result) -> str:
-    parts = []
-    for stage, label in STAGE_LABELS.items():
-        score, rank = getattr(result.scores, stage), getattr(result.ranks, stage)
-        if score is None:
-            parts.append(f"{label} –")
+def sidebar_about(manifest: dict, searcher: Searcher) -> None:
+    with st.sidebar.expander(T("about_collection")):
+        for key, value in describe_manifest(manifest):
+            st.text(f"{key}: {value}")
+        st.text(f"{T('reranker_in_use')}: {searcher.reranker.name if searcher.reranker else T('none')}")
+
+
+def sidebar_upload(root: Path, dense_model: str) -> None:
+    with st.sidebar.expander(T("upload_title")):
+        files = st.file_uploader(T("upload_files"), type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
+                                 accept_multiple_files=True, key="uploads")
+        uploads = [Upload(f.name, f.getvalue()) for f in files or []]
+        text_field, title_field = "text", "title"
+        columns = table_columns(uploads[0]) if len(uploads) == 1 else None
+        if columns and "text" not in columns:
+            text_field = st.selectbox(T("upload_text_column"), columns, key="upload_text_field")
+            none = T("upload_no_column")
+            options = [none] + [c for c in columns if c != text_field]
+            chosen = st.selectbox(T("upload_title_column"), options,
+                                  index=options.index("title") if "title" in options else 0, key="upload_title_field")
+            title_field = "" if chosen == none else chosen
+        name = st.text_input(T("upload_name"), value="my-corpus", key="upload_name")
+        skip_bad = st.checkbox(T("upload_skip_bad"), value=False, key="upload_skip_bad")
+        encoder_here = bool(cached_model(dense_model))
+        if encoder_here:
+            with_dense = st.checkbox(T("upload_dense"), value=True, key="upload_dense", help=T("upload_dense_help"))
         else:
-            parts.append(f"{label} {score:.3f} (#{rank})")
-    return " · ".join(parts)
+            with_dense = False
+            st.caption(T("upload_dense_off"))
+        exists = (root / safe_name(name, fallback="uploaded")).exists()
+        replace = st.checkbox(T("upload_replace"), value=False, key="upload_replace") if exists else True
+        if st.button(T("upload_build"), key="build_btn", disabled=not uploads or not replace):
+            bar = st.progress(0.0, text=T("progress_reading"))
+
+            def progress(stage: str, fraction: float) -> None:
+                key = f"progress_{stage}"
+                bar.progress(min(1.0, fraction), text=T(key if key in STRINGS else "progress_finishing"))
+
+            try:
+                report = build_from_uploads(uploads, root, name, dense_model=dense_model if with_dense else None,
+                                            skip_bad=skip_bad, text_field=text_field, title_field=title_field or "title",
+                                            on_progress=progress)
+            except (CorpusError, ModelUnavailableError, FileExistsError) as exc:
+                bar.empty()
+                st.error(T("upload_failed"), icon="⚠️")
+                st.code(str(exc), language=None, wrap_lines=True)
+                if "line" in str(exc) and not skip_bad:
+                    st.caption(T("upload_skip_hint"))
+            else:
+                flash = [T("upload_done", docs=report.documents, passages=report.passages, name=report.out.name)]
+                if report.skipped:
+                    flash.append(T("upload_skipped", n=len(report.skipped)))
+                if not report.manifest.get("dense") and (report.notes or not encoder_here):
+                    flash.append(T("upload_lexical"))  # not when the user chose keyword search
+                st.session_state["flash"] = " ".join(flash)
+                st.session_state["pending_index"] = report.out.name
+                st.rerun()
+
+
+# -- notices ----------------------------------------------------------------------------------------
+
+
+def missing_models_notice(searcher: Searcher, manifest: dict, notes: list[str], build_model: str) -> None:
+    """One short notice for what is off, and the details for whoever runs the server in an expander."""
+    # a collection without embeddings because the encoder is not here counts as "meaning-based search is off"
+    dense_off = searcher.skipped_note("dense") or (not manifest.get("dense") and not cached_model(build_model))
+    rerank_off = searcher.skipped_note("rerank")
+    if dense_off and rerank_off:
+        line = T("off_both")
+    elif dense_off:
+        line = T("off_dense")
+    elif rerank_off:
+        line = T("off_rerank")
+    elif not manifest.get("dense"):
+        line = T("off_lexical_index")
+    else:
+        return
+    st.info(line, icon="ℹ️")
+    with st.expander(T("how_to_turn_on")):
+        st.caption(T("how_to_intro"))
+        for note in dict.fromkeys([*notes, *searcher.warnings]):
+            st.code(note, language=None, wrap_lines=True)
+        st.caption(T("how_to_bundle"))
+        st.code("amharic-search models download --to bundle\n"
+                f"amharic-search app --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]} "
+                f"--reranker bundle/{DEFAULT_RERANKER.split('/')[-1]}", language="bash")
+        if not manifest.get("dense"):
+            st.caption(T("how_to_lexical"))
+            st.code(f"amharic-search index build {manifest.get('corpus', {}).get('path', 'CORPUS')} "
+                    f"--out {searcher.directory} --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]}",
+                    language="bash")
+
+
+# -- results ----------------------------------------------------------------------------------------
+
+
+def stages_shown(response) -> list[str]:
+    """The stages whose ranks mean something for this response (fused only when two lists were fused)."""
+    shown = [s for s in ("bm25", "dense") if s in response.stages]
+    if response.fusion:
+        shown.append("fused")
+    if "rerank" in response.stages:
+        shown.append("rerank")
+    return shown
+
+
+def card_title(result) -> str:
+    return result.title.strip() or first_sentence(result.text)
 
 
 def move_badge(result) -> str:
@@ -92,123 +250,252 @@ def move_badge(result) -> str:
     if not change:
         return ""
     cls = "as-up" if change.startswith("↑") else "as-down" if change.startswith("↓") else "as-same"
-    return f'<span class="as-move {cls}" title="rank change made by the reranker">{escape(change)}</span>'
+    return f'<span class="as-move {cls}" title="{escape(T("moved_by_rerank"))}">{escape(change)}</span>'
 
 
-def render_results(container, searcher: Searcher, response, *, show_docs: bool = True) -> None:
-    with container.container():
-        stage = "reranked" if "rerank" in response.stages else "first stage"
-        st.markdown(f'<div class="as-for">Results for “{escape(response.query)}” · {stage}</div>', unsafe_allow_html=True)
-        if not response.results:
-            st.info("No results. Try other words, or switch the dense stage on.")
-            return
-        for r in response.results:
-            title = escape(r.title or r.doc_id)
-            st.markdown(
-                f'<div class="as-card"><div class="as-head"><span class="as-rank">{r.rank}</span>'
-                f'<span class="as-title">{title}</span><span class="as-id">{escape(r.doc_id)}</span>{move_badge(r)}</div>'
-                f'<div class="as-text">{highlight(searcher.analyzer, r.text, response.query_terms)}</div>'
-                f'<div class="as-scores">{escape(stage_line(r))}</div></div>',
-                unsafe_allow_html=True,
-            )
-            if show_docs:
-                with st.expander("Full document", expanded=False):
-                    doc = searcher.document(r.doc_id)
-                    st.text(doc["text"] if doc else "(document not found)")
+def score_line(result, stages: list[str]) -> str:
+    parts = []
+    for stage in stages:
+        score, rank = getattr(result.scores, stage), getattr(result.ranks, stage)
+        label = T(f"stage_{stage}")
+        parts.append(f"{label} {sig3(score)} (#{rank})" if score is not None else f"{label} {T('not_found_by')}")
+    return " · ".join(parts)
 
 
-def render_timings(container, timings: dict) -> None:
+def render_card(searcher: Searcher, response, result, color: str, *, expert: bool, details: bool) -> None:
+    html_snippet, matched = snippet(searcher.analyzer, result.text, response.query_terms)
+    doc = searcher.document(result.doc_id)
+    meta = metadata_line(result.doc_id, (doc or {}).get("metadata"))
+    meta_html = " · ".join(
+        f'<span class="as-id">{escape(v)}</span>' if k == "id" else f"{escape(k)}: {escape(v)}" for k, v in meta)
+    meaning = "" if matched else f'<span class="as-meaning">{escape(T("matched_by_meaning"))}</span>'
+    scores = f'<div class="as-scores">{escape(score_line(result, stages_shown(response)))}</div>' if expert else ""
+    st.markdown(
+        f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{color}"></span>'
+        f'<span class="as-rank">{result.rank}</span><span class="as-title">{escape(card_title(result))}</span>'
+        f'{move_badge(result)}</div><div class="as-meta">{meta_html}</div>'
+        f'<div class="as-text">{html_snippet}{meaning}</div>{scores}</div>',
+        unsafe_allow_html=True,
+    )
+    if details:
+        with st.expander(T("more")):
+            st.caption(T("passage_heading"))
+            st.markdown(escape(result.text))
+            full = (doc or {}).get("text", "")
+            if full and len(" ".join(full.split())) > len(" ".join(result.text.split())) + 1:
+                st.caption(T("full_document"))
+                st.markdown(escape(full))
+
+
+def summary_line(response, *, reranking: int = 0) -> str:
+    n = len(response.results)
+    parts = [T("results_one") if n == 1 else T("results_count", n=n)]
+    first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
+    parts.append(T("ms", value=f"{first:.1f}" if first < 10 else f"{first:.0f}"))
+    if response.timings_ms.get("rerank") is not None:
+        parts.append(T("reranked_in", time=T("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
+    elif reranking:
+        parts.append(T("reranking_now", n=reranking))
+    return " · ".join(parts)
+
+
+def render_results(searcher: Searcher, response, colors: dict[str, str], *, expert: bool, reranking: int = 0) -> None:
+    st.markdown(f'<div class="as-summary">{escape(summary_line(response, reranking=reranking))}</div>',
+                unsafe_allow_html=True)
+    if not response.results:
+        st.info(T("no_results"))
+        return
+    if response.lexical_hits == 0 and "dense" in response.stages:
+        st.caption(T("no_word_found"))
+    for r in response.results:
+        render_card(searcher, response, r, colors.get(r.doc_id, "#999"), expert=expert, details=not reranking)
+
+
+def flow_chart(response, colors: dict[str, str]):
+    """The rank-flow (bump) chart: stages across, rank down, one line per result, its card's colour."""
+    import altair as alt
     import pandas as pd
 
-    stages = {k: v for k, v in timings.items() if k != "total" and v is not None}
-    with container.container():
-        cols = st.columns(len(stages) + 1)
-        for col, (stage, ms) in zip(cols, stages.items()):
-            col.metric(f"{stage} ms", f"{ms:.1f}")
-        cols[-1].metric("total ms", f"{timings.get('total') or 0:.1f}")
-        if len(stages) > 2:
-            st.bar_chart(pd.DataFrame({"ms": list(stages.values())}, index=list(stages)), horizontal=True, height=160)
+    stages = stages_shown(response)
+    rows = rank_flow(response.results, stages)
+    if len(stages) < 2 or not rows:
+        return None
+    titles = {r.doc_id: card_title(r) for r in response.results}
+    labels = [T(f"stage_{s}") for s in stages]
+    frame = pd.DataFrame(rows)
+    frame["stage_label"] = [T(f"stage_{s}") for s in frame["stage"]]
+    frame["title"] = [titles[d] for d in frame["doc_id"]]
+    frame["label"] = [f"{titles[d][:28]}…" if len(titles[d]) > 28 else titles[d] for d in frame["doc_id"]]
+    ids = [r.doc_id for r in response.results]
+    hover = alt.selection_point(fields=["doc_id"], on="pointerover", clear="pointerout")
+    rank_scale = alt.Scale(type="log", reverse=True, domain=[1, max(10, int(frame["rank"].max()))], nice=False)
+    base = alt.Chart(frame).encode(
+        x=alt.X("stage_label:N", sort=labels, title=T("axis_stage"), axis=alt.Axis(labelAngle=0, labelLimit=120)),
+        y=alt.Y("rank:Q", scale=rank_scale, title=T("axis_rank"), axis=alt.Axis(values=[1, 2, 3, 5, 10, 20, 50, 100, 300])),
+        color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
+        detail="doc_id:N",
+        opacity=alt.condition(hover, alt.value(1.0), alt.value(0.55)),
+        tooltip=[alt.Tooltip("title:N", title=T("axis_document")), alt.Tooltip("stage_label:N", title=T("axis_stage")),
+                 alt.Tooltip("rank:Q", title=T("axis_rank"))],
+    )
+    lines = base.mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=2.5).add_params(hover)
+    last = frame[frame["stage"] == stages[-1]]
+    names = alt.Chart(last).mark_text(align="left", dx=8, fontSize=12).encode(
+        x=alt.X("stage_label:N", sort=labels), y=alt.Y("rank:Q", scale=rank_scale), text="label:N",
+        color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
+        tooltip=[alt.Tooltip("title:N", title=T("axis_document"))],
+    )
+    return (lines + names).properties(height=360, padding={"right": 190})
 
 
-def render_compare(searcher: Searcher, query: str, *, top_k: int, depth: int, candidates: int, fusion: str,
-                   max_length: int, window: str) -> None:
-    """The same query through each stage combination, with the sidebar's settings."""
-    runs = {"BM25 alone": dict(stages="lexical", rerank=False)}
+def render_flow(response, colors: dict[str, str]) -> None:
+    chart = flow_chart(response, colors)
+    if chart is None:
+        st.caption(T("flow_single"))
+        return
+    st.caption(T("flow_caption"))
+    st.altair_chart(chart, width="stretch")
+
+
+def render_timings(timings: dict) -> None:
+    import pandas as pd
+
+    stages = {T(f"timing_{k}"): v for k, v in timings.items() if k != "total" and v is not None}
+    if not stages:
+        return
+    st.caption(T("timings_title"))
+    st.bar_chart(pd.DataFrame({T("timing_ms"): list(stages.values())}, index=list(stages)), horizontal=True, height=150)
+
+
+def render_compare(searcher: Searcher, query: str, options: dict) -> None:
+    """The same query through each stage combination this collection can run, side by side."""
+    runs = {"cmp_lexical": dict(stages="lexical", rerank=False)}
     if searcher.has_dense:
-        runs["Hybrid"] = dict(stages="hybrid", rerank=False)
+        runs["cmp_hybrid"] = dict(stages="hybrid", rerank=False)
     if searcher.has_reranker:
-        runs["Hybrid + rerank" if searcher.has_dense else "BM25 + rerank"] = dict(
-            stages="hybrid" if searcher.has_dense else "lexical", rerank=True)
+        key = "cmp_hybrid_rerank" if searcher.has_dense else "cmp_lexical_rerank"
+        runs[key] = dict(stages="hybrid" if searcher.has_dense else "lexical", rerank=True)
+    if len(runs) == 1:
+        st.info(T("cmp_single"))
     responses = {}
-    for name, kw in runs.items():
+    for key, kw in runs.items():
         try:
-            responses[name] = searcher.search(query, top_k=top_k, depth=depth, candidates=candidates, fusion=fusion,
-                                              max_length=max_length, window=window, **kw)
+            responses[key] = searcher.search(query, top_k=options["top_k"], depth=options["depth"],
+                                             candidates=options["candidates"], fusion=options["fusion"],
+                                             max_length=options["max_length"], window=options["window"], **kw)
         except QueryError as exc:
-            st.warning(f"{name}: {exc}")
+            st.warning(f"{T(key)}: {exc}")
     if not responses:
         return
-    positions = {name: {r.doc_id: r.rank for r in resp.results} for name, resp in responses.items()}
-    # color by best position in any column, so the top documents get the most distinct colors
+    positions = {key: {r.doc_id: r.rank for r in resp.results} for key, resp in responses.items()}
     by_rank = sorted((r.rank, r.doc_id) for resp in responses.values() for r in resp.results)
     colors = doc_colors(doc_id for _, doc_id in by_rank)
-    st.caption("The same document has the same color in every column; “elsewhere” gives its rank in the other columns.")
-    for col, (name, resp) in zip(st.columns(len(responses)), responses.items()):
+    if len(responses) > 1:
+        st.caption(T("cmp_caption"))
+    for col, (key, resp) in zip(st.columns(len(responses)), responses.items()):
         with col:
-            st.markdown(f"**{name}** · {resp.timings_ms['total']:.0f} ms")
+            total = T("ms", value=f"{resp.timings_ms['total']:.0f}")
+            st.markdown(f"**{escape(T(key))}** · {escape(total)}")
             for r in resp.results:
-                elsewhere = ", ".join(
-                    f"{other}: #{positions[other][r.doc_id]}" if r.doc_id in positions[other] else f"{other}: –"
-                    for other in responses if other != name
-                )
+                html_snippet, matched = snippet(searcher.analyzer, r.text, resp.query_terms, budget=140)
+                elsewhere = " · ".join(f"{T(other)} #{positions[other][r.doc_id]}" for other in responses
+                                       if other != key and r.doc_id in positions[other])
+                meaning = "" if matched else f'<span class="as-meaning">{escape(T("matched_by_meaning"))}</span>'
                 st.markdown(
-                    f'<div class="as-card"><div class="as-head"><span class="as-rank">{r.rank}</span>'
-                    f'<span class="as-dot" style="background:{colors[r.doc_id]}"></span>'
-                    f'<span class="as-title">{escape(r.title or r.doc_id)}</span></div>'
-                    f'<div class="as-id">{escape(r.doc_id)}</div>'
-                    f'<div class="as-scores">elsewhere: {escape(elsewhere)}</div></div>',
+                    f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{colors[r.doc_id]}"></span>'
+                    f'<span class="as-rank">{r.rank}</span><span class="as-title">{escape(card_title(r))}</span></div>'
+                    f'<div class="as-text">{html_snippet}{meaning}</div>'
+                    + (f'<div class="as-elsewhere">{escape(T("cmp_elsewhere"))}: {escape(elsewhere)}</div>' if elsewhere else "")
+                    + "</div>",
                     unsafe_allow_html=True,
                 )
 
 
-# -- sidebar -----------------------------------------------------------------------------------------
+# -- controls ---------------------------------------------------------------------------------------
 
 
-def sidebar_index_builder(root: Path, dense_model: str) -> None:
-    with st.sidebar.expander("Index your own files"):
-        files = st.file_uploader(
-            "JSONL, CSV/TSV, or .txt/.md files", type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
-            accept_multiple_files=True, key="uploads",
-        )
-        name = st.text_input("Index name", value="my-corpus", key="upload_name")
-        skip_bad = st.checkbox("Skip bad records", value=False, key="upload_skip_bad")
-        with_dense = st.checkbox("Dense embeddings", value=True, key="upload_dense",
-                                 help="Needs the encoder; without it the index is lexical only.")
-        exists = (root / safe_name(name, fallback="uploaded")).exists()
-        replace = st.checkbox("Replace the existing index of that name", value=False, key="upload_replace") if exists else True
-        if st.button("Build index", key="build_btn", disabled=not files or not replace):
-            bar = st.progress(0.0, text="Starting…")
-            try:
-                report = build_from_uploads(
-                    [Upload(f.name, f.getvalue()) for f in files], root, name,
-                    dense_model=dense_model if with_dense else None, skip_bad=skip_bad,
-                    on_progress=lambda stage, f: bar.progress(min(1.0, f), text=f"{stage}…"),
-                )
-            except (CorpusError, ModelUnavailableError, FileExistsError) as exc:
-                bar.empty()
-                st.error("The files could not be indexed:", icon="⚠️")
-                st.code(str(exc), language=None, wrap_lines=True)
-            else:
-                st.session_state["flash"] = (
-                    f"Indexed {report.documents} documents ({report.passages} passages) into “{report.out.name}”"
-                    + (f"; skipped {len(report.skipped)} bad records" if report.skipped else "")
-                    + ("".join(f"\n\n{note}" for note in report.notes)))
-                st.session_state["pending_index"] = report.out.name
-                st.rerun()
+def labels(prefix: str):
+    """A widget's option labels, fixed when it is drawn (options stay the same across languages)."""
+    return {k[len(prefix):]: T(k) for k in STRINGS if k.startswith(prefix)}.get
+
+
+def header() -> None:
+    top = st.columns([4, 2, 2], vertical_alignment="bottom")
+    top[0].title(T("page_title"))
+    top[1].radio(T("lang_label"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True,
+                 label_visibility="collapsed")
+    top[2].radio(T("view_label"), VIEWS, format_func=labels("view_"), key="view", horizontal=True,
+                 label_visibility="collapsed")
+    st.caption(T("tagline"))
+
+
+def expert_controls(searcher: Searcher) -> dict:
+    """Every control, in the sidebar; a control for a stage that is not available is replaced by why."""
+    sb = st.sidebar
+    sb.subheader(T("settings"))
+    options = {"top_k": sb.slider(T("top_k"), 1, 50, 10, key="top_k"), "rerank": False, "mode": "lexical",
+               "fusion": None, "depth": None, "candidates": 100, "max_length": None, "window": "best"}
+    if searcher.has_dense:
+        options["mode"] = sb.radio(T("first_stage"), MODES, format_func=labels("mode_"), key="mode")
+        methods = ["rrf", "weighted"]
+        options["fusion"] = sb.radio(T("fusion"), methods, index=methods.index(searcher.fusion.method), key="fusion",
+                                     format_func=labels("fusion_"), help=T("fusion_help"),
+                                     disabled=options["mode"] != "hybrid")
+        options["depth"] = sb.select_slider(T("depth"), [50, 100, 200, 300, 500], value=searcher.fusion.depth
+                                            if searcher.fusion.depth in (50, 100, 200, 300, 500) else 300, key="depth")
+    else:
+        sb.caption(T("dense_missing"))
+    if searcher.has_reranker:
+        options["rerank"] = sb.checkbox(T("rerank_toggle"), value=True, key="rerank")
+        if options["rerank"]:
+            options["candidates"] = sb.select_slider(T("candidates"), [10, 20, 30, 50, 100, 200], value=100, key="candidates")
+            default = searcher.reranker.max_length or 512
+            lengths = sorted({128, 256, 384, 512, default})
+            options["max_length"] = sb.select_slider(T("max_length"), lengths, value=default, key="max_length",
+                                                     help=T("max_length_help"))
+            options["window"] = sb.radio(T("window"), ["best", "head"], format_func=labels("window_"), key="window")
+    else:
+        sb.caption(T("rerank_missing"))
+    options["translit"] = sb.checkbox(T("translit"), value=True, key="translit")
+    return options
+
+
+def simple_options(searcher: Searcher) -> dict:
+    return {"top_k": 10, "rerank": searcher.has_reranker, "mode": "hybrid" if searcher.has_dense else "lexical",
+            "fusion": None, "depth": None, "candidates": 100, "max_length": None, "window": "best", "translit": True}
+
+
+def search_box(manifest: dict) -> str | None:
+    with st.form("search", clear_on_submit=False, border=False):
+        cols = st.columns([6, 1], vertical_alignment="bottom")
+        typed = cols[0].text_input(T("query_label"), key="query", placeholder=T("query_placeholder"),
+                                   label_visibility="collapsed")
+        submitted = cols[1].form_submit_button(T("search_button"), width="stretch", type="primary")
+    examples = manifest.get("examples") or []
+    if examples:
+        st.caption(T("examples_label"))
+        cols = st.columns(min(4, len(examples)))
+        for i, example in enumerate(examples[:8]):
+            if cols[i % len(cols)].button(example, key=f"ex{i}", width="stretch"):
+                st.session_state["pending_query"] = st.session_state["_set_query"] = example
+                st.rerun()  # the example fills the search box, then runs
+    query = st.session_state.pop("pending_query", None)
+    if query is not None:
+        st.session_state["last_query"] = query
+    elif submitted:
+        st.session_state["last_query"] = typed
+    return st.session_state.get("last_query")
+
+
+# -- the page ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    st.set_page_config(page_title="amharic-search", layout="wide")
+    init_state()
+    if "_set_query" in st.session_state:  # a query from an example or the URL fills the box before it is drawn
+        st.session_state["query"] = st.session_state.pop("_set_query")
+    expert = st.session_state.get("view") == "expert"
+    st.set_page_config(page_title=T("page_title"), page_icon="🔎", layout="wide" if expert else "centered")
     st.markdown(CSS, unsafe_allow_html=True)
     args = settings()
     root = Path(args.index_root)
@@ -223,122 +510,84 @@ def main() -> None:
     for path in find_indexes(root):
         indexes.setdefault(path.name, path)
 
-    st.sidebar.title("amharic-search")
+    header()
     if not indexes:
-        st.error("No index found. Build one with `amharic-search index build CORPUS --out indexes/NAME`.")
+        st.error(T("no_collection"))
+        st.code("amharic-search index build CORPUS --out DIR", language="bash")
         return
-    names = list(indexes)
-    if st.session_state.get("pending_index") in names:  # a freshly built upload: switch to it
-        st.session_state["index_choice"] = st.session_state.pop("pending_index")
-    if st.session_state.get("index_choice") not in names:
-        st.session_state["index_choice"] = names[0]
-    choice = st.sidebar.selectbox("Index", names, key="index_choice")
-    index_dir = indexes[choice]
-
+    index_dir = indexes[sidebar_collections(indexes)]
     try:
         manifest = read_manifest(index_dir)
-        with st.spinner("Loading the index and models…"):
+        with st.spinner(T("loading")):
             searcher = load_searcher(str(index_dir), manifest.get("created", ""), args.dense_model or "index", args.reranker)
     except (IndexFormatError, ModelUnavailableError, ValueError) as exc:
-        st.error(f"This index cannot be opened: {exc}")
+        st.error(T("cannot_open"))
+        st.code(str(exc), language=None, wrap_lines=True)
         return
+    sidebar_about(manifest, searcher)
+    sidebar_upload(root, build_model)
 
-    with st.sidebar.expander("Index information"):
-        for key, value in describe_manifest(manifest):
-            st.text(f"{key}: {value}")
-        st.text(f"reranker in use: {searcher.reranker.name if searcher.reranker else 'none'}")
-
-    st.sidebar.subheader("Search settings")
-    top_k = st.sidebar.slider("Results", 1, 50, 10, key="top_k")
-    modes = {k: v for k, v in MODES.items() if v == "lexical" or searcher.has_dense}
-    mode = MODES[st.sidebar.radio("First stage", list(modes), key="mode")]
-    rerank = st.sidebar.checkbox("Rerank with the cross-encoder", value=searcher.has_reranker,
-                                 disabled=not searcher.has_reranker, key="rerank")
-    methods = ["rrf", "weighted"]
-    fusion = st.sidebar.radio("Fusion", methods, index=methods.index(searcher.fusion.method), horizontal=True,
-                              key="fusion", disabled=not searcher.has_dense, help="Reciprocal rank fusion or a normalized weighted sum; the default "
-                              "is the index's (set by `amharic-search tune`).")
-    depth = st.sidebar.slider("Candidates per retriever", 10, 300, min(300, max(10, searcher.fusion.depth)), step=10,
-                              key="depth")
-    candidates = st.sidebar.slider("Rerank depth", 5, 200, 100, step=5, key="rerank_depth",
-                                   help="How many fused candidates go to the cross-encoder.")
-    max_length = st.sidebar.select_slider("Reranker max tokens", [128, 256, 384, 510], value=510, key="max_length")
-    windows = {"the part matching the query": "best", "the beginning": "head"}
-    window = windows[st.sidebar.radio("The reranker reads, of a long passage", list(windows), key="window",
-                                      disabled=not searcher.has_reranker)]
-    if searcher.has_reranker:
-        st.sidebar.caption(f"Reranker backend: {escape(searcher.reranker.backend)}")
-    translit = st.sidebar.checkbox("Convert Latin typing to Ethiopic (selam → ሰላም)", value=True, key="translit")
-    sidebar_index_builder(root, build_model)
-
-    st.title("amharic-search")
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")
-    for note in notes + searcher.warnings:
-        st.warning(note, icon="⚠️")
-    if not manifest.get("dense"):
-        st.info("This index has no dense embeddings (built offline or with `--no-dense`), so search uses BM25 "
-                "only. With the encoder available, rebuild it: `amharic-search index build CORPUS --out DIR`.")
-
-    view = st.radio("View", ["Search", "Compare stages"], horizontal=True, key="view", label_visibility="collapsed")
-    with st.form("search", clear_on_submit=False, border=False):
-        cols = st.columns([6, 1])
-        typed = cols[0].text_input("Query", key="query", placeholder="ለምሳሌ፦ የቡና ምርት", label_visibility="collapsed")
-        submitted = cols[1].form_submit_button("Search", use_container_width=True)
-    examples = manifest.get("examples") or []
-    if examples:
-        ex_cols = st.columns(min(4, len(examples)))
-        for i, example in enumerate(examples[:8]):
-            if ex_cols[i % len(ex_cols)].button(example, key=f"ex{i}", use_container_width=True):
-                st.session_state["pending_query"] = example
-                st.rerun()
-
-    query = st.session_state.pop("pending_query", None)
-    if query is not None:
-        st.session_state["last_query"] = query
-    elif submitted:
-        st.session_state["last_query"] = typed
-    query = st.session_state.get("last_query")
-    query = None if query is None else clean_query(query)
+    missing_models_notice(searcher, manifest, notes, build_model)
+    options = expert_controls(searcher) if expert else simple_options(searcher)
+    query = search_box(manifest)
+    sync_url()
     if query is None:
-        st.info("Type a query in Amharic (or Latin transliteration) and press Search, or pick an example above.")
+        st.info(T("guidance"))
         return
+    query = clean_query(query)
     if not query.strip():
-        st.info("The query is empty: type a word or a question, e.g. የወባ በሽታ.")
+        st.info(T("empty_query"))
         return
-    if translit and looks_transliterated(query):
+    if options["translit"] and looks_transliterated(query):
         converted = to_ethiopic(query)
         if converted != query:
-            st.markdown(f"Searching for **{escape(converted)}** (from “{escape(query)}”). "
-                        "Switch off *Convert Latin typing* in the sidebar to search the Latin text.", unsafe_allow_html=True)
+            st.markdown(T("searching_for", converted=escape(converted), typed=escape(query)))
             query = converted
 
-    if view == "Compare stages":
-        render_compare(searcher, query, top_k=top_k, depth=depth, candidates=candidates, fusion=fusion,
-                       max_length=max_length, window=window)
-        return
+    if expert:
+        results_tab, compare_tab = st.tabs([T("tab_results"), T("tab_compare")])
+        with compare_tab:
+            render_compare(searcher, query, options)
+        with results_tab:
+            run_search(searcher, query, options, expert=True)
+    else:
+        run_search(searcher, query, options, expert=False)
 
+
+def run_search(searcher: Searcher, query: str, options: dict, *, expert: bool) -> None:
+    """The first stage at once, then the reranked list in its place; the ranking story below."""
     try:
-        response, cands = searcher.first_stage(query, stages=mode, fusion=fusion, depth=depth, candidates=candidates)
+        response, cands = searcher.first_stage(query, stages=options["mode"], fusion=options["fusion"],
+                                               depth=options["depth"], candidates=options["candidates"])
     except QueryError as exc:
         st.info(str(exc))
         return
-    for w in response.warnings:
-        st.caption(escape(w), unsafe_allow_html=True)
-    timing_box = st.empty()
-    results_box = st.empty()
-    response.results = searcher.documents(cands, top_k)
-    will_rerank = rerank and searcher.has_reranker and cands
-    render_timings(timing_box, response.timings_ms)
-    render_results(results_box, searcher, response, show_docs=not will_rerank)
+    results_box, flow_box, timing_box = st.empty(), st.empty(), st.empty()
+    response.results = searcher.documents(cands, options["top_k"])
+    will_rerank = options["rerank"] and searcher.has_reranker and cands
+    colors = doc_colors(r.doc_id for r in response.results)
+    with results_box.container():
+        render_results(searcher, response, colors, expert=expert, reranking=min(options["candidates"], len(cands)) if will_rerank else 0)
     if will_rerank:
-        n = min(candidates, len(cands))
-        with st.status(f"Reranking the top {n} candidates…", expanded=False) as status:
-            searcher.rerank_candidates(response, cands, top_k=top_k, rerank_depth=candidates, max_length=max_length,
-                                       window=window)
-            status.update(label=f"Reranked {n} candidates in {response.timings_ms['rerank']:.0f} ms", state="complete")
-        render_timings(timing_box, response.timings_ms)
-        render_results(results_box, searcher, response)
+        searcher.rerank_candidates(response, cands, top_k=options["top_k"], rerank_depth=options["candidates"],
+                                   max_length=options["max_length"], window=options["window"])
+        colors = doc_colors([*colors, *(r.doc_id for r in response.results)])
+        with results_box.container():
+            render_results(searcher, response, colors, expert=expert)
+    if not response.results:
+        return
+    with flow_box.container():
+        if expert:
+            st.subheader(T("flow_title"))
+            render_flow(response, colors)
+        else:
+            with st.expander(T("flow_title")):
+                render_flow(response, colors)
+    if expert:
+        with timing_box.container():
+            render_timings(response.timings_ms)
 
 
 if __name__ == "__main__":
@@ -350,4 +599,4 @@ if __name__ == "__main__":
         import logging
 
         logging.getLogger("amharic-search").exception("unexpected error")
-        st.error(f"Something went wrong ({type(exc).__name__}). The details are in the server log.")
+        st.error(T("went_wrong", error=type(exc).__name__))

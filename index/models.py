@@ -55,10 +55,10 @@ class ModelUnavailableError(RuntimeError):
         super().__init__(model, reason)
 
     def __str__(self) -> str:
-        return f"model {self.model!r} is not available: {self.reason}. {self.advice(self.stage)}"
+        return f"model {self.model!r} is not available: {self.reason}. {self.advice(self.stage, error=True)}"
 
-    def advice(self, stage: Stage | None = None) -> str:
-        """How to get the model (for ``stage``: also how to leave the stage out)."""
+    def advice(self, stage: Stage | None = None, *, error: bool = False) -> str:
+        """How to get the model (for ``stage``: also how to leave the stage out, after a note or an error)."""
         option = STAGES[stage]["option"] if stage else "--dense-model/--reranker"
         if self.cause == "missing-path":
             fix = f"Check the path, or pass another model directory or hub id ({option} ID_OR_PATH)."
@@ -68,7 +68,9 @@ class ModelUnavailableError(RuntimeError):
                    f"({option} DIR/{self.model.rstrip('/').split('/')[-1]}).")
         else:
             fix = f"Pass another model directory or hub id ({option} ID_OR_PATH)."
-        if stage:
+        if stage and error:
+            fix += f" Or pass {STAGES[stage]['skip']} to leave {STAGES[stage]['title']} out."
+        elif stage:
             fix += f" {STAGES[stage]['skip']} leaves {STAGES[stage]['title']} out without this note."
         return fix
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import tempfile
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from index.build import BuildReport, build_index
-from index.manifest import MANIFEST
+from index.manifest import MANIFEST, IndexFormatError, read_manifest
 from index.models import DEFAULT_DENSE_MODEL
-from index.readers import CorpusError
+from index.readers import CorpusError, decode_bytes
 
 from . import paths
 
@@ -36,19 +37,58 @@ def sample_examples(limit: int = 8) -> list[str]:
         return [json.loads(line)["text"] for line in f if line.strip()][:limit]
 
 
+def sample_needs_build(out: Path, dense_model: str | None) -> bool:
+    """True when the sample index is missing, or lexical-only while the encoder is now on this machine."""
+    from index.models import cached_model
+
+    if not (out / MANIFEST).is_file():
+        return True
+    try:
+        lexical_only = not read_manifest(out).get("dense")
+    except IndexFormatError:
+        return False
+    return bool(lexical_only and dense_model and cached_model(dense_model))
+
+
 def ensure_sample_index(
     out: Path, *, dense_model: str | None = DEFAULT_DENSE_MODEL, on_progress: Callable[[str, float], None] | None = None
 ) -> list[str]:
     """Build the sample index at ``out`` unless it exists; returns notes for the user.
 
-    Without the dense model (offline, not cached) the index is built lexical-only and the
-    note says so.
+    Without the dense model (offline, not cached) the index is built lexical-only and the note
+    says so. A lexical-only sample index gains its embeddings as soon as the encoder is on this
+    machine (in the cache or at its path): it is rebuilt with them, which takes seconds.
     """
-    if (out / MANIFEST).is_file():
+    if not sample_needs_build(out, dense_model):
         return []
     report = build_index(SAMPLE_CORPUS, out, dense_model=dense_model, name="sample", examples=sample_examples(),
                          show_progress=False, on_progress=on_progress)
     return report.notes
+
+
+def table_columns(upload: "Upload") -> list[str] | None:
+    """The columns of an uploaded CSV/TSV (its header) or JSONL file (the keys of its first records);
+    None for text files or a file that cannot be read (the build then reports why)."""
+    name = upload.name.lower()
+    try:
+        text = decode_bytes(upload.data[: 1 << 20], upload.name)
+    except CorpusError:
+        return None
+    if name.endswith((".csv", ".tsv")):
+        first = text.splitlines()[0] if text.strip() else ""
+        row = next(csv.reader([first], delimiter="\t" if name.endswith(".tsv") else ","), [])
+        return [c.strip() for c in row if c.strip()] or None
+    if name.endswith((".jsonl", ".ndjson")):
+        keys: dict[str, None] = {}
+        for line in text.splitlines()[:20]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                keys.update(dict.fromkeys(k for k, v in record.items() if isinstance(v, str)))
+        return list(keys) or None
+    return None
 
 
 def safe_name(name: str, *, fallback: str = "corpus") -> str:
@@ -75,9 +115,14 @@ def build_from_uploads(
     *,
     dense_model: str | None,
     skip_bad: bool = False,
+    text_field: str = "text",
+    title_field: str = "title",
     on_progress: Callable[[str, float], None] | None = None,
 ) -> BuildReport:
-    """Index uploaded files: one JSONL/CSV/TSV file, or any number of .txt/.md files."""
+    """Index uploaded files: one JSONL/CSV/TSV file, or any number of .txt/.md files.
+
+    Error messages name the uploaded files, never the temporary folder they were written to.
+    """
     if not uploads:
         raise CorpusError("no files were uploaded")
     for up in uploads:
@@ -102,5 +147,12 @@ def build_from_uploads(
             used.add(name)
             (folder / name).write_bytes(up.data)
         corpus = folder / safe_name(tables[0].name) if tables else folder
-        return build_index(corpus, out, dense_model=dense_model, skip_bad=skip_bad, name=out.name,
-                           show_progress=False, on_progress=on_progress)
+        try:
+            return build_index(corpus, out, dense_model=dense_model, skip_bad=skip_bad, name=out.name,
+                               text_field=text_field, title_field=title_field, show_progress=False,
+                               on_progress=on_progress)
+        except CorpusError as exc:
+            message = str(exc).replace(f"{folder}/", "").replace(str(folder), "the uploaded files")
+            # the page has its own controls for what the command line's options do
+            message = re.sub(r" \(use --skip-bad to skip such records\)|; choose one with --text-field", "", message)
+            raise CorpusError(message) from None

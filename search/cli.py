@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from index.analyzer import AnalyzerConfig, AnalyzerMismatchError
+from index.analyzer import Analyzer, AnalyzerConfig, AnalyzerMismatchError
 from index.bm25 import BM25Params
 from index.chunking import ChunkConfig
 from index.manifest import IndexFormatError, describe_manifest, read_manifest
@@ -256,12 +256,16 @@ def query_cmd(directory, text, top_k, as_json, translit, dense_model, no_dense, 
               max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
     """Search the index in DIRECTORY for TEXT."""
     query = prepare_query(text, translit)
-    read_manifest(directory)  # a wrong directory is reported before any model loads
+    manifest = read_manifest(directory)  # a wrong directory or a query with nothing to search: before any model loads
+    if (no_dense or not manifest.get("dense")) and not Analyzer.from_dict(manifest["analyzer"]).tokens(query):
+        from .searcher import NO_SEARCHABLE_WORDS
+
+        raise click.ClickException(NO_SEARCHABLE_WORDS)
     searcher = load_searcher(directory, dense_model=dense_model, no_dense=no_dense, reranker=reranker,
                              no_rerank=no_rerank, max_length=max_length, reranker_backend=reranker_backend,
                              allow_other_encoder=allow_other_encoder, strict=strict)
-    response = searcher.search(query, top_k=top_k, rerank=not no_rerank, fusion=fusion, rrf_k=rrf_k, depth=depth,
-                               candidates=candidates, window=window)
+    response = searcher.search(query, top_k=top_k, stages="lexical" if no_dense else "hybrid", rerank=not no_rerank,
+                               fusion=fusion, rrf_k=rrf_k, depth=depth, candidates=candidates, window=window)
     for w in response.warnings:
         if w not in searcher.warnings:  # a skipped stage was noted once, at load
             Output.note(w)
@@ -391,8 +395,8 @@ def tune_cmd(directory, queries, qrels, dense_model, allow_other_encoder, save, 
     searcher = load_searcher(directory, dense_model=dense_model, no_rerank=True, allow_other_encoder=allow_other_encoder,
                              strict=strict)
     if not searcher.has_dense:
-        raise click.ClickException("tune chooses how BM25 and dense results are fused: it needs dense retrieval, "
-                                   "which this index cannot run here (see the note above)")
+        why = searcher.skipped_note("dense") or "the index has no embeddings"
+        raise click.ClickException(f"tune chooses how BM25 and dense results are fused, so it needs dense retrieval: {why}")
     bar = tqdm(total=len(qs), desc="retrieving", unit=" queries", disable=not Output.progress())
     results = tune(searcher, qs, judgments, progress=lambda done, total: bar.update(done - bar.n))
     bar.close()
@@ -431,20 +435,19 @@ def models_download(to, dense_model, reranker):
     """
     from index.models import download_model, resolve_model
 
-    failed = []
+    failed, offline = [], []
     for name in (dense_model, reranker):
         try:
             path = download_model(name, to) if to else resolve_model(name)
         except ModelUnavailableError as exc:
-            if exc.cause == "offline":
-                failed.append(f"{name}: the Hugging Face hub cannot be reached from this machine and the model is "
-                              "not in its cache. Run `amharic-search models download --to DIR` on a machine with "
-                              "internet, copy DIR here, and pass its folders by path (--dense-model DIR/NAME, "
-                              "--reranker DIR/NAME)")
-            else:
-                failed.append(f"{name}: {exc.reason}")
+            (offline if exc.cause == "offline" else failed).append(name if exc.cause == "offline" else f"{name}: {exc.reason}")
             continue
         click.echo(f"{name}: {path}")
+    if offline:
+        failed.append(f"{' and '.join(offline)}: the Hugging Face hub cannot be reached from this machine and "
+                      f"{'they are' if len(offline) > 1 else 'it is'} not in its cache. Run `amharic-search models "
+                      "download --to DIR` on a machine with internet, copy DIR here, and pass the folders by path "
+                      "(--dense-model DIR/NAME, --reranker DIR/NAME)")
     if failed:
         raise click.ClickException("; ".join(failed))
     if to:

@@ -79,3 +79,110 @@ def doc_colors(doc_ids) -> dict[str, str]:
                 digest = hashlib.sha256(doc_id.encode("utf-8")).digest()
                 colors[doc_id] = f"hsl({int.from_bytes(digest[:2], 'big') % 360}, 60%, 45%)"
     return colors
+
+
+SNIPPET_CHARS = 200
+"""The longest snippet a result card shows (about three lines), ellipses not counted."""
+
+
+def _words_cut(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start``/``end`` moved inwards to word boundaries (whole words only, unless one word is longer)."""
+    if start > 0:
+        space = text.find(" ", start)
+        if 0 <= space < end:
+            start = space + 1
+    if end < len(text):
+        space = text.rfind(" ", start, end + 1)
+        if space > start:
+            end = space
+    return start, end
+
+
+def snippet(analyzer: Analyzer, text: str, query_terms: list[str], *, budget: int = SNIPPET_CHARS) -> tuple[str, bool]:
+    """A query-biased snippet of ``text`` as safe HTML: at most ``budget`` characters around the
+    densest run of matched words (through the index's analyzer), ``<mark>``-ed, with ``…`` where
+    text was left out. Returns the HTML and whether any query word occurs (False: a match by
+    meaning only; the snippet is then the beginning of the text).
+
+    >>> from index.analyzer import Analyzer
+    >>> snippet(Analyzer(), "ቡና ጥሩ ነው።", ["ቡና"])
+    ('<mark>ቡና</mark> ጥሩ ነው።', True)
+    """
+    text = " ".join(text.split())
+    wanted = {t for t in query_terms if not t.startswith(ROOT_MARK)}
+    spans = [(s, e) for s, e, terms in analyzer.term_spans(text) if wanted.intersection(terms)]
+    if len(text) <= budget:
+        return highlight(analyzer, text, query_terms), bool(spans)
+    if spans:
+        best, best_n, j = 0, 0, 0
+        for i, (s, _) in enumerate(spans):
+            while j < len(spans) and spans[j][1] <= s + budget:
+                j += 1
+            if j - i > best_n:
+                best, best_n = i, j - i
+        first, last = spans[best][0], spans[best + best_n - 1][1]
+        lead = min(first, max(0, (budget - (last - first)) // 3))  # some context before the first match
+        start = first - lead
+        end = min(len(text), start + budget)
+        start = max(0, min(start, end - budget))
+    else:
+        start, end = 0, budget
+    start, end = _words_cut(text, start, end)
+    html = highlight(analyzer, text[start:end], query_terms)
+    return ("…" if start > 0 else "") + html + ("…" if end < len(text) else ""), bool(spans)
+
+
+def first_sentence(text: str, *, limit: int = 90) -> str:
+    """The first sentence of ``text`` (to stand for a missing title), cut at a word if long.
+
+    >>> first_sentence("የቡና ምርት ጨመረ። ገበሬዎች ተደሰቱ።")
+    'የቡና ምርት ጨመረ።'
+    """
+    text = " ".join(text.split())
+    for mark in ("።", "፧", "?", "!", "፨"):
+        pos = text.find(mark)
+        if 0 <= pos < limit:
+            return text[: pos + len(mark)]
+    if len(text) <= limit:
+        return text
+    start, end = _words_cut(text, 0, limit)
+    return text[:end] + "…"
+
+
+def sig3(value: float | None) -> str:
+    """A score with at most three significant digits (``–`` for none).
+
+    >>> sig3(10.5551), sig3(0.87543), sig3(-0.0312), sig3(None), sig3(1234.5)
+    ('10.6', '0.875', '-0.0312', '–', '1,234')
+    """
+    if value is None:
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def metadata_line(doc_id: str, metadata: dict | None, *, fields: int = 3) -> list[tuple[str, str]]:
+    """What a card's source line shows: the id, then short metadata fields (date, source, …)."""
+    items = [("id", doc_id)]
+    preferred = ("date", "source", "author", "url", "category", "section", "ቀን", "ምንጭ")
+    meta = {k: v for k, v in (metadata or {}).items() if isinstance(v, (str, int, float)) and str(v).strip()}
+    keys = [k for k in preferred if k in meta] + [k for k in meta if k not in preferred]
+    for key in keys[:fields]:
+        value = " ".join(str(meta[key]).split())
+        items.append((key, value if len(value) <= 60 else value[:59] + "…"))
+    return items
+
+
+def rank_flow(results, stages: list[str]) -> list[dict]:
+    """The rows of a rank-flow chart: one row per (document, stage) where the stage ranked it.
+
+    ``results`` are SearchResults (their ``ranks``); ``stages`` the stages that ran, in order.
+    """
+    rows = []
+    for r in results:
+        for stage in stages:
+            rank = getattr(r.ranks, stage)
+            if rank is not None:
+                rows.append({"doc_id": r.doc_id, "stage": stage, "rank": int(rank), "final": r.rank})
+    return rows

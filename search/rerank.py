@@ -87,6 +87,9 @@ class Reranker:
         self._cache: OrderedDict[tuple, float] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+        """Pairs answered from the score cache, and pairs scored by the model, since loading."""
 
     @classmethod
     def load(cls, name: str = DEFAULT_RERANKER, *, max_length: int | None = None, device: str | None = None,
@@ -128,31 +131,63 @@ class Reranker:
 
         Scores of (query, passage) pairs seen before at the same max length come from a cache.
         """
-        scores = np.zeros(len(passages), dtype=np.float32)
-        keys = [(self.max_length, query, p) for p in passages]
+        return self.score_many([(query, passages)], batch_size=batch_size)[0]
+
+    def score_many(self, jobs: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 16,
+                   pack: bool = False) -> list[np.ndarray]:
+        """:meth:`score` for several queries at once (the search service's micro-batches): one array per job.
+
+        A pair asked twice (two clients with the same query) is scored once. Without ``pack`` each
+        job's new pairs are scored in the same length-sorted batches as ``score(query, passages)``
+        would use, so a job's scores are bit for bit those of a call of its own (as with the cache,
+        a job sharing only some of its pairs with another can differ in the last bits of the float);
+        ``pack=True`` sorts the new pairs of all jobs together into fuller batches with less padding
+        (scores then differ from a call of their own in the last bits, about 1e-7).
+        """
+        results = [np.zeros(len(passages), dtype=np.float32) for _, passages in jobs]
+        keys = [[(self.max_length, query, p) for p in passages] for query, passages in jobs]
+        todo: list[list[int]] = []  # per job: the positions of its pairs to score
+        owner: dict[tuple, tuple[int, int]] = {}  # a pair to score -> the (job, position) that scores it
         with self._lock:
-            todo = []
-            for i, key in enumerate(keys):
-                if key in self._cache:
-                    scores[i] = self._cache[key]
-                    self._cache.move_to_end(key)
-                else:
-                    todo.append(i)
-        if todo:
-            order = sorted(todo, key=lambda i: -len(passages[i]))
-            pairs = [(query, passages[i]) for i in order]
-            if self._engine is not None:
-                raw = self._engine.predict(pairs, batch_size=batch_size)
-            else:
-                with bf16_autocast(self.backend == "torch-bf16"):
-                    raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
-            raw = np.asarray(raw, dtype=np.float32)
-            if raw.ndim == 2:  # a two-class head: use the "relevant" logit
-                raw = raw[:, -1]
+            for j, job_keys in enumerate(keys):
+                mine = []
+                for i, key in enumerate(job_keys):
+                    if key in self._cache:
+                        results[j][i] = self._cache[key]
+                        self._cache.move_to_end(key)
+                        self.cache_hits += 1
+                    elif key not in owner:
+                        owner[key] = (j, i)
+                        mine.append(i)
+                todo.append(mine)
+        if owner:
+            groups = [[(j, i) for i in sorted(mine, key=lambda i: -len(jobs[j][1][i]))] for j, mine in enumerate(todo) if mine]
+            if pack:
+                groups = [sorted((p for g in groups for p in g), key=lambda p: -len(jobs[p[0]][1][p[1]]))]
+            scored: dict[tuple, float] = {}
+            for group in groups:
+                raw = self._predict([(jobs[j][0], jobs[j][1][i]) for j, i in group], batch_size)
+                for (j, i), value in zip(group, raw.tolist()):
+                    scored[keys[j][i]] = value
             with self._lock:
-                for i, value in zip(order, raw.tolist()):
-                    scores[i] = value
-                    self._cache[keys[i]] = value
+                self.cache_misses += len(scored)
+                for key, value in scored.items():
+                    self._cache[key] = value
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        return scores
+            for j, job_keys in enumerate(keys):
+                for i, key in enumerate(job_keys):
+                    if key in scored:
+                        results[j][i] = scored[key]
+        return results
+
+    def _predict(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
+        if self._engine is not None:
+            raw = self._engine.predict(pairs, batch_size=batch_size)
+        else:
+            with bf16_autocast(self.backend == "torch-bf16"):
+                raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        raw = np.asarray(raw, dtype=np.float32)
+        if raw.ndim == 2:  # a two-class head: use the "relevant" logit
+            raw = raw[:, -1]
+        return raw

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
@@ -27,8 +29,22 @@ STAGES = ("bm25", "dense", "fused", "rerank")
 MAX_QUERY_CHARS = 2000
 
 
+NO_SEARCHABLE_WORDS = "the query has no searchable words (only punctuation or symbols?)"
+
+
 class QueryError(ValueError):
     """A query that cannot be searched (empty, nothing searchable); the message says why."""
+
+
+class RerankSkipped(Exception):
+    """Raised by a ``score`` hook of :meth:`Searcher.search` when this query cannot be reranked (the
+    search service's deadline passed): the response keeps the first-stage order, with the message
+    as a warning, and is not marked reranked."""
+
+
+PassageScorer = Callable[..., np.ndarray]
+"""``score(query, passages, *, window, max_length) -> scores``: how :meth:`Searcher.search` gets the
+cross-encoder's scores (default :meth:`Searcher.score_passages`; the search service queues them)."""
 
 
 class EncoderMismatchError(IndexFormatError):
@@ -94,7 +110,13 @@ class SearchResponse:
     query_terms: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def reranked(self) -> bool:
+        """Whether the results are in the cross-encoder's order (False: first-stage order)."""
+        return "rerank" in self.stages
+
     def to_dict(self) -> dict:
+        """The response as JSON: ``query --json``, the search service and its client share this schema."""
         return {
             "query": self.query,
             "results": [r.to_dict() for r in self.results],
@@ -103,7 +125,20 @@ class SearchResponse:
             "fusion": self.fusion,
             "lexical_hits": self.lexical_hits,
             "warnings": self.warnings,
+            "query_terms": self.query_terms,
+            "reranked": self.reranked,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchResponse":
+        """The inverse of :meth:`to_dict` (the search service's client reads its answers with it)."""
+        results = [
+            SearchResult(r["rank"], r["doc_id"], r["passage_id"], r.get("title", ""), r["text"],
+                         StageValues(**r["scores"]), StageValues(**r["ranks"]))
+            for r in d.get("results", [])
+        ]
+        return cls(d["query"], results, dict(d.get("timings_ms") or {}), list(d.get("stages") or []), d.get("fusion"),
+                   int(d.get("lexical_hits") or 0), list(d.get("query_terms") or []), list(d.get("warnings") or []))
 
 
 PASSAGES_PER_DOCUMENT = 3
@@ -228,10 +263,13 @@ class Searcher:
             except ModelUnavailableError as exc:
                 missing(exc, "dense")
                 dense_name = None
-        elif use_dense and dense_model not in ("index", None):
-            notes.append(f"the index has no dense embeddings (built without an encoder); {dense_model!r} is not used. "
-                         f"To add them: rebuild with `amharic-search index build CORPUS --out {directory} "
-                         f"--dense-model {dense_model}` (the lexical index is rebuilt as it is)")
+        elif use_dense:
+            corpus = (manifest.get("corpus") or {}).get("path") or "CORPUS"
+            model = dense_model if dense_model not in ("index", None) else "MODEL"
+            notes.append(f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
+                         f"build it again with an encoder: `amharic-search index build {corpus} --out {directory} "
+                         f"--dense-model {model}` (only the embeddings are new work); --no-dense leaves dense "
+                         "retrieval out without this note")
         if reranker:
             try:
                 resolve_model(reranker)
@@ -259,7 +297,36 @@ class Searcher:
                 rr = Reranker.load(reranker, max_length=max_length, backend=reranker_backend)
             except ModelUnavailableError as exc:
                 missing(exc, "rerank")
-        return cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, notes)
+        searcher = cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, notes)
+        searcher.load_options = dict(dense_model=dense_model, reranker=reranker, max_length=max_length,
+                                     reranker_backend=reranker_backend, use_dense=use_dense, strict=strict,
+                                     allow_other_encoder=allow_other_encoder)
+        return searcher
+
+    def reopen(self, directory: str | Path | None = None) -> "Searcher":
+        """The index now at ``directory`` (default: this searcher's, e.g. after a rebuild swapped it)
+        with this searcher's models: the encoder is kept when that index was embedded with the same
+        one (model, fingerprint, dimension), else loaded as :meth:`load` would; the reranker is kept.
+        Loading options and missing-model notes carry over. This searcher keeps working meanwhile.
+        """
+        directory = Path(directory or self.directory)
+        options = dict(getattr(self, "load_options", {}))
+        manifest = read_manifest(directory)
+        built, mine = manifest.get("dense") or {}, self.manifest.get("dense") or {}
+        keep_encoder = self.has_dense and all(built.get(k) == mine.get(k) for k in ("model", "fingerprint", "dim"))
+        new = type(self).load(directory, **{**options, "reranker": None,
+                                            "use_dense": options.get("use_dense", True) and not keep_encoder})
+        rerank_note = self.skipped_note("rerank")
+        if keep_encoder:
+            new.dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
+            new.encoder = self.encoder
+            new._encode_lock = self._encode_lock
+            new.warnings = list(self.warnings)
+        else:
+            new.warnings += [rerank_note] if rerank_note else []
+        new.reranker, new._rerank_lock = self.reranker, self._rerank_lock
+        new.load_options = options
+        return new
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -296,6 +363,7 @@ class Searcher:
         rerank_depth: int | None = None,
         max_length: int | None = None,
         window: Window = "best",
+        score: PassageScorer | None = None,
     ) -> SearchResponse:
         """Search: first stage (BM25 and/or dense, fused), then the cross-encoder on the top candidates.
 
@@ -303,7 +371,7 @@ class Searcher:
         documents are kept, ``rerank_depth`` how many of them go to the reranker (default: all),
         ``window`` which part of a passage longer than the reranker's max length it reads (``best``:
         the sentences that match the query most, ``head``: the beginning). Fusion arguments left
-        ``None`` take the index's settings (:attr:`fusion`).
+        ``None`` take the index's settings (:attr:`fusion`). ``score``: see :data:`PassageScorer`.
         """
         response, cands = self.first_stage(
             query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
@@ -313,9 +381,50 @@ class Searcher:
             if self.reranker is None:
                 response.warnings.append(self.skipped_note("rerank") or "reranking skipped: no reranker is loaded")
             return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
-                                          window=window)
+                                          window=window, score=score)
         response.results = self.documents(cands, top_k)
         return response
+
+    def search_stream(
+        self,
+        query: str,
+        *,
+        top_k: int = 10,
+        stages: Stages = "hybrid",
+        rerank: bool = True,
+        fusion: FusionMethod | None = None,
+        rrf_k: float | None = None,
+        weights: dict[str, float] | None = None,
+        normalization: Normalization | None = None,
+        depth: int | None = None,
+        candidates: int = 100,
+        rerank_depth: int | None = None,
+        max_length: int | None = None,
+        window: Window = "best",
+        score: PassageScorer | None = None,
+    ) -> Iterator[SearchResponse]:
+        """:meth:`search` in two steps, for a UI: the first-stage response at once, then, when
+        ``rerank`` is on, a reranker is loaded and there are candidates, the reranked one. The last
+        response equals :meth:`search`'s; a bad query raises :class:`QueryError` at the first step.
+
+        Example::
+
+            for response in searcher.search_stream("የቡና ምርት", top_k=5):
+                show(response.results, final=response.reranked)
+        """
+        response, cands = self.first_stage(
+            query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
+            depth=depth, candidates=candidates,
+        )
+        if rerank and self.reranker is None:
+            response.warnings.append(self.skipped_note("rerank") or "reranking skipped: no reranker is loaded")
+        response.results = self.documents(cands, top_k)
+        if not (rerank and self.reranker is not None and cands):
+            yield response
+            return
+        yield copy.deepcopy(response)  # the reranking below updates the candidates' scores in place
+        yield self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
+                                     window=window, score=score)
 
     def first_stage(
         self,
@@ -348,7 +457,7 @@ class Searcher:
         if run_dense and not self.has_dense:
             if stages == "dense":
                 raise QueryError("dense retrieval is not available for this index (no encoder or no embeddings)")
-            warnings.append(self.skipped_note("dense") or "dense retrieval skipped: the index was built without embeddings (lexical only)")
+            warnings.append(self.skipped_note("dense") or "dense retrieval skipped: no dense retrieval for this index")
             run_dense = False
 
         lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -363,7 +472,7 @@ class Searcher:
             lists["dense"] = self.dense_retrieve(query, depth)
             timings["dense"] = _ms(t0)
         if not terms and run_lexical and not run_dense:
-            raise QueryError("the query has no searchable words (only punctuation or symbols?)")
+            raise QueryError(NO_SEARCHABLE_WORDS)
 
         t0 = time.perf_counter()
         stage_of: dict[int, dict[str, tuple[float, int]]] = {}  # document -> stage -> (score, rank)
@@ -455,9 +564,15 @@ class Searcher:
         return rows[order[group_start]], doc_scores
 
     def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
-        """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once)."""
+        """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once).
+
+        A ``score`` hook that raises :class:`RerankSkipped` leaves the first-stage order, with a warning.
+        """
         if self.reranker is not None and cands:
-            self._rerank(response, cands, **kwargs)
+            try:
+                self._rerank(response, cands, **kwargs)
+            except RerankSkipped as exc:
+                response.warnings.append(str(exc))
         response.results = self.documents(cands, top_k)
         _set_total(response.timings_ms)
         return response
@@ -475,22 +590,35 @@ class Searcher:
             out.append(searchable_text(p.title, focus_window(p.text, terms, budget, analyze=self.analyzer.tokens, count=count)))
         return out
 
-    def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
-                max_length: int | None = None, window: Window = "best") -> None:
-        t0 = time.perf_counter()
-        head = cands[: rerank_depth or len(cands)]
-        passages = self.store.passages([c.row for c in head])
+    def reranker_inputs(self, query: str, passages, window: Window = "best") -> list[str]:
+        """What the cross-encoder reads of each passage at its current max length (see :meth:`reranker_at`)."""
+        return self._reranker_texts(query, passages, window)
+
+    @contextlib.contextmanager
+    def reranker_at(self, max_length: int | None = None) -> Iterator[Reranker]:
+        """The reranker for this thread alone, reading ``max_length`` tokens (None: its own) until the block ends."""
         with self._rerank_lock:
             previous = self.reranker.max_length
             if max_length:
                 self.reranker.max_length = max_length
             try:
-                texts = self._reranker_texts(response.query, passages, window)
-                scores = self.reranker.score(response.query, texts)
+                yield self.reranker
             finally:
                 self.reranker.max_length = previous
-        for cand, score in zip(head, scores.tolist()):
-            cand.scores.rerank = float(score)
+
+    def score_passages(self, query: str, passages, *, window: Window = "best", max_length: int | None = None) -> np.ndarray:
+        """The cross-encoder's score of each passage for ``query`` (the default :data:`PassageScorer`)."""
+        with self.reranker_at(max_length) as reranker:
+            return reranker.score(query, self._reranker_texts(query, passages, window))
+
+    def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
+                max_length: int | None = None, window: Window = "best", score: PassageScorer | None = None) -> None:
+        t0 = time.perf_counter()
+        head = cands[: rerank_depth or len(cands)]
+        passages = self.store.passages([c.row for c in head])
+        scores = (score or self.score_passages)(response.query, passages, window=window, max_length=max_length)
+        for cand, value in zip(head, scores.tolist()):
+            cand.scores.rerank = float(value)
         order = sorted(range(len(head)), key=lambda i: (-head[i].scores.rerank, head[i].ranks.fused))
         for rank, i in enumerate(order, start=1):
             head[i].ranks.rerank = rank

@@ -1,11 +1,15 @@
 """Page logic of app.py with streamlit's AppTest and tiny local models."""
 
 import json
+import re
+from html import unescape
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from index.build import build_index
+from search.display import SNIPPET_CHARS
+from search.strings import STRINGS, missing_keys, t
 
 from conftest import ROOT
 
@@ -20,75 +24,160 @@ def app_env(monkeypatch, sample_index, tiny_models):
     monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
 
 
-def cards(at):
-    return [m.value for m in at.markdown if 'class="as-card"' in m.value]
-
-
-def search(at, text):
-    at.text_input(key="query").input(text)
-    at.button(key="FormSubmitter:search-Search").click().run()
+def page(lang="en", view="simple", **params):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"lang": lang, "view": view, **params})
+    at.run()
     assert not at.exception, at.exception
     return at
 
 
+def cards(at):
+    return [m.value for m in at.markdown if 'class="as-card"' in m.value]
+
+
+def summary(at):
+    return [plain(m.value) for m in at.markdown if 'class="as-summary"' in m.value]
+
+
+def search(at, text):
+    at.text_input(key="query").input(text)
+    at.button(key="FormSubmitter:search-" + t("search_button", at.session_state["lang"])).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def plain(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html).replace("<br>", "\n"))
+
+
+def snippet_of(card: str) -> str:
+    return plain(re.search(r'<div class="as-text">(.*?)</div>', card).group(1))
+
+
 def test_empty_page_shows_guidance(app_env):
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    assert any("Type a query" in i.value for i in at.info)
+    at = page()
+    assert [i.value for i in at.info] == [t("guidance", "en")]
     assert not at.error
 
 
-def test_query_gives_ranked_results_with_all_stage_scores(app_env):
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), "የወባ በሽታ መከላከል")
+def test_simple_view_reads_like_search_results(app_env):
+    at = search(page(), "የወባ በሽታ መከላከል")
     found = cards(at)
     assert len(found) == 10
     assert 'class="as-rank">1<' in found[0]
+    assert all("as-scores" not in c for c in found)  # no score line for readers
     for card in found:
-        for stage in ("Fused", "Rerank"):  # every candidate has these; BM25/dense only if that retriever found it
-            assert f"{stage} –" not in card
-    assert any("BM25 –" not in c and "Dense –" not in c for c in found)
+        text = snippet_of(card).replace(t("matched_by_meaning", "en"), "")
+        assert len(text.strip("…")) <= SNIPPET_CHARS
     assert "<mark>" in "".join(found)  # query words highlighted
-    assert [m.label for m in at.metric] == ["bm25 ms", "dense ms", "fusion ms", "rerank ms", "total ms"]
-    assert any("Reranked" in s.label for s in at.status)
+    (line,) = summary(at)
+    assert re.search(r"10 results · [\d.]+ ms · reranked in [\d.]+ s", line)
+    assert not at.metric and len(at.get("vega_lite_chart")) == 1  # the rank flow only: no timing tiles or charts
+    assert [e.label for e in at.main.expander][-11:] == ["More"] * 10 + ["How the ranking was made"]  # one click away
 
 
-def test_stage_toggles_change_what_runs(app_env):
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.radio(key="mode").set_value("Lexical (BM25)")
+def test_a_card_without_a_title_shows_its_first_sentence(tmp_path, monkeypatch):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "n1", "text": "የቡና ዋጋ ጨመረ። ገበሬዎች ተደሰቱ።", "date": "2024-05-01",
+                                  "source": "ዜና"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "indexes" / "notitle", dense_model=None, show_progress=False)
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(tmp_path / "indexes"))
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    (card,) = cards(search(page(), "ቡና"))
+    assert 'class="as-title">የቡና ዋጋ ጨመረ።<' in card
+    assert card.count("n1") == 1  # the id once, in the source line
+    assert "date: 2024-05-01" in plain(card) and "source: ዜና" in plain(card)
+
+
+def test_expert_view_has_scores_the_rank_flow_and_timings(app_env):
+    at = search(page(view="expert"), "የወባ በሽታ መከላከል")
+    results = [c for c in cards(at) if "as-scores" in c]
+    assert len(results) == 10
+    line = plain(re.search(r'<div class="as-scores">(.*?)</div>', results[0]).group(1))
+    assert re.fullmatch(r"Keywords (\S+ \(#\d+\)|not found) · Meaning (\S+ \(#\d+\)|not found) · "
+                        r"Combined \S+ \(#\d+\) · Reranked \S+ \(#1\)", line), line
+    for number in re.findall(r"(-?\d+\.\d+)", line):
+        assert len(number.replace("-", "").replace(".", "").lstrip("0")) <= 3  # three significant digits at most
+    flow, timings = at.get("vega_lite_chart")
+    assert "Reranked" in flow.proto.spec and "Combined" in flow.proto.spec and "rank" in flow.proto.spec
+    assert "reranking" in timings.proto.spec or "reranking" in str(timings.proto)
+    assert any(s.value == "How the ranking was made" for s in at.subheader)
+
+
+def test_rank_flow_names_the_documents(app_env, searcher):
+    import importlib.util
+
+    from search.display import doc_colors
+
+    spec = importlib.util.spec_from_file_location("app_page", APP)
+    page_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_module)  # the page's functions; main() runs only under streamlit
+    response = searcher.search("የወባ በሽታ መከላከል")
+    chart = page_module.flow_chart(response, doc_colors(r.doc_id for r in response.results)).to_dict()
+    values = [row for data in chart["datasets"].values() for row in data]
+    for r in response.results:
+        assert {row["title"] for row in values if row["doc_id"] == r.doc_id} == {r.title}
+        assert {row["stage"]: row["rank"] for row in values if row["doc_id"] == r.doc_id}["rerank"] == r.rank
+    assert {row["stage"] for row in values} == {"bm25", "dense", "fused", "rerank"}
+    assert chart["layer"][0]["encoding"]["tooltip"][0]["field"] == "title"  # pointing at a line names the document
+
+
+def test_stage_controls_change_what_runs(app_env):
+    at = page(view="expert")
+    at.radio(key="mode").set_value("lexical")
     at.checkbox(key="rerank").uncheck()
     search(at, "የቡና ምርት")
-    found = cards(at)
-    assert found and all("Dense –" in c and "Rerank –" in c and "BM25 –" not in c for c in found)
-    assert [m.label for m in at.metric] == ["bm25 ms", "fusion ms", "total ms"]
-    assert not at.status
+    found = [c for c in cards(at) if "as-scores" in c]
+    assert found and all("Keywords" in c and "Meaning" not in c and "Combined" not in c and "Reranked" not in c
+                         for c in found)
+    assert len(at.get("vega_lite_chart")) == 1  # the timings only: no movement between stages to draw
+    assert any(c.value == t("flow_single", "en") for c in at.caption)
+
+
+def test_controls_of_a_missing_stage_are_explained_not_shown(app_env, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "rasyosef/reranker-amharic-medium")
+    at = page(view="expert")
+    keys = {w.key for w in at.sidebar.radio} | {w.key for w in at.sidebar.select_slider} | {w.key for w in at.sidebar.checkbox}
+    assert "rerank" not in keys and "max_length" not in keys and "window" not in keys and "candidates" not in keys
+    assert t("rerank_missing", "en") in [c.value for c in at.sidebar.caption]
 
 
 def test_empty_query_is_guidance_not_error(app_env):
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), "   ")
-    assert any("empty" in i.value for i in at.info) and not at.error
+    at = search(page(), "   ")
+    assert any(i.value == t("empty_query", "en") for i in at.info) and not at.error
 
 
 def test_example_query_one_click(app_env):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = page()
     at.button(key="ex0").click().run()
     assert not at.exception and cards(at)
+    assert at.text_input(key="query").value == at.session_state["last_query"]
 
 
 def test_latin_transliteration(app_env):
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), "selam buna")
+    at = search(page(), "selam buna")
     assert any("Searching for" in m.value and "ሰላም ቡና" in m.value for m in at.markdown)
+    at = page(view="expert")
     at.checkbox(key="translit").uncheck()
-    at.run()
+    search(at, "selam buna")
     assert not any("Searching for" in m.value for m in at.markdown)
 
 
 def test_compare_view(app_env):
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.radio(key="view").set_value("Compare stages")
-    search(at, "የአድዋ ጦርነት")
-    heads = [m.value for m in at.markdown if m.value.startswith("**")]
-    assert [h.split("**")[1] for h in heads] == ["BM25 alone", "Hybrid", "Hybrid + rerank"]
-    assert len(cards(at)) == 30
+    at = search(page(view="expert"), "የአድዋ ጦርነት")
+    heads = [plain(m.value) for m in at.markdown if m.value.startswith("**")]
+    assert [h.split("**")[1] for h in heads] == ["Keywords alone", "Keywords + meaning", "Keywords + meaning, reranked"]
+    compare = [c for c in cards(at) if "as-scores" not in c]
+    assert len(compare) == 30 and all('class="as-text"' in c for c in compare)  # compare cards carry the snippet
+
+
+def test_compare_view_on_a_lexical_collection_says_so(lexical_index, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(lexical_index.parent))
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    at = search(page(view="expert"), "የአድዋ ጦርነት")
+    assert t("cmp_single", "en") in [i.value for i in at.info]
+    assert not [m for m in at.markdown if 'class="as-elsewhere"' in m.value]
 
 
 def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
@@ -102,51 +191,102 @@ def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
         return original(self, query, **kwargs)
 
     monkeypatch.setattr(Searcher, "search", spy)
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.radio(key="view").set_value("Compare stages")
+    at = page(view="expert")
     at.radio(key="fusion").set_value("rrf")
     at.select_slider(key="max_length").set_value(128)
-    at.radio(key="window").set_value("the beginning")
+    at.radio(key="window").set_value("head")
     search(at, "የአድዋ ጦርነት")
     assert len(seen) == 3
     assert all(kw["fusion"] == "rrf" and kw["max_length"] == 128 and kw["window"] == "head" for kw in seen)
 
 
-def test_missing_model_is_explained_and_search_still_works(app_env, monkeypatch):
+def test_missing_model_is_said_once_and_kindly(app_env, monkeypatch):
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "rasyosef/reranker-amharic-medium")
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert any("reranker-amharic-medium" in w.value and "models download" in w.value for w in at.warning)
+    at = page()
+    assert [i.value for i in at.info][:1] == [t("off_rerank", "en")]
+    assert not at.warning
+    (how,) = [e for e in at.expander if e.label == "How to turn it on"]
+    assert any("reranker-amharic-medium" in c.value and "models download" in c.value for c in how.code)
+    outside = [m.value for m in at.main.markdown] + [i.value for i in at.info] + [c.value for c in at.main.caption]
+    assert not any("--" in text for text in outside)  # no command-line flag outside the expander
     search(at, "የቡና ምርት")
-    found = cards(at)
-    assert found and all("Rerank –" in c for c in found)
-    assert "Traceback" not in "".join(m.value for m in at.markdown)
+    assert cards(at) and "reranked" not in summary(at)[0]
 
 
 def test_hostile_passages_are_escaped(tmp_path, monkeypatch, tiny_models):
     corpus = tmp_path / "evil.jsonl"
     docs = [
         {"id": "x1", "title": "<script>alert(1)</script>", "text": "ቡና <img src=x onerror=alert(1)> [link](javascript:alert(1)) :red[ቀይ]"},
-        {"id": "x2", "title": "**bold**", "text": "ቡና <script>document.title='pwned'</script>"},
+        {"id": "x2", "title": "**bold**", "text": "ቡና <script>document.title='pwned'</script>", "source": "<b>x</b>"},
     ]
     corpus.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs), encoding="utf-8")
     root = tmp_path / "indexes"
     build_index(corpus, root / "evil", dense_model=None, show_progress=False)
     monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(root))
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", str(tiny_models["reranker"]))
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), "ቡና")
+    at = search(page(view="expert"), "ቡና")
     html = "".join(cards(at))
-    assert "<script>" not in html and "<img" not in html and "](" not in html
+    assert "<script>" not in html and "<img" not in html and "](" not in html and "<b>" not in html
     assert "&lt;script&gt;" in html and "&lt;img src&#61;x onerror&#61;alert&#40;1&#41;&gt;" in html
 
 
-def test_unknown_words_page_says_lexical_found_nothing(app_env):
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), "ዝዝዝዝዝ ቅቅቅቅቅ")
-    assert any("no passage contains a word of the query" in c.value for c in at.caption)
-    assert cards(at)  # the dense stage still answers
+def test_unknown_words_page_says_the_results_match_by_meaning(app_env):
+    at = search(page(), "ዝዝዝዝዝ ቅቅቅቅቅ")
+    assert t("no_word_found", "en") in [c.value for c in at.caption]
+    found = cards(at)
+    assert found and all(t("matched_by_meaning", "en") in c for c in found)  # the dense stage still answers
 
 
 # (a lone surrogate cannot come from a browser, and AppTest cannot send one: the library tests cover it)
 @pytest.mark.parametrize("query", ["።።።", "x" * 10_000, "ቡና \x00 ☕", "<script>alert(1)</script>"])
 def test_odd_queries_in_the_page(app_env, query):
-    at = search(AppTest.from_file(APP, default_timeout=60).run(), query)
+    at = search(page(), query)
     assert not at.error
+
+
+# -- language, URL --------------------------------------------------------------------------------
+
+
+def test_amharic_is_the_default_interface(app_env):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert at.session_state["lang"] == "am"
+    assert [i.value for i in at.info] == [t("guidance", "am")]
+    search(at, "የወባ በሽታ")
+    (line,) = summary(at)
+    assert "ውጤቶች" in line and "results" not in line
+    english = {v["en"].split("{")[0].strip() for v in STRINGS.values() if v["en"] != v["am"]} - {""}
+    shown = ([plain(m.value) for m in at.main.markdown if "<style>" not in m.value] + [c.value for c in at.main.caption]
+             + [b.label for b in at.main.button] + [i.value for i in at.main.info] + [e.label for e in at.main.expander]
+             + [r.label for r in at.main.radio] + [o for r in at.main.radio for o in r.options] + [at.main.title[0].value])
+    assert not [(s, e) for s in shown for e in english if e in s and e not in ("English", "BM25")]
+    assert t("search_button", "am") in [b.label for b in at.main.button] + ["ፈልግ"]
+
+
+def test_the_url_reopens_a_result_page(app_env):
+    at = page(lang="am", view="expert", q="የወባ በሽታ")
+    assert len([c for c in cards(at) if "as-scores" in c]) == 10  # opening the URL runs the search
+    assert at.text_input(key="query").value == "የወባ በሽታ"
+    assert dict(at.query_params) == {"lang": ["am"], "view": ["expert"], "q": ["የወባ በሽታ"]} or \
+        {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()} == {"lang": "am", "view": "expert", "q": "የወባ በሽታ"}
+    at = page()
+    search(at, "ቡና")
+    assert {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}["q"] == "ቡና"
+
+
+# -- the string catalogue -------------------------------------------------------------------------
+
+
+def test_every_string_exists_in_both_languages():
+    assert missing_keys() == {}
+    for key, entry in STRINGS.items():
+        placeholders = {lang: set(re.findall(r"{(\w+)}", text)) for lang, text in entry.items()}
+        assert placeholders["am"] == placeholders["en"], key
+
+
+def test_no_unused_strings_and_no_unknown_keys():
+    source = (ROOT / "app.py").read_text(encoding="utf-8")
+    literal = set(re.findall(r"""T\(["'](\w+)["']""", source)) | set(re.findall(r'"(cmp_\w+)"', source))
+    prefixes = set(re.findall(r'T\(f"(\w+_)\{', source)) | set(re.findall(r'labels\("(\w+_)"\)', source)) | {"progress_"}
+    assert literal <= set(STRINGS), literal - set(STRINGS)
+    unused = [k for k in STRINGS if k not in literal and not any(k.startswith(p) for p in prefixes)]
+    assert unused == []

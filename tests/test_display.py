@@ -73,3 +73,32 @@ def test_upload_errors(tmp_path):
     with pytest.raises(CorpusError, match=r"a\.jsonl, line 2"):
         build_from_uploads([Upload("a.jsonl", '{"id":"1","text":"ቡና"}\n{oops\n'.encode())], root, "x", dense_model=None)
     assert not (root / "x").exists()
+
+
+def test_snippet_is_query_biased_short_and_marked():
+    from index.analyzer import Analyzer
+    from search.display import SNIPPET_CHARS, snippet
+
+    analyzer = Analyzer()
+    filler = "የአገሪቱ ገበሬዎች በዚህ ዓመት ብዙ ሥራ ሠርተዋል። " * 12
+    text = filler + "የወባ በሽታን ለመከላከል አዲስ ዘመቻ ተጀመረ። " + filler
+    html, matched = snippet(analyzer, text, analyzer.tokens("የወባ በሽታ"))
+    plain = html.replace("<mark>", "").replace("</mark>", "")
+    assert matched and html.startswith("…") and html.endswith("…")
+    assert len(plain.strip("…")) <= SNIPPET_CHARS
+    assert "<mark>የወባ</mark> <mark>በሽታን</mark>" in html  # through the analyzer: በሽታን matches በሽታ
+    assert not plain.strip("…").startswith(" ") and "ለመከላከል" in plain  # whole words around the match
+    html, matched = snippet(analyzer, text, analyzer.tokens("ቡና"))
+    assert not matched and html.startswith("የአገሪቱ") and html.endswith("…") and "<mark>" not in html
+    html, _ = snippet(analyzer, "<b>ቡና</b> [x](javascript:1)", ["ቡና"])
+    assert "<b>" not in html and "](" not in html and "<mark>ቡና</mark>" in html
+
+
+def test_first_sentence_and_metadata_line():
+    from search.display import first_sentence, metadata_line
+
+    assert first_sentence("የቡና ዋጋ ጨመረ። ገበሬዎች ተደሰቱ።") == "የቡና ዋጋ ጨመረ።"
+    long = "ቃል " * 60
+    assert first_sentence(long).endswith("…") and len(first_sentence(long)) <= 91
+    assert metadata_line("d1", {"source": "ዜና", "date": "2024", "tags": ["x"], "n": 3}) == [
+        ("id", "d1"), ("date", "2024"), ("source", "ዜና"), ("n", "3")]

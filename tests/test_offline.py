@@ -231,7 +231,8 @@ def test_an_index_built_from_the_cache_accepts_the_bundle_copy(run, tmp_path, ti
 def test_models_download_offline_names_the_bundle_alternative(run, tmp_path):
     r = run("models", "download", "--to", tmp_path / "b")
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "rasyosef/embedding-amharic-medium: the Hugging Face hub cannot be reached from this machine" in r.stderr
+    assert ("rasyosef/embedding-amharic-medium and rasyosef/reranker-amharic-medium: the Hugging Face hub cannot be "
+            "reached from this machine") in r.stderr
     assert "on a machine with internet" in r.stderr and "--to DIR" in r.stderr
     assert not (tmp_path / "b" / "embedding-amharic-medium").exists()
 

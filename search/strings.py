@@ -1,0 +1,194 @@
+"""Every string the page shows, in Amharic and English: one catalogue, no literals in app.py.
+
+Terms are used consistently: ፍለጋ/ፈልግ (search), ውጤት (result), ሰነድ (document), ክፍል (passage),
+ስብስብ (collection = index), እርከን (stage), ደረጃ (rank), ነጥብ (score), ቃል (keyword),
+ትርጉም (meaning), ዳግም መደርደር (reranking), ጥምር (fused).
+
+Example::
+
+    t("search_button", "am")                 # 'ፈልግ'
+    t("results_count", "en", n=10)           # '10 results'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["am", "en"]
+LANGS: tuple[Lang, ...] = ("am", "en")
+LANG_NAMES = {"am": "አማርኛ", "en": "English"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    # -- page, header ------------------------------------------------------------------------------
+    "page_title": {"en": "Amharic search", "am": "የአማርኛ ፍለጋ"},
+    "tagline": {"en": "Search Amharic documents by their words and by their meaning.",
+                "am": "የአማርኛ ሰነዶችን በቃላቸውና በትርጉማቸው ይፈልጉ።"},
+    "lang_label": {"en": "Language", "am": "ቋንቋ"},
+    "view_label": {"en": "View", "am": "እይታ"},
+    "view_simple": {"en": "Simple", "am": "ቀላል"},
+    "view_expert": {"en": "Expert", "am": "የባለሙያ"},
+    # -- search box ---------------------------------------------------------------------------------
+    "query_label": {"en": "Search", "am": "ፍለጋ"},
+    "query_placeholder": {"en": "For example: የቡና ምርት", "am": "ለምሳሌ፦ የቡና ምርት"},
+    "search_button": {"en": "Search", "am": "ፈልግ"},
+    "examples_label": {"en": "Try an example:", "am": "ምሳሌ ይሞክሩ፦"},
+    "guidance": {"en": "Type a question or a few words in Amharic and press Search, or pick an example. "
+                       "Latin letters work too (selam → ሰላም).",
+                 "am": "ጥያቄ ወይም ጥቂት ቃላት በአማርኛ ጽፈው «ፈልግ»ን ይጫኑ፤ ወይም ምሳሌ ይምረጡ። "
+                       "በላቲን ፊደልም መጻፍ ይቻላል (selam → ሰላም)።"},
+    "empty_query": {"en": "The search box is empty: type a word or a question, for example የወባ በሽታ.",
+                    "am": "የፍለጋ ሳጥኑ ባዶ ነው፤ ቃል ወይም ጥያቄ ይጻፉ፤ ለምሳሌ፦ የወባ በሽታ።"},
+    "searching_for": {"en": "Searching for **{converted}** (typed as “{typed}”).",
+                      "am": "**{converted}** እየተፈለገ ነው (የተጻፈው፦ “{typed}”)።"},
+    "no_results": {"en": "No results. Try other words.", "am": "ምንም ውጤት አልተገኘም። ሌላ ቃል ይሞክሩ።"},
+    "no_word_found": {"en": "No document contains a word of the search; these results match by meaning.",
+                      "am": "የፍለጋውን ቃል የያዘ ሰነድ የለም፤ እነዚህ ውጤቶች በትርጉም የተገኙ ናቸው።"},
+    # -- summary line -------------------------------------------------------------------------------
+    "results_count": {"en": "{n} results", "am": "{n} ውጤቶች"},
+    "results_one": {"en": "1 result", "am": "1 ውጤት"},
+    "ms": {"en": "{value} ms", "am": "{value} ሚሊ ሰከንድ"},
+    "seconds": {"en": "{value} s", "am": "{value} ሰከንድ"},
+    "reranked_in": {"en": "reranked in {time}", "am": "በ{time} ዳግም ተደርድሯል"},
+    "reranking_now": {"en": "reranking the top {n}…", "am": "የመጀመሪያዎቹ {n} ዳግም እየተደረደሩ ነው…"},
+    # -- result cards -------------------------------------------------------------------------------
+    "matched_by_meaning": {"en": "matched by meaning", "am": "በትርጉም የተገኘ"},
+    "more": {"en": "More", "am": "ተጨማሪ"},
+    "passage_heading": {"en": "The matching passage", "am": "የተገኘው ክፍል"},
+    "full_document": {"en": "The whole document", "am": "ሙሉ ሰነዱ"},
+    "moved_by_rerank": {"en": "rank change made by reranking", "am": "በዳግም መደርደር የተለወጠ ደረጃ"},
+    "not_found_by": {"en": "not found", "am": "አልተገኘም"},
+    # -- stages -------------------------------------------------------------------------------------
+    "stage_bm25": {"en": "Keywords", "am": "ቃል"},
+    "stage_dense": {"en": "Meaning", "am": "ትርጉም"},
+    "stage_fused": {"en": "Combined", "am": "ጥምር"},
+    "stage_rerank": {"en": "Reranked", "am": "ዳግም የተደረደረ"},
+    # -- the ranking story --------------------------------------------------------------------------
+    "flow_title": {"en": "How the ranking was made", "am": "ደረጃው እንዴት እንደተሰጠ"},
+    "flow_caption": {"en": "Each line is one document and shows its rank at each stage (1 is the top). "
+                           "Point at a line to see the document. A document has the same colour everywhere on this page.",
+                     "am": "እያንዳንዱ መስመር አንድ ሰነድ ነው፤ በየእርከኑ ያገኘውን ደረጃ ያሳያል (1 የመጀመሪያው ነው)። "
+                           "ሰነዱን ለማየት መስመሩ ላይ ያመልክቱ። አንድ ሰነድ በዚህ ገጽ ላይ በየቦታው በአንድ ቀለም ይታያል።"},
+    "flow_single": {"en": "Only keyword search ran for this search, so there is no movement between stages to show.",
+                    "am": "በዚህ ፍለጋ የሠራው የቃል ፍለጋ ብቻ ስለሆነ በእርከኖች መካከል የሚታይ ለውጥ የለም።"},
+    "axis_stage": {"en": "Stage", "am": "እርከን"},
+    "axis_rank": {"en": "Rank", "am": "ደረጃ"},
+    "axis_document": {"en": "Document", "am": "ሰነድ"},
+    # -- missing models, said once ------------------------------------------------------------------
+    "off_dense": {"en": "Meaning-based search is off: its model is not on this computer. Keyword search works.",
+                  "am": "በትርጉም መፈለግ ጠፍቷል፤ ሞዴሉ በዚህ ኮምፒውተር ላይ የለም። በቃል መፈለግ ይሠራል።"},
+    "off_rerank": {"en": "Reranking is off: its model is not on this computer. Results are ranked without it.",
+                   "am": "ዳግም መደርደር ጠፍቷል፤ ሞዴሉ በዚህ ኮምፒውተር ላይ የለም። ውጤቶቹ ያለ እሱ ይደረደራሉ።"},
+    "off_both": {"en": "Meaning-based search and reranking are off: their models are not on this computer. "
+                       "Keyword search works.",
+                 "am": "በትርጉም መፈለግና ዳግም መደርደር ጠፍተዋል፤ ሞዴሎቹ በዚህ ኮምፒውተር ላይ የሉም። በቃል መፈለግ ይሠራል።"},
+    "off_lexical_index": {"en": "This collection was prepared for keyword search only.",
+                          "am": "ይህ ስብስብ የተዘጋጀው ለቃል ፍለጋ ብቻ ነው።"},
+    "how_to_turn_on": {"en": "How to turn it on", "am": "እንዴት ማብራት ይቻላል"},
+    "how_to_intro": {"en": "For whoever runs this server. What is missing, and why:",
+                     "am": "ይህን አገልጋይ ለሚያስተዳድሩ። የጎደለውና ምክንያቱ፦"},
+    "how_to_bundle": {"en": "On a computer with internet, make a bundle of the models, copy it here, and start the "
+                            "page with the models' folders:",
+                      "am": "ኢንተርኔት ባለው ኮምፒውተር የሞዴሎቹን ጥቅል አዘጋጅተው ወደዚህ ይቅዱ፤ ከዚያም ገጹን በሞዴሎቹ አቃፊዎች ያስጀምሩ፦"},
+    "how_to_lexical": {"en": "To add meaning-based search to a collection, build it again with the encoder available:",
+                       "am": "ለአንድ ስብስብ በትርጉም መፈለግን ለመጨመር ሞዴሉ ባለበት እንደገና ያዘጋጁት፦"},
+    # -- collections, loading -----------------------------------------------------------------------
+    "collection_label": {"en": "Collection", "am": "ስብስብ"},
+    "about_collection": {"en": "About this collection", "am": "ስለዚህ ስብስብ"},
+    "reranker_in_use": {"en": "reranker in use", "am": "የሚሠራው የዳግም መደርደሪያ ሞዴል"},
+    "none": {"en": "none", "am": "የለም"},
+    "building_sample": {"en": "Preparing the sample collection (first start only)…",
+                        "am": "የናሙና ስብስቡ እየተዘጋጀ ነው (በመጀመሪያ ጊዜ ብቻ)…"},
+    "loading": {"en": "Loading the collection and the models…", "am": "ስብስቡና ሞዴሎቹ እየተጫኑ ነው…"},
+    "no_collection": {"en": "No collection was found.", "am": "ምንም ስብስብ አልተገኘም።"},
+    "cannot_open": {"en": "This collection cannot be opened:", "am": "ይህን ስብስብ መክፈት አልተቻለም፦"},
+    "went_wrong": {"en": "Something went wrong ({error}). The details are in the server log.",
+                   "am": "ችግር ተፈጥሯል ({error})። ዝርዝሩ በአገልጋዩ መዝገብ ውስጥ አለ።"},
+    # -- uploads ------------------------------------------------------------------------------------
+    "upload_title": {"en": "Add your own files", "am": "የራስዎን ፋይሎች ያክሉ"},
+    "upload_files": {"en": "JSONL, CSV/TSV, or .txt/.md files", "am": "JSONL፣ CSV/TSV ወይም .txt/.md ፋይሎች"},
+    "upload_name": {"en": "Collection name", "am": "የስብስቡ ስም"},
+    "upload_text_column": {"en": "Which column holds the text?", "am": "ጽሑፉ የትኛው ዓምድ ውስጥ ነው?"},
+    "upload_title_column": {"en": "Which column holds the title?", "am": "ርዕሱ የትኛው ዓምድ ውስጥ ነው?"},
+    "upload_no_column": {"en": "(no title)", "am": "(ርዕስ የለም)"},
+    "upload_skip_bad": {"en": "Skip bad records", "am": "የተበላሹ መዝገቦችን ዝለል"},
+    "upload_dense": {"en": "Meaning-based search", "am": "በትርጉም መፈለግ"},
+    "upload_dense_help": {"en": "Needs the meaning model; without it the files are prepared for keyword search.",
+                          "am": "የትርጉም ሞዴሉን ይፈልጋል፤ ሞዴሉ ከሌለ ፋይሎቹ ለቃል ፍለጋ ይዘጋጃሉ።"},
+    "upload_dense_off": {"en": "The meaning model is not on this computer: the files will be prepared for keyword search.",
+                         "am": "የትርጉም ሞዴሉ በዚህ ኮምፒውተር ላይ የለም፤ ፋይሎቹ ለቃል ፍለጋ ይዘጋጃሉ።"},
+    "upload_replace": {"en": "Replace the collection of that name", "am": "በዚህ ስም ያለውን ስብስብ ተካ"},
+    "upload_build": {"en": "Prepare for search", "am": "ለፍለጋ አዘጋጅ"},
+    "upload_failed": {"en": "The files could not be prepared:", "am": "ፋይሎቹን ማዘጋጀት አልተቻለም፦"},
+    "upload_done": {"en": "Prepared {docs} documents ({passages} passages) as “{name}”.",
+                    "am": "{docs} ሰነዶች ({passages} ክፍሎች) «{name}» በሚል ስም ተዘጋጅተዋል።"},
+    "upload_skip_hint": {"en": "Tick “Skip bad records” to prepare the rest of the file.",
+                         "am": "የቀረውን ፋይል ለማዘጋጀት «የተበላሹ መዝገቦችን ዝለል»ን ይምረጡ።"},
+    "upload_skipped": {"en": "Skipped {n} bad records.", "am": "{n} የተበላሹ መዝገቦች ተዘልለዋል።"},
+    "upload_lexical": {"en": "Prepared for keyword search only: the meaning model is not on this computer.",
+                       "am": "የተዘጋጀው ለቃል ፍለጋ ብቻ ነው፤ የትርጉም ሞዴሉ በዚህ ኮምፒውተር ላይ የለም።"},
+    "progress_reading": {"en": "Reading the files…", "am": "ፋይሎቹ እየተነበቡ ነው…"},
+    "progress_lexical index": {"en": "Preparing keyword search…", "am": "የቃል ፍለጋ እየተዘጋጀ ነው…"},
+    "progress_embedding": {"en": "Preparing meaning-based search…", "am": "በትርጉም መፈለግ እየተዘጋጀ ነው…"},
+    "progress_finishing": {"en": "Finishing…", "am": "በማጠናቀቅ ላይ…"},
+    "progress_done": {"en": "Done.", "am": "ተጠናቋል።"},
+    # -- expert controls ----------------------------------------------------------------------------
+    "settings": {"en": "Search settings", "am": "የፍለጋ ቅንብሮች"},
+    "top_k": {"en": "Results", "am": "የውጤቶች ብዛት"},
+    "first_stage": {"en": "First stage", "am": "የመጀመሪያ እርከን"},
+    "mode_hybrid": {"en": "Keywords + meaning", "am": "ቃልና ትርጉም"},
+    "mode_lexical": {"en": "Keywords (BM25)", "am": "ቃል (BM25)"},
+    "mode_dense": {"en": "Meaning only", "am": "ትርጉም ብቻ"},
+    "rerank_toggle": {"en": "Rerank with the cross-encoder", "am": "በክሮስ-ኢንኮደሩ ዳግም ደርድር"},
+    "rerank_missing": {"en": "Reranking is not available here (see the notice at the top).",
+                       "am": "ዳግም መደርደር እዚህ አይገኝም (ከላይ ያለውን ማሳሰቢያ ይመልከቱ)።"},
+    "dense_missing": {"en": "Meaning-based search is not available for this collection here, so the first stage is "
+                            "keyword search.",
+                      "am": "ለዚህ ስብስብ በትርጉም መፈለግ እዚህ ስለማይገኝ የመጀመሪያው እርከን የቃል ፍለጋ ነው።"},
+    "fusion": {"en": "Combine keywords and meaning by", "am": "ቃልና ትርጉምን የማዋሃጃ ዘዴ"},
+    "fusion_help": {"en": "Reciprocal rank fusion, or a normalized weighted sum of the scores; the default is the "
+                          "collection's own (set by `amharic-search tune`).",
+                    "am": "የደረጃ ተገላቢጦሽ ድምር (RRF) ወይም የተመዛዘነ የነጥብ ድምር፤ ነባሪው የስብስቡ የራሱ ቅንብር ነው።"},
+    "fusion_rrf": {"en": "ranks (RRF)", "am": "ደረጃዎች (RRF)"},
+    "fusion_weighted": {"en": "scores (weighted sum)", "am": "ነጥቦች (የተመዛዘነ ድምር)"},
+    "candidates": {"en": "Candidates to rerank", "am": "ዳግም የሚደረደሩ እጩዎች"},
+    "depth": {"en": "Documents from each retriever", "am": "ከእያንዳንዱ ፈላጊ የሚወሰዱ ሰነዶች"},
+    "max_length": {"en": "The reranker reads at most (tokens)", "am": "ዳግም መደርደሪያው የሚያነበው ከፍተኛ ቶከን"},
+    "max_length_help": {"en": "Shorter is faster and loses quality.", "am": "ባጠረ ቁጥር ይፈጥናል፤ ጥራቱ ግን ይቀንሳል።"},
+    "window": {"en": "Of a long passage the reranker reads", "am": "ከረጅም ክፍል ዳግም መደርደሪያው የሚያነበው"},
+    "window_best": {"en": "the best-matching sentences", "am": "በጣም የሚዛመዱትን ዓረፍተ ነገሮች"},
+    "window_head": {"en": "the beginning", "am": "መጀመሪያውን"},
+    "translit": {"en": "Turn Latin typing into Ethiopic (selam → ሰላም)", "am": "የላቲን ፊደልን ወደ ግዕዝ ቀይር (selam → ሰላም)"},
+    "tab_results": {"en": "Results", "am": "ውጤቶች"},
+    "tab_compare": {"en": "Compare stages", "am": "እርከኖችን አወዳድር"},
+    "timings_title": {"en": "Time per stage", "am": "የእያንዳንዱ እርከን ጊዜ"},
+    "timing_bm25": {"en": "keywords", "am": "ቃል"},
+    "timing_dense": {"en": "meaning", "am": "ትርጉም"},
+    "timing_fusion": {"en": "combining", "am": "ማዋሃድ"},
+    "timing_rerank": {"en": "reranking", "am": "ዳግም መደርደር"},
+    "timing_ms": {"en": "milliseconds", "am": "ሚሊ ሰከንድ"},
+    # -- compare view -------------------------------------------------------------------------------
+    "cmp_lexical": {"en": "Keywords alone", "am": "ቃል ብቻ"},
+    "cmp_hybrid": {"en": "Keywords + meaning", "am": "ቃልና ትርጉም"},
+    "cmp_lexical_rerank": {"en": "Keywords, reranked", "am": "ቃል፣ ዳግም የተደረደረ"},
+    "cmp_hybrid_rerank": {"en": "Keywords + meaning, reranked", "am": "ቃልና ትርጉም፣ ዳግም የተደረደረ"},
+    "cmp_single": {"en": "Only keyword search can run for this collection here, so there is nothing to compare "
+                         "it with. Meaning-based search or reranking would each add a column.",
+                   "am": "ለዚህ ስብስብ እዚህ የሚሠራው የቃል ፍለጋ ብቻ ስለሆነ የሚወዳደር ነገር የለም። "
+                         "በትርጉም መፈለግ ወይም ዳግም መደርደር ቢኖሩ እያንዳንዳቸው አንድ ዓምድ ይጨምሩ ነበር።"},
+    "cmp_caption": {"en": "The same document has the same colour in every column; the numbers say where the other "
+                          "columns ranked it.",
+                    "am": "አንድ ሰነድ በሁሉም ዓምዶች በአንድ ቀለም ይታያል፤ ቁጥሮቹ ሌሎቹ ዓምዶች የሰጡትን ደረጃ ያሳያሉ።"},
+    "cmp_elsewhere": {"en": "elsewhere", "am": "በሌሎቹ"},
+}
+
+
+def t(key: str, lang: Lang, /, **values) -> str:
+    """The string ``key`` in ``lang`` with ``values`` filled in (English if ``lang`` is unknown)."""
+    entry = STRINGS[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**values) if values else text
+
+
+def missing_keys() -> dict[str, list[str]]:
+    """Keys that lack a language (an empty dict when the catalogue is complete)."""
+    return {k: [lang for lang in LANGS if not v.get(lang)] for k, v in STRINGS.items() if any(not v.get(lang) for lang in LANGS)}
