@@ -345,7 +345,9 @@ def flow_chart(response, colors: dict[str, str]):
         color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
         tooltip=[alt.Tooltip("title:N", title=T("axis_document"))],
     )
-    return (lines + names).properties(height=360, padding={"right": 190})
+    font = "Noto Sans Ethiopic Variable, Source Sans Pro, sans-serif"  # the served font: Ethiopic labels on any machine
+    return ((lines + names).properties(height=360, padding={"right": 190}, usermeta={"embedOptions": {"renderer": "svg"}})
+            .configure_axis(labelFont=font, titleFont=font).configure_text(font=font))
 
 
 def render_flow(response, colors: dict[str, str]) -> None:

@@ -496,6 +496,70 @@ def models_list(names, bundle, index_dir):
                     "bundle made by `amharic-search models download --to DIR` on another machine")
 
 
+@main.command("serve")
+@click.argument("target", metavar="INDEX_OR_ROOT", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; give it an --api-key).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes; each loads its own models (memory x N).")
+@click.option("--api-key", default=None, envvar="AMHARIC_SEARCH_API_KEY", show_envvar=True,
+              help="Require this key from clients (header X-API-Key: KEY, or Authorization: Bearer KEY).")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="Let browser pages from this origin call the API (repeatable; CORS is off by default).")
+@click.option("--deadline-ms", default=None, type=click.IntRange(1, 600_000),
+              help="Default deadline of a request: past it, the first-stage list instead of the reranked one.")
+@click.option("--batch-window-ms", default=5.0, show_default=True, type=click.FloatRange(0, 1000),
+              help="How long the cross-encoder queue waits for more concurrent queries to score together.")
+@click.option("--max-batch-pairs", default=512, show_default=True, type=click.IntRange(1, 100_000),
+              help="Most (query, passage) pairs the cross-encoder takes in one go.")
+@click.option("--rerank-batching", type=click.Choice(["exact", "packed"]), default="exact", show_default=True,
+              help="exact: each query's pairs in the batches it would have alone (answers equal to a query run alone); "
+                   "packed: batches filled across queries (scores may differ in the last float bits).")
+@click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="Seconds between checks for a rebuilt index (0: never reload).")
+@click.option("--dense-model", default="index", show_default=True,
+              help="Query encoder (default: the one the index was built with).")
+@click.option("--no-dense", is_flag=True, help="Skip dense retrieval.")
+@click.option("--allow-other-encoder", is_flag=True,
+              help="Query with an encoder other than the index's (its fingerprint differs): experts only.")
+@click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path.")
+@click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder.")
+@click.option("--max-length", default=None, type=click.IntRange(16, 512), help="Reranker max tokens (default: the model's).")
+@click.option("--reranker-backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+              help="auto: PyTorch on a GPU; on a CPU bfloat16 where the CPU has it, else fp32.")
+@strict_option
+@user_errors
+def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, batch_window_ms, max_batch_pairs,
+              rerank_batching, reload_interval, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
+              max_length, reranker_backend, strict):
+    """Serve INDEX_OR_ROOT (an index, or a folder of indexes) as an HTTP JSON API that holds the models.
+
+    Answers GET/POST /v1/search (the JSON of `query --json`), /v1/search/stream, /v1/documents/ID,
+    /v1/indexes, /v1/health, /v1/ready, /v1/metrics; API docs at /docs. A rebuilt index is picked up
+    without a restart. Ctrl-C or SIGTERM stops it after the requests in flight.
+    """
+    from .service import SearchService, ServiceConfig, create_app, run
+
+    config = ServiceConfig(
+        path=str(target), dense_model=dense_model, use_dense=not no_dense, reranker=None if no_rerank else reranker,
+        max_length=max_length, reranker_backend=reranker_backend, allow_other_encoder=allow_other_encoder, strict=strict,
+        api_key=api_key or None, cors_origins=list(cors_origins), batch_window_ms=batch_window_ms,
+        max_batch_pairs=max_batch_pairs, batching=rerank_batching, reload_interval=reload_interval, deadline_ms=deadline_ms,
+    )
+    service = SearchService(config, load=load_searcher, on_note=Output.note)  # models load once, before listening
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        Output.note(f"listening on {host} without --api-key: anyone who can reach this machine can search it")
+    names = ", ".join(service.entries)
+    if not Output.quiet:
+        click.echo(f"Serving {names} at http://{host}:{port} (API docs: http://{host}:{port}/docs); Ctrl-C stops", err=True)
+    if workers > 1:
+        service.close()  # each worker process loads its own (the load above checked that it can)
+        run(config, host=host, port=port, workers=workers, quiet=Output.quiet)
+    else:
+        run(create_app(service), host=host, port=port, quiet=Output.quiet)
+
+
 @main.command("app", context_settings={"ignore_unknown_options": True})
 @click.option("--index", "index_dir", default=None, help="Index directory (default: the sample index).")
 @click.option("--port", default=8501, show_default=True, type=int)

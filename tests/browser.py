@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,7 +78,8 @@ def browser_page(width: int = 1400, height: int = 1000):
 
 
 def run_query(page, text: str, timeout: float = 60_000) -> None:
-    box = page.get_by_placeholder("ለምሳሌ፦ የቡና ምርት")
+    """Type ``text`` into the search box and search, in either interface language."""
+    box = page.get_by_placeholder(re.compile("የቡና ምርት"))
     box.fill(text)
-    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("button", name=re.compile("^(Search|ፈልግ)$")).click()
     page.locator(".as-card").first.wait_for(timeout=timeout)

@@ -1,11 +1,14 @@
 """End-to-end tests in headless Chromium against `streamlit run app.py` (run in CI: `make test`)."""
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
 
 from index.build import build_index
+from search.display import SNIPPET_CHARS
+from search.strings import STRINGS
 
 from browser import browser_page, run_query, streamlit_server
 
@@ -17,6 +20,7 @@ HOSTILE = [
     {"id": "evil-2", "title": "<b onmouseover=alert(1)>ቡና</b>",
      "text": "የቡና ዋጋ [click](javascript:window.__xss='link') :red[ቀይ] **ደማቅ** $x^2$"},
 ]
+QUERY = "የወባ በሽታ መከላከል"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,16 @@ def server(sample_index, tiny_models):
         "AMHARIC_SEARCH_DENSE_MODEL": str(tiny_models["encoder"]),
         "HF_HUB_OFFLINE": "1",
     }
+    with streamlit_server(env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory):
+    """No model at all: the sample collection is built lexical-only on first start, as on a laptop offline."""
+    root = tmp_path_factory.mktemp("offline") / "indexes"
+    env = {"AMHARIC_SEARCH_INDEX_ROOT": str(root), "AMHARIC_SEARCH_RERANKER": "rasyosef/reranker-amharic-medium",
+           "AMHARIC_SEARCH_DENSE_MODEL": "rasyosef/embedding-amharic-medium", "HF_HUB_OFFLINE": "1"}
     with streamlit_server(env) as url:
         yield url
 
@@ -43,62 +57,101 @@ def hostile_server(tmp_path_factory, tiny_models):
         yield url
 
 
-def test_search_and_compare_in_browser(server, tmp_path):
+def wait_reranked(page, timeout=60_000):
+    page.locator(".as-summary", has_text=re.compile("reranked in|ዳግም ተደርድሯል")).wait_for(timeout=timeout)
+
+
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_simple_view_reads_like_search_results(server, tmp_path):
     with browser_page() as page:
-        page.goto(server)
-        page.get_by_text("amharic-search").first.wait_for(timeout=60_000)
-        run_query(page, "የወባ በሽታ መከላከል")
-        page.get_by_text("Reranked").first.wait_for(timeout=60_000)
+        page.goto(server + "/?lang=en")
+        run_query(page, QUERY)
+        wait_reranked(page)
         cards = page.locator(".as-card")
         expect(cards).to_have_count(10, timeout=30_000)
-        first = cards.first.inner_text()
-        assert "Rerank" in first and "Fused" in first
+        for text in page.locator(".as-card .as-text").all_inner_texts():
+            assert len(text.replace("matched by meaning", "").strip().strip("…")) <= SNIPPET_CHARS
         assert page.locator(".as-card mark").count() > 0
-        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
-
-        page.get_by_text("Compare stages").click()
-        page.get_by_text("BM25 alone").first.wait_for(timeout=60_000)
-        page.get_by_text("Hybrid + rerank").first.wait_for(timeout=60_000)
-        expect(page.locator(".as-dot")).to_have_count(30, timeout=30_000)
-        assert "elsewhere" in page.locator(".as-card").first.inner_text()
+        assert page.locator(".as-scores").count() == 0  # no score line for readers
+        assert page.get_by_text("Deploy", exact=True).count() == 0  # no Deploy button (client.toolbarMode)
+        page.screenshot(path=str(tmp_path / "simple.png"), full_page=True)
 
 
-def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
+def test_expert_view_scores_rank_flow_and_compare(server):
     with browser_page() as page:
-        dialogs = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(hostile_server)
-        run_query(page, "ቡና")
-        # both documents hold the query word; Streamlit streams the cards one by one, so wait for the
-        # reranked list to be complete before reading it
-        page.get_by_text("Reranked").first.wait_for(timeout=60_000)
-        expect(page.locator(".as-card")).to_have_count(2, timeout=30_000)
-        page.wait_for_timeout(500)
-        text = page.locator(".as-card").all_inner_texts()
-        joined = "\n".join(text)
-        assert "<script>window.__xss='title'</script>" in joined
-        assert "<img src=x onerror=" in joined
-        assert "[click](javascript:" in joined and ":red[ቀይ]" in joined and "**ደማቅ**" in joined
-        assert page.evaluate("window.__xss") is None
-        assert dialogs == []
-        assert page.locator(".as-card img, .as-card script, .as-card a, .as-card b").count() == 0
-        # the hostile index directory name is shown as text in the index picker
-        sidebar = page.locator('[data-testid="stSidebar"]')
-        picker = sidebar.locator('[data-testid="stSelectbox"]')
-        assert "evil<b>name" in (picker.text_content() + " ".join(
-            picker.locator("input").evaluate_all("els => els.map(e => e.value)")))
-        assert sidebar.locator("b").count() == 0
+        page.goto(server + "/?lang=en&view=expert&q=" + QUERY)  # the URL runs the search
+        wait_reranked(page)
+        expect(page.locator(".as-scores")).to_have_count(10, timeout=30_000)
+        first = page.locator(".as-scores").first.inner_text()
+        assert "Reranked" in first and "Combined" in first
+        chart = page.locator('[data-testid="stVegaLiteChart"] svg').first
+        chart.wait_for(timeout=30_000)
+        top_title = page.locator(".as-card .as-title").first.inner_text()
+        labels = page.locator('[data-testid="stVegaLiteChart"] svg text').evaluate_all("els => els.map(e => e.textContent)")
+        assert any(top_title[:20] in label for label in labels)  # the rank flow names the documents
+        assert "Reranked" in labels and "Keywords" in labels
+
+        page.get_by_role("tab", name="Compare stages").click()
+        page.get_by_text("Keywords alone").first.wait_for(timeout=60_000)
+        page.get_by_text("Keywords + meaning, reranked").first.wait_for(timeout=60_000)
+        compare = page.locator('[data-testid="stTab"]').nth(1)
+        assert compare.get_attribute("aria-selected") == "true"
+        expect(page.locator(".as-elsewhere").first).to_contain_text("elsewhere")
+        assert page.locator(".as-card .as-text").count() >= 40  # compare cards carry the snippet too
 
 
-def upload_and_build(page, path, index_name: str) -> None:
-    page.get_by_text("Index your own files").click()
+def test_the_interface_is_amharic_by_default(server):
+    with browser_page() as page:
+        page.goto(server)
+        page.get_by_role("button", name="ፈልግ").wait_for(timeout=60_000)
+        run_query(page, QUERY)
+        wait_reranked(page)
+        text = main_text(page)
+        english = {v["en"].split("{")[0].strip() for v in STRINGS.values() if v["en"] != v["am"]} - {"", "English", "BM25"}
+        left = [e for e in english if e in text]
+        assert left == [], left
+        assert "ውጤቶች" in text and "ምሳሌ ይሞክሩ፦" in text
+
+
+def test_phone_width(server):
+    with browser_page(390, 844) as page:
+        page.goto(server + "/?lang=en")
+        run_query(page, QUERY)
+        wait_reranked(page)
+        expect(page.locator(".as-card")).to_have_count(10, timeout=30_000)
+        assert page.locator(".as-card").first.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollWidth") <= 390
+
+
+def test_offline_page_keeps_command_lines_in_the_expander(offline_server):
+    with browser_page() as page:
+        page.goto(offline_server + "/?lang=en")
+        run_query(page, QUERY)
+        text = main_text(page)
+        assert "Meaning-based search and reranking are off" in text
+        assert "--" not in text and "amharic-search" not in text  # no command line outside "How to turn it on"
+        page.get_by_text("How to turn it on").click()
+        page.get_by_text("models download --to bundle").first.wait_for(timeout=30_000)
+        assert "--reranker" in main_text(page)
+
+
+def upload(page, path, index_name: str) -> None:
+    page.get_by_text("Add your own files").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     # the upload is a request of its own: wait until the app lists the file before going on
     page.locator('[data-testid="stSidebar"]').get_by_text(path.name).wait_for(timeout=60_000)
-    page.get_by_label("Index name").fill(index_name)
-    page.get_by_label("Index name").press("Enter")
-    expect(page.get_by_role("button", name="Build index")).to_be_enabled(timeout=60_000)
-    page.get_by_role("button", name="Build index").click()
+    page.get_by_label("Collection name").fill(index_name)
+    page.get_by_label("Collection name").press("Enter")
+
+
+def build(page) -> None:
+    button = page.get_by_role("button", name="Prepare for search")
+    expect(button).to_be_enabled(timeout=60_000)
+    button.click()
 
 
 def test_upload_reports_bad_lines_then_indexes_and_searches(server, tmp_path):
@@ -108,12 +161,73 @@ def test_upload_reports_bad_lines_then_indexes_and_searches(server, tmp_path):
     good.write_text('{"id": "u1", "title": "የሻይ ቅጠል", "text": "ሻይ በጅማ ይመረታል።"}\n'
                     '{"id": "u2", "title": "ወተት", "text": "የወተት ላሞች።"}\n', encoding="utf-8")
     with browser_page() as page:
-        page.goto(server)
-        upload_and_build(page, bad, "uploaded-test")
-        page.get_by_text("The files could not be indexed").wait_for(timeout=60_000)
-        assert "line 2: not valid JSON" in page.locator('[data-testid="stCode"]').inner_text()
+        page.goto(server + "/?lang=en")
+        upload(page, bad, "uploaded-test")
+        build(page)
+        page.get_by_text("The files could not be prepared").wait_for(timeout=60_000)
+        error = page.locator('[data-testid="stCode"]').last.inner_text()
+        assert error.startswith("bad.jsonl, line 2: not valid JSON") and "/tmp" not in error and "--" not in error
+        page.get_by_text("Tick “Skip bad records”").wait_for(timeout=10_000)
         page.reload()  # a new session: an empty uploader
-        upload_and_build(page, good, "uploaded-test")
-        page.get_by_text("Indexed 2 documents").wait_for(timeout=120_000)
+        upload(page, good, "uploaded-test")
+        build(page)
+        page.get_by_text("Prepared 2 documents").wait_for(timeout=120_000)
         run_query(page, "ሻይ")
         expect(page.locator(".as-card .as-id").first).to_have_text("u1")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+def test_offline_upload_of_a_csv_without_a_text_column(offline_server, tmp_path):
+    csv = tmp_path / "news.csv"
+    csv.write_text("id,headline,body\nn1,የሻይ ምርት,ሻይ በጅማ ይመረታል።\nn2,ወተት,የወተት ላሞች በብዛት አሉ።\n", encoding="utf-8")
+    with browser_page() as page:
+        page.goto(offline_server + "/?lang=en")
+        upload(page, csv, "news")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Which column holds the text?").wait_for(timeout=30_000)
+        sidebar.get_by_text("The meaning model is not on this computer").wait_for(timeout=30_000)
+        choose(page, "Which column holds the text?", "body")
+        choose(page, "Which column holds the title?", "headline")
+        build(page)
+        page.get_by_text("Prepared 2 documents").wait_for(timeout=120_000)
+        page.get_by_text("Prepared for keyword search only").wait_for(timeout=10_000)
+        run_query(page, "ሻይ")
+        expect(page.locator(".as-card .as-title").first).to_have_text("የሻይ ምርት")
+
+
+def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
+    with browser_page() as page:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(hostile_server + "/?lang=en&view=expert")
+        run_query(page, "ቡና")
+        # both documents hold the query word; Streamlit streams the cards one by one, so wait for the
+        # reranked list to be complete before reading it
+        wait_reranked(page)
+        results = page.locator(".as-card").filter(has=page.locator(".as-scores"))  # not the compare tab's cards
+        expect(results).to_have_count(2, timeout=30_000)
+        page.wait_for_timeout(500)
+        joined = "\n".join(results.all_inner_texts())
+        assert "<script>window.__xss='title'</script>" in joined
+        assert "<img src=x onerror=" in joined
+        assert "[click](javascript:" in joined and ":red[ቀይ]" in joined and "**ደማቅ**" in joined
+        page.locator('[data-testid="stVegaLiteChart"] svg text').first.wait_for(timeout=30_000)
+        labels = page.locator('[data-testid="stVegaLiteChart"] svg text').evaluate_all("els => els.map(e => e.textContent)")
+        assert any("<script>" in label or "<b onmouseover" in label for label in labels)  # chart labels: text too
+        page.locator('[data-testid="stVegaLiteChart"] svg path').first.hover()
+        assert page.evaluate("window.__xss") is None
+        assert dialogs == []
+        assert page.locator(".as-card img, .as-card script, .as-card a, .as-card b").count() == 0
+        assert page.locator("#vg-tooltip-element b, #vg-tooltip-element script, #vg-tooltip-element img").count() == 0
+        # the hostile index directory name is shown as text in the collection picker
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        picker = sidebar.locator('[data-testid="stSelectbox"]')
+        assert "evil<b>name" in (picker.text_content() + " ".join(
+            picker.locator("input").evaluate_all("els => els.map(e => e.value)")))
+        assert sidebar.locator("b").count() == 0
