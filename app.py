@@ -287,11 +287,15 @@ def render_card(searcher: Searcher, response, result, color: str, *, expert: boo
                 st.markdown(escape(full))
 
 
+def ms_text(ms: float) -> str:
+    return T("ms", value=f"{ms:.1f}" if ms < 10 else f"{ms:.0f}")
+
+
 def summary_line(response, *, reranking: int = 0) -> str:
     n = len(response.results)
     parts = [T("results_one") if n == 1 else T("results_count", n=n)]
     first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
-    parts.append(T("ms", value=f"{first:.1f}" if first < 10 else f"{first:.0f}"))
+    parts.append(ms_text(first))
     if response.timings_ms.get("rerank") is not None:
         parts.append(T("reranked_in", time=T("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
     elif reranking:
@@ -396,8 +400,7 @@ def render_compare(searcher: Searcher, query: str, options: dict) -> None:
         st.caption(T("cmp_caption"))
     for col, (key, resp) in zip(st.columns(len(responses)), responses.items()):
         with col:
-            total = T("ms", value=f"{resp.timings_ms['total']:.0f}")
-            st.markdown(f"**{escape(T(key))}** · {escape(total)}")
+            st.markdown(f"**{escape(T(key))}** · {escape(ms_text(resp.timings_ms['total']))}")
             for r in resp.results:
                 html_snippet, matched = snippet(searcher.analyzer, r.text, resp.query_terms, budget=140)
                 elsewhere = " · ".join(f"{T(other)} #{positions[other][r.doc_id]}" for other in responses

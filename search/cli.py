@@ -573,7 +573,7 @@ def app_cmd(index_dir, port, streamlit_args):
         raise click.ClickException(f"{app} not found: reinstall amharic-search")
     # the settings of .streamlit/config.toml, which streamlit reads only from the current directory
     settings = ["--server.maxUploadSize", "50", "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false",
-                "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
+                "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none", "--server.enableStaticServing", "true"]
     args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *settings, *streamlit_args]
     if index_dir:
         args += ["--", "--index", index_dir]

@@ -24,7 +24,8 @@ from browser import free_port
 from conftest import ROOT
 
 PACKAGED = ["search/webapp/app.py", "search/sample/corpus.jsonl", "search/sample/queries.jsonl",
-            "search/sample/qrels.tsv", "search/sample/README.md", "index/stopwords_am.txt"]
+            "search/sample/qrels.tsv", "search/sample/README.md", "index/stopwords_am.txt",
+            "search/webapp/static/fonts/NotoSansEthiopic-ethiopic.woff2", "search/webapp/static/fonts/OFL.txt"]
 NOT_COPIED = {".git", ".venv", "build", "dist", "indexes", ".cache", "__pycache__", ".pytest_cache"}
 
 
@@ -144,6 +145,9 @@ def test_app_serves_the_sample_index_from_the_user_data_dir(installed):
             time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             assert r.status == 200
+        font = f"http://127.0.0.1:{port}/app/static/fonts/NotoSansEthiopic-ethiopic.woff2"
+        with urllib.request.urlopen(font, timeout=10) as r:  # the page's Ethiopic font, served from the package
+            assert r.status == 200 and len(r.read()) > 100_000
         elements = run_page_once(port, timeout=max(10.0, deadline - time.time()))
     finally:
         proc.terminate()
@@ -153,7 +157,7 @@ def test_app_serves_the_sample_index_from_the_user_data_dir(installed):
             proc.kill()
             proc.wait()
     assert not [e for e in elements if e.WhichOneof("type") == "exception"]
-    assert any(e.WhichOneof("type") == "text_input" and e.text_input.label == "Query" for e in elements)
+    assert any(e.WhichOneof("type") == "text_input" and e.text_input.label == "ፍለጋ" for e in elements)  # Amharic first
     # the sample index is built on the first page view, in the user's data directory
     assert (installed["where"]["index_root"] / "sample" / "manifest.json").is_file(), log.read_text(errors="replace")
     assert files_under(*installed["packages"]) == installed["before"]
