@@ -102,3 +102,31 @@ def test_first_sentence_and_metadata_line():
     assert first_sentence(long).endswith("…") and len(first_sentence(long)) <= 91
     assert metadata_line("d1", {"source": "ዜና", "date": "2024", "tags": ["x"], "n": 3}) == [
         ("id", "d1"), ("date", "2024"), ("source", "ዜና"), ("n", "3")]
+
+
+def test_the_lexical_sample_gains_embeddings_once_the_encoder_is_here(tmp_path, tiny_models):
+    from index.manifest import read_manifest
+    from search.catalog import ensure_sample_index, sample_needs_build
+
+    out = tmp_path / "sample"
+    notes = ensure_sample_index(out, dense_model=str(tmp_path / "not-here"))  # offline: keyword search only
+    assert notes and notes[0].startswith("dense retrieval skipped") and not read_manifest(out)["dense"]
+    assert not sample_needs_build(out, str(tmp_path / "not-here"))
+    assert sample_needs_build(out, str(tiny_models["encoder"]))
+    assert ensure_sample_index(out, dense_model=str(tiny_models["encoder"])) == []
+    assert read_manifest(out)["dense"]["dim"] == 32 and not sample_needs_build(out, str(tiny_models["encoder"]))
+
+
+def test_upload_errors_name_the_file_and_no_command_line_flag(tmp_path):
+    from index.readers import CorpusError
+    from search.catalog import Upload, build_from_uploads, table_columns
+
+    csv = Upload("news.csv", "id,headline,body\n1,ርዕስ,ቡና ጥሩ ነው።\n".encode())
+    assert table_columns(csv) == ["id", "headline", "body"]
+    assert table_columns(Upload("a.jsonl", b'{"id": "1", "body": "x", "n": 3}\n')) == ["id", "body"]
+    with pytest.raises(CorpusError) as info:
+        build_from_uploads([csv], tmp_path, "x", dense_model=None)
+    assert str(info.value).startswith("news.csv, line 1: no 'text' column") and "--" not in str(info.value)
+    assert "/tmp" not in str(info.value)
+    report = build_from_uploads([csv], tmp_path, "x", dense_model=None, text_field="body", title_field="headline")
+    assert report.documents == 1
