@@ -21,7 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from index.manifest import IndexFormatError, describe_manifest, read_manifest
-from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model
+from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, skipped_note
 from index.readers import CorpusError
 from search import QueryError, Searcher
 from search.catalog import (
@@ -72,6 +72,8 @@ def settings() -> argparse.Namespace:
     parser.add_argument("--index-root", default=os.environ.get("AMHARIC_SEARCH_INDEX_ROOT", str(DEFAULT_INDEX_ROOT)))
     parser.add_argument("--reranker", default=os.environ.get("AMHARIC_SEARCH_RERANKER", DEFAULT_RERANKER))
     parser.add_argument("--dense-model", default=os.environ.get("AMHARIC_SEARCH_DENSE_MODEL"))
+    parser.add_argument("--api", default=os.environ.get("AMHARIC_SEARCH_API"),
+                        help="Search through a running `amharic-search serve` at this URL instead of in this process.")
     args, _ = parser.parse_known_args(sys.argv[1:])
     return args
 
@@ -85,6 +87,14 @@ def T(key: str, **values) -> str:
 def load_searcher(index_dir: str, built: str, dense_model: str, reranker: str) -> Searcher:
     """One Searcher per (index, build, models), shared by all sessions (it is thread-safe)."""
     return Searcher.load(index_dir, dense_model=dense_model, reranker=reranker or None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_client(url: str, index: str | None):
+    """A client of the search service (the page's searcher when it runs with --api)."""
+    from search.client import ServiceClient
+
+    return ServiceClient(url, index=index)
 
 
 # -- state and the URL ------------------------------------------------------------------------------
@@ -126,7 +136,7 @@ def ensure_sample(root: Path, dense_model: str) -> list[str]:
     return notes
 
 
-def sidebar_collections(indexes: dict[str, Path]) -> str:
+def sidebar_collections(indexes: dict) -> str:
     names = list(indexes)
     if st.session_state.get("pending_index") in names:  # a freshly built upload: switch to it
         st.session_state["index_choice"] = st.session_state.pop("pending_index")
@@ -135,7 +145,7 @@ def sidebar_collections(indexes: dict[str, Path]) -> str:
     return st.sidebar.selectbox(T("collection_label"), names, key="index_choice")
 
 
-def sidebar_about(manifest: dict, searcher: Searcher) -> None:
+def sidebar_about(manifest: dict, searcher) -> None:
     with st.sidebar.expander(T("about_collection")):
         for key, value in describe_manifest(manifest):
             st.text(f"{key}: {value}")
@@ -197,11 +207,11 @@ def sidebar_upload(root: Path, dense_model: str) -> None:
 # -- notices ----------------------------------------------------------------------------------------
 
 
-def missing_models_notice(searcher: Searcher, manifest: dict, notes: list[str], build_model: str) -> None:
+def missing_models_notice(searcher, manifest: dict, notes: list[str], build_model: str) -> None:
     """One short notice for what is off, and the details for whoever runs the server in an expander."""
     # a collection without embeddings because the encoder is not here counts as "meaning-based search is off"
-    dense_off = searcher.skipped_note("dense") or (not manifest.get("dense") and not cached_model(build_model))
-    rerank_off = searcher.skipped_note("rerank")
+    dense_off = skipped_note(searcher.warnings, "dense") or (not manifest.get("dense") and not cached_model(build_model))
+    rerank_off = skipped_note(searcher.warnings, "rerank")
     if dense_off and rerank_off:
         line = T("off_both")
     elif dense_off:
@@ -224,7 +234,7 @@ def missing_models_notice(searcher: Searcher, manifest: dict, notes: list[str], 
         if not manifest.get("dense"):
             st.caption(T("how_to_lexical"))
             st.code(f"amharic-search index build {manifest.get('corpus', {}).get('path', 'CORPUS')} "
-                    f"--out {searcher.directory} --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]}",
+                    f"--out {getattr(searcher, 'directory', 'DIR')} --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]}",
                     language="bash")
 
 
@@ -262,7 +272,7 @@ def score_line(result, stages: list[str]) -> str:
     return " · ".join(parts)
 
 
-def render_card(searcher: Searcher, response, result, color: str, *, expert: bool, details: bool) -> None:
+def render_card(searcher, response, result, color: str, *, expert: bool, details: bool) -> None:
     html_snippet, matched = snippet(searcher.analyzer, result.text, response.query_terms)
     doc = searcher.document(result.doc_id)
     meta = metadata_line(result.doc_id, (doc or {}).get("metadata"))
@@ -303,7 +313,7 @@ def summary_line(response, *, reranking: int = 0) -> str:
     return " · ".join(parts)
 
 
-def render_results(searcher: Searcher, response, colors: dict[str, str], *, expert: bool, reranking: int = 0) -> None:
+def render_results(searcher, response, colors: dict[str, str], *, expert: bool, reranking: int = 0) -> None:
     st.markdown(f'<div class="as-summary">{escape(summary_line(response, reranking=reranking))}</div>',
                 unsafe_allow_html=True)
     if not response.results:
@@ -373,7 +383,7 @@ def render_timings(timings: dict) -> None:
     st.bar_chart(pd.DataFrame({T("timing_ms"): list(stages.values())}, index=list(stages)), horizontal=True, height=150)
 
 
-def render_compare(searcher: Searcher, query: str, options: dict) -> None:
+def render_compare(searcher, query: str, options: dict) -> None:
     """The same query through each stage combination this collection can run, side by side."""
     runs = {"cmp_lexical": dict(stages="lexical", rerank=False)}
     if searcher.has_dense:
@@ -434,7 +444,7 @@ def header() -> None:
     st.caption(T("tagline"))
 
 
-def expert_controls(searcher: Searcher) -> dict:
+def expert_controls(searcher) -> dict:
     """Every control, in the sidebar; a control for a stage that is not available is replaced by why."""
     sb = st.sidebar
     sb.subheader(T("settings"))
@@ -454,7 +464,7 @@ def expert_controls(searcher: Searcher) -> dict:
         options["rerank"] = sb.checkbox(T("rerank_toggle"), value=True, key="rerank")
         if options["rerank"]:
             options["candidates"] = sb.select_slider(T("candidates"), [10, 20, 30, 50, 100, 200], value=100, key="candidates")
-            default = searcher.reranker.max_length or 512
+            default = getattr(searcher.reranker, "max_length", None) or 512
             lengths = sorted({128, 256, 384, 512, default})
             options["max_length"] = sb.select_slider(T("max_length"), lengths, value=default, key="max_length",
                                                      help=T("max_length_help"))
@@ -465,7 +475,7 @@ def expert_controls(searcher: Searcher) -> dict:
     return options
 
 
-def simple_options(searcher: Searcher) -> dict:
+def simple_options(searcher) -> dict:
     return {"top_k": 10, "rerank": searcher.has_reranker, "mode": "hybrid" if searcher.has_dense else "lexical",
             "fusion": None, "depth": None, "candidates": 100, "max_length": None, "window": "best", "translit": True}
 
@@ -507,30 +517,47 @@ def main() -> None:
     build_model = args.dense_model or DEFAULT_DENSE_MODEL
 
     notes: list[str] = []
-    indexes: dict[str, Path] = {}
-    if args.index:
+    indexes: dict[str, Path | str] = {}
+    if args.api:  # the collections are the ones the service serves
+        from search.client import ServiceError
+
+        try:
+            indexes = {name: name for name in load_client(args.api, None).indexes()}
+        except ServiceError as exc:
+            header()
+            st.error(T("api_unreachable"))
+            st.code(str(exc), language=None, wrap_lines=True)
+            return
+    elif args.index:
         indexes[Path(args.index).name] = Path(args.index)
     else:
         notes += ensure_sample(root, build_model)
-    for path in find_indexes(root):
-        indexes.setdefault(path.name, path)
+    if not args.api:
+        for path in find_indexes(root):
+            indexes.setdefault(path.name, path)
 
     header()
     if not indexes:
         st.error(T("no_collection"))
         st.code("amharic-search index build CORPUS --out DIR", language="bash")
         return
-    index_dir = indexes[sidebar_collections(indexes)]
+    choice = sidebar_collections(indexes)
     try:
-        manifest = read_manifest(index_dir)
         with st.spinner(T("loading")):
-            searcher = load_searcher(str(index_dir), manifest.get("created", ""), args.dense_model or "index", args.reranker)
-    except (IndexFormatError, ModelUnavailableError, ValueError) as exc:
+            if args.api:
+                searcher = load_client(args.api, choice)
+                manifest = searcher.refresh()["manifest"]  # the service may have reloaded a rebuilt index
+            else:
+                manifest = read_manifest(indexes[choice])
+                searcher = load_searcher(str(indexes[choice]), manifest.get("created", ""), args.dense_model or "index",
+                                         args.reranker)
+    except (IndexFormatError, ModelUnavailableError, ValueError, RuntimeError) as exc:  # RuntimeError: ServiceError
         st.error(T("cannot_open"))
         st.code(str(exc), language=None, wrap_lines=True)
         return
     sidebar_about(manifest, searcher)
-    sidebar_upload(root, build_model)
+    if not args.api:  # uploads are indexed here; a service serves the collections it was started with
+        sidebar_upload(root, build_model)
 
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")
@@ -561,23 +588,27 @@ def main() -> None:
         run_search(searcher, query, options, expert=False)
 
 
-def run_search(searcher: Searcher, query: str, options: dict, *, expert: bool) -> None:
-    """The first stage at once, then the reranked list in its place; the ranking story below."""
+def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
+    """The first stage at once, then the reranked list in its place; the ranking story below.
+
+    ``searcher``: an in-process Searcher or a client of the search service (the same search_stream).
+    """
+    will_rerank = bool(options["rerank"] and searcher.has_reranker)
     try:
-        response, cands = searcher.first_stage(query, stages=options["mode"], fusion=options["fusion"],
-                                               depth=options["depth"], candidates=options["candidates"])
+        stream = searcher.search_stream(query, top_k=options["top_k"], stages=options["mode"], rerank=will_rerank,
+                                        fusion=options["fusion"], depth=options["depth"],
+                                        candidates=options["candidates"], rerank_depth=options["candidates"],
+                                        max_length=options["max_length"], window=options["window"])
+        response = next(stream)
     except QueryError as exc:
         st.info(str(exc))
         return
     results_box, flow_box, timing_box = st.empty(), st.empty(), st.empty()
-    response.results = searcher.documents(cands, options["top_k"])
-    will_rerank = options["rerank"] and searcher.has_reranker and cands
     colors = doc_colors(r.doc_id for r in response.results)
+    reranking = options["candidates"] if will_rerank and response.results else 0
     with results_box.container():
-        render_results(searcher, response, colors, expert=expert, reranking=min(options["candidates"], len(cands)) if will_rerank else 0)
-    if will_rerank:
-        searcher.rerank_candidates(response, cands, top_k=options["top_k"], rerank_depth=options["candidates"],
-                                   max_length=options["max_length"], window=options["window"])
+        render_results(searcher, response, colors, expert=expert, reranking=reranking)
+    for response in stream:  # the reranked list, when there is one
         colors = doc_colors([*colors, *(r.doc_id for r in response.results)])
         with results_box.container():
             render_results(searcher, response, colors, expert=expert)

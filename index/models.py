@@ -80,6 +80,12 @@ class ModelUnavailableError(RuntimeError):
                 f"{self.advice(stage)}")
 
 
+def skipped_note(notes: list[str], stage: Stage) -> str | None:
+    """Of a searcher's notes, the one that says ``stage`` was skipped (None if it was not)."""
+    prefix = f"{STAGES[stage]['title']} skipped:"
+    return next((n for n in notes if n.startswith(prefix)), None)
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*/*.json", "*/*.safetensors", "*.md"]
 """What a model download fetches: configuration, safetensors weights, tokenizer files, model card."""

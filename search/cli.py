@@ -412,6 +412,151 @@ def tune_cmd(directory, queries, qrels, dense_model, allow_other_encoder, save, 
         click.echo(f"saved to {directory}/manifest.json: {best.label}")
 
 
+# -- train -----------------------------------------------------------------------------------------
+
+
+def train_options(kind: str):
+    """The options `train encoder` and `train reranker` share (search.train does the work)."""
+    default_base = DEFAULT_DENSE_MODEL if kind == "encoder" else DEFAULT_RERANKER
+
+    def decorate(func):
+        for option in reversed([
+            click.option("--pairs", "pairs_paths", multiple=True, type=click.Path(path_type=Path),
+                         help="JSONL[.gz] of {query, positive[, negatives][, doc_id]} (repeatable: files are joined)."),
+            click.option("--from-titles", "titles_corpus", default=None, type=click.Path(path_type=Path),
+                         help="Make the pairs from this corpus's titles and bodies (skips empty, short and copied titles)."),
+            click.option("--title-field", default="title", show_default=True, help="With --from-titles: the title key/column."),
+            click.option("--text-field", default="text", show_default=True, help="With --from-titles: the text key/column."),
+            click.option("--base", default=default_base, show_default=True, help="Model to start from: hub id or local path."),
+            click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+                         help="Folder for the trained model (and its checkpoints while training)."),
+            click.option("--epochs", default=1.0, show_default=True, type=click.FloatRange(0, min_open=True)),
+            click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1, 4096)),
+            click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(0, min_open=True), help="Learning rate."),
+            click.option("--max-length", default=256, show_default=True, type=click.IntRange(16, 8192),
+                         help="Tokens per text while training."),
+            click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+                         help="auto: the GPU when PyTorch sees one, else the CPU."),
+            click.option("--index", "index_dir", default=None, type=click.Path(path_type=Path),
+                         help="Mine hard negatives from this index's first stage (the positive and near-copies left out)."),
+            click.option("--negatives", default=3, show_default=True, type=click.IntRange(0, 64),
+                         help="Negatives per pair (hard ones from --index or the pairs file; else random other passages"
+                              + (" - the encoder then uses in-batch negatives only)" if kind == "encoder" else ")")),
+            click.option("--negative-depth", default=30, show_default=True, type=click.IntRange(1, 1000),
+                         help="How deep in the first stage hard negatives are looked for."),
+            click.option("--holdout", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+                         help="Fraction of the pairs held out to evaluate before and after (seeded; 0: none)."),
+            click.option("--eval-queries", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="Evaluate on these judged queries instead (with --eval-qrels and --index)."),
+            click.option("--eval-qrels", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+            click.option("--seed", default=13, show_default=True, type=int),
+            click.option("--max-steps", default=None, type=click.IntRange(1), help="Stop after this many steps (a bounded run)."),
+            click.option("--checkpoint-minutes", default=10.0, show_default=True, type=click.FloatRange(0.1),
+                         help="Save a checkpoint this often (an interrupted run resumes from the last one)."),
+            click.option("--resume/--no-resume", default=True, show_default=True,
+                         help="Continue an interrupted run found in --out (--no-resume starts over)."),
+            click.option("--overwrite", is_flag=True, help="Replace a model already trained in --out."),
+            strict_option,
+        ]):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def run_training(kind, *, pairs_paths, titles_corpus, title_field, text_field, base, out, epochs, batch_size, lr,
+                 max_length, device, index_dir, negatives, negative_depth, holdout, eval_queries, eval_qrels, seed,
+                 max_steps, checkpoint_minutes, resume, overwrite, strict, loss=None, matryoshka=None):
+    from . import train as T
+
+    if bool(pairs_paths) == bool(titles_corpus):
+        raise click.UsageError("give the training pairs: --pairs FILE (repeatable) or --from-titles CORPUS")
+    if bool(eval_queries) != bool(eval_qrels):
+        raise click.UsageError("--eval-queries and --eval-qrels go together")
+    if eval_queries and not index_dir:
+        raise click.UsageError("--eval-queries/--eval-qrels need --index (the documents the qrels name)")
+    if index_dir:
+        read_manifest(index_dir)  # a wrong index: said before any model loads
+    dims = None
+    if matryoshka:
+        try:
+            dims = tuple(sorted({int(x) for x in matryoshka.split(",") if x.strip()}, reverse=True))
+        except ValueError:
+            raise click.BadParameter(f"{matryoshka!r}: give sizes like 384,256,128", param_hint="--matryoshka") from None
+
+    def log(line: str) -> None:
+        if not Output.quiet:
+            click.echo(line, err=True)
+
+    try:
+        if titles_corpus:
+            report = T.TitlesReport()
+            pairs = T.pairs_from_titles(titles_corpus, title_field=title_field, text_field=text_field, report=report)
+            log(f"--from-titles {titles_corpus}: {report.summary()}")
+            if not pairs:
+                raise click.ClickException(f"{titles_corpus}: no document gives a training pair ({report.summary()})")
+            source = f"titles and bodies of {titles_corpus} ({report.summary()})"
+        else:
+            pairs = [p for path in pairs_paths for p in T.read_pairs(path)]
+            source = ", ".join(str(p) for p in pairs_paths) + f" ({len(pairs)} pairs)"
+        eval_set = T.eval_from_qrels(eval_queries, eval_qrels, index_dir) if eval_queries else None
+        config = T.TrainConfig(base=base, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
+                               device=device, loss=loss, matryoshka=dims, negatives=negatives,
+                               negative_depth=negative_depth, holdout=holdout, seed=seed, max_steps=max_steps,
+                               checkpoint_minutes=checkpoint_minutes)
+        result = T.train_model(kind, pairs, out, config, source=source, index=index_dir, eval_set=eval_set,
+                               resume=resume, overwrite=overwrite, progress=Output.progress(), log=log, strict=strict)
+    except T.TrainingInterrupted as exc:
+        click.echo(f"Interrupted: {exc}", err=True)
+        sys.exit(130)
+    except (T.PairsError, T.TrainError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.before and result.after:
+        click.echo(f"{'':<12}" + "".join(f"{k:>12}" for k in result.before))
+        for name, m in (("before", result.before), ("after", result.after)):
+            click.echo(f"{name:<12}" + "".join(f"{m[k]:>12.4f}" for k in result.before))
+    resumed = f", resumed from step {result.resumed_from}" if result.resumed_from else ""
+    click.echo(f"Trained {result.steps} steps on {result.train_pairs} pairs in {result.seconds:.0f} s{resumed}; "
+               f"model and card in {out}")
+    use = f"index build CORPUS --out INDEX --dense-model {out}" if kind == "encoder" else f"query INDEX TEXT --reranker {out}"
+    click.echo(f"Use it: amharic-search {use}")
+
+
+@main.group("train")
+def train_group() -> None:
+    """Fine-tune the dense encoder or the reranker on your pairs (or your corpus's titles)."""
+
+
+@train_group.command("encoder")
+@train_options("encoder")
+@click.option("--matryoshka", default=None, metavar="DIMS",
+              help="Also train smaller embedding sizes (MatryoshkaLoss), e.g. 256,128.")
+@user_errors
+def train_encoder_cmd(matryoshka, **options):
+    """Fine-tune a dense encoder (MultipleNegativesRankingLoss: in-batch and hard negatives).
+
+    Prints MRR@10 and Recall@1/10 on held-out pairs before and after; writes a safetensors model
+    with a model card to --out, usable as `index build --dense-model OUT`. Ctrl-C stops with a
+    checkpoint: the same command resumes.
+    """
+    run_training("encoder", matryoshka=matryoshka, **options)
+
+
+@train_group.command("reranker")
+@train_options("reranker")
+@click.option("--loss", type=click.Choice(["bce", "listwise"]), default="bce", show_default=True,
+              help="bce: each (query, passage) scored alone; listwise: the positive against its negatives.")
+@user_errors
+def train_reranker_cmd(loss, **options):
+    """Fine-tune a cross-encoder reranker (an encoder or a one-logit cross-encoder as --base).
+
+    Prints MRR@10 and Recall@1/10 of reordering held-out candidates before and after; writes a
+    safetensors model with a model card to --out, usable as `query --reranker OUT`. Ctrl-C stops
+    with a checkpoint: the same command resumes.
+    """
+    run_training("reranker", loss=loss, **options)
+
+
 # -- models and app -------------------------------------------------------------------------------
 
 
@@ -555,6 +700,7 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
         click.echo(f"Serving {names} at http://{host}:{port} (API docs: http://{host}:{port}/docs); Ctrl-C stops", err=True)
     if workers > 1:
         service.close()  # each worker process loads its own (the load above checked that it can)
+        service = None
         run(config, host=host, port=port, workers=workers, quiet=Output.quiet)
     else:
         run(create_app(service), host=host, port=port, quiet=Output.quiet)
@@ -562,9 +708,13 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
 
 @main.command("app", context_settings={"ignore_unknown_options": True})
 @click.option("--index", "index_dir", default=None, help="Index directory (default: the sample index).")
+@click.option("--api", default=None, envvar="AMHARIC_SEARCH_API", show_envvar=True,
+              help="Search through a running `amharic-search serve` at this URL (default: in this process).")
+@click.option("--dense-model", default=None, help="Encoder for building the sample index and uploads (hub id or path).")
+@click.option("--reranker", default=None, help=f"Cross-encoder (hub id or path; default {DEFAULT_RERANKER}).")
 @click.option("--port", default=8501, show_default=True, type=int)
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
-def app_cmd(index_dir, port, streamlit_args):
+def app_cmd(index_dir, api, dense_model, reranker, port, streamlit_args):
     """Start the browser UI (Streamlit)."""
     from .paths import app_path
 
@@ -575,8 +725,10 @@ def app_cmd(index_dir, port, streamlit_args):
     settings = ["--server.maxUploadSize", "50", "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false",
                 "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none", "--server.enableStaticServing", "true"]
     args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *settings, *streamlit_args]
-    if index_dir:
-        args += ["--", "--index", index_dir]
+    page_args = [arg for name, value in (("--index", index_dir), ("--api", api), ("--dense-model", dense_model),
+                                         ("--reranker", reranker)) if value for arg in (name, value)]
+    if page_args:
+        args += ["--", *page_args]
     os.execv(sys.executable, args)
 
 

@@ -51,10 +51,9 @@ class ServiceClient:
                  index: str | None = None, http: httpx.Client | None = None) -> None:
         self.url = (url or os.environ.get(API_ENV) or "http://127.0.0.1:8000").rstrip("/")
         key = api_key if api_key is not None else os.environ.get("AMHARIC_SEARCH_API_KEY")
-        headers = {"X-API-Key": key} if key else {}
+        self._headers = {"X-API-Key": key} if key else {}
         self._own = http is None
         self.http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
-        self.http.headers.update(headers)
         self.index = index
         self._info: dict | None = None
 
@@ -69,6 +68,12 @@ class ServiceClient:
             raise ServiceError(404, "unknown_index", f"the service at {self.url} serves no index {name!r}")
         self._info = info
         return info
+
+    def indexes(self) -> list[str]:
+        """The names of the indexes the service serves, its default first."""
+        served = self._get("/v1/indexes")
+        names = [i["name"] for i in served["indexes"]]
+        return sorted(names, key=lambda n: n != served["default"])
 
     @property
     def info(self) -> dict:
@@ -124,7 +129,8 @@ class ServiceClient:
     def search_stream(self, query: str, **kwargs) -> Iterator[SearchResponse]:
         """As :meth:`Searcher.search_stream`: the first-stage response, then (when reranking) the reranked one."""
         try:
-            with self.http.stream("POST", self.url + "/v1/search/stream", json=self._params(query, kwargs)) as r:
+            with self.http.stream("POST", self.url + "/v1/search/stream", json=self._params(query, kwargs),
+                                  headers=self._headers) as r:
                 if r.status_code != 200:
                     r.read()
                     self._raise(r)
@@ -164,7 +170,7 @@ class ServiceClient:
 
     def _send(self, method: str, path: str, **kwargs) -> dict:
         try:
-            r = self.http.request(method, self.url + path, **kwargs)
+            r = self.http.request(method, self.url + path, headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceError(0, "unreachable", f"the search service at {self.url} cannot be reached ({exc})") from None
         if r.status_code != 200:

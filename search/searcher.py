@@ -340,10 +340,9 @@ class Searcher:
 
     def skipped_note(self, stage: Stage) -> str | None:
         """The load note of a stage skipped because its model could not be had (None if it was not)."""
-        from index.models import STAGES
+        from index.models import skipped_note
 
-        prefix = f"{STAGES[stage]['title']} skipped:"
-        return next((w for w in self.warnings if w.startswith(prefix)), None)
+        return skipped_note(self.warnings, stage)
 
     # -- search ----------------------------------------------------------------------------------
 

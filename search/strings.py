@@ -100,6 +100,7 @@ STRINGS: dict[str, dict[str, str]] = {
                         "am": "የናሙና ስብስቡ እየተዘጋጀ ነው (በመጀመሪያ ጊዜ ብቻ)…"},
     "loading": {"en": "Loading the collection and the models…", "am": "ስብስቡና ሞዴሎቹ እየተጫኑ ነው…"},
     "no_collection": {"en": "No collection was found.", "am": "ምንም ስብስብ አልተገኘም።"},
+    "api_unreachable": {"en": "The search service cannot be reached:", "am": "የፍለጋ አገልግሎቱን ማግኘት አልተቻለም፦"},
     "cannot_open": {"en": "This collection cannot be opened:", "am": "ይህን ስብስብ መክፈት አልተቻለም፦"},
     "went_wrong": {"en": "Something went wrong ({error}). The details are in the server log.",
                    "am": "ችግር ተፈጥሯል ({error})። ዝርዝሩ በአገልጋዩ መዝገብ ውስጥ አለ።"},

@@ -58,3 +58,36 @@ def searcher(sample_index, tiny_models):
     from search import Searcher
 
     return Searcher.load(sample_index, reranker=str(tiny_models["reranker"]), reranker_backend="torch")
+
+
+@pytest.fixture(scope="session")
+def service_url(sample_index, tiny_models):
+    """`amharic-search serve` on the sample index with the tiny models, as a real server on a free port."""
+    import socket
+    import subprocess
+    import time
+
+    from search.client import ServiceClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "search", "serve", str(sample_index), "--port", str(port), "--reranker",
+           str(tiny_models["reranker"])]  # the page's defaults (reranker backend auto)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client, deadline = ServiceClient(url, timeout=5), time.monotonic() + 120
+        while not client.health():
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the search service did not start"
+            time.sleep(0.2)
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -20,8 +20,18 @@ APP = str(ROOT / "app.py")
 def app_env(monkeypatch, sample_index, tiny_models):
     monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(sample_index.parent))
     monkeypatch.delenv("AMHARIC_SEARCH_INDEX", raising=False)
+    monkeypatch.delenv("AMHARIC_SEARCH_API", raising=False)
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", str(tiny_models["reranker"]))
     monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
+
+
+@pytest.fixture(params=["in-process", "service"])
+def both_modes(request, app_env, monkeypatch):
+    """The same page test in-process and through a running search service (--api / AMHARIC_SEARCH_API)."""
+    if request.param == "service":
+        monkeypatch.setenv("AMHARIC_SEARCH_API", request.getfixturevalue("service_url"))
+        monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", "/nonexistent")  # nothing local is used
+    return request.param
 
 
 def page(lang="en", view="simple", **params):
@@ -61,7 +71,7 @@ def test_empty_page_shows_guidance(app_env):
     assert not at.error
 
 
-def test_simple_view_reads_like_search_results(app_env):
+def test_simple_view_reads_like_search_results(both_modes):
     at = search(page(), "የወባ በሽታ መከላከል")
     found = cards(at)
     assert len(found) == 10
@@ -90,7 +100,7 @@ def test_a_card_without_a_title_shows_its_first_sentence(tmp_path, monkeypatch):
     assert "date: 2024-05-01" in plain(card) and "source: ዜና" in plain(card)
 
 
-def test_expert_view_has_scores_the_rank_flow_and_timings(app_env):
+def test_expert_view_has_scores_the_rank_flow_and_timings(both_modes):
     at = search(page(view="expert"), "የወባ በሽታ መከላከል")
     results = [c for c in cards(at) if "as-scores" in c]
     assert len(results) == 10
@@ -143,12 +153,12 @@ def test_controls_of_a_missing_stage_are_explained_not_shown(app_env, monkeypatc
     assert t("rerank_missing", "en") in [c.value for c in at.sidebar.caption]
 
 
-def test_empty_query_is_guidance_not_error(app_env):
+def test_empty_query_is_guidance_not_error(both_modes):
     at = search(page(), "   ")
     assert any(i.value == t("empty_query", "en") for i in at.info) and not at.error
 
 
-def test_example_query_one_click(app_env):
+def test_example_query_one_click(both_modes):
     at = page()
     at.button(key="ex0").click().run()
     assert not at.exception and cards(at)
@@ -164,7 +174,7 @@ def test_latin_transliteration(app_env):
     assert not any("Searching for" in m.value for m in at.markdown)
 
 
-def test_compare_view(app_env):
+def test_compare_view(both_modes):
     at = search(page(view="expert"), "የአድዋ ጦርነት")
     heads = [plain(m.value) for m in at.markdown if m.value.startswith("**")]
     assert [h.split("**")[1] for h in heads] == ["Keywords alone", "Keywords + meaning", "Keywords + meaning, reranked"]
@@ -230,7 +240,7 @@ def test_hostile_passages_are_escaped(tmp_path, monkeypatch, tiny_models):
     assert "&lt;script&gt;" in html and "&lt;img src&#61;x onerror&#61;alert&#40;1&#41;&gt;" in html
 
 
-def test_unknown_words_page_says_the_results_match_by_meaning(app_env):
+def test_unknown_words_page_says_the_results_match_by_meaning(both_modes):
     at = search(page(), "ዝዝዝዝዝ ቅቅቅቅቅ")
     assert t("no_word_found", "en") in [c.value for c in at.caption]
     found = cards(at)
@@ -262,7 +272,7 @@ def test_amharic_is_the_default_interface(app_env):
     assert t("search_button", "am") in [b.label for b in at.main.button] + ["ፈልግ"]
 
 
-def test_the_url_reopens_a_result_page(app_env):
+def test_the_url_reopens_a_result_page(both_modes):
     at = page(lang="am", view="expert", q="የወባ በሽታ")
     assert len([c for c in cards(at) if "as-scores" in c]) == 10  # opening the URL runs the search
     assert at.text_input(key="query").value == "የወባ በሽታ"
@@ -290,3 +300,21 @@ def test_no_unused_strings_and_no_unknown_keys():
     assert literal <= set(STRINGS), literal - set(STRINGS)
     unused = [k for k in STRINGS if k not in literal and not any(k.startswith(p) for p in prefixes)]
     assert unused == []
+
+
+def test_the_page_gives_the_same_results_in_process_and_through_the_service(app_env, service_url, monkeypatch):
+    local = search(page(view="expert"), "የወባ በሽታ መከላከል")
+    monkeypatch.setenv("AMHARIC_SEARCH_API", service_url)
+    remote = search(page(view="expert"), "የወባ በሽታ መከላከል")
+    ids = [re.findall(r'class="as-id">([^<]+)<', c) for c in cards(local)]
+    assert ids == [re.findall(r'class="as-id">([^<]+)<', c) for c in cards(remote)] and len(ids) == 40
+    scores = [plain(re.search(r'<div class="as-scores">(.*?)</div>', c).group(1)) for c in cards(local) if "as-scores" in c]
+    assert scores == [plain(re.search(r'<div class="as-scores">(.*?)</div>', c).group(1))
+                      for c in cards(remote) if "as-scores" in c]
+    assert not [e for e in remote.expander if e.label == "Add your own files"]  # the service serves its own collections
+
+
+def test_an_unreachable_service_is_said_plainly(app_env, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_API", "http://127.0.0.1:9")
+    at = page()
+    assert [e.value for e in at.error] == [t("api_unreachable", "en")] and "cannot be reached" in at.code[0].value

@@ -231,3 +231,17 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_server):
         assert "evil<b>name" in (picker.text_content() + " ".join(
             picker.locator("input").evaluate_all("els => els.map(e => e.value)")))
         assert sidebar.locator("b").count() == 0
+
+
+def test_the_page_through_the_search_service_shows_the_same_results(server, service_url):
+    def ids(url):
+        with browser_page() as page:
+            page.goto(url + "/?lang=en&view=expert&q=" + QUERY)
+            wait_reranked(page)
+            results = page.locator(".as-card").filter(has=page.locator(".as-scores"))
+            expect(results).to_have_count(10, timeout=30_000)
+            return results.locator(".as-id").all_inner_texts(), results.locator(".as-scores").all_inner_texts()
+
+    env = {"AMHARIC_SEARCH_API": service_url, "AMHARIC_SEARCH_INDEX_ROOT": "/nonexistent", "HF_HUB_OFFLINE": "1"}
+    with streamlit_server(env) as through_service:
+        assert ids(through_service) == ids(server)

@@ -140,6 +140,21 @@ def test_app_help(run):
     assert r.exit_code == 0 and "--index" in r.output
 
 
+def test_app_passes_the_page_its_options(run, monkeypatch):
+    import os
+
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda exe, args: calls.append(args))
+    r = run("app", "--port", "8600", "--api", "http://127.0.0.1:8000", "--dense-model", "bundle/enc", "--reranker",
+            "bundle/rr", "--server.headless", "true")
+    assert r.exit_code == 0, r.output
+    (args,) = calls
+    assert args[args.index("--server.port") + 1] == "8600" and "--server.enableStaticServing" in args
+    assert args[args.index("--server.headless") + 1] == "true"
+    assert args[args.index("--") + 1:] == ["--api", "http://127.0.0.1:8000", "--dense-model", "bundle/enc",
+                                           "--reranker", "bundle/rr"]
+
+
 @pytest.mark.parametrize("query", ["።።።", "ቡና \x07 ☕", "x" * 10_000, "coffee"])
 def test_query_odd_input(run, lexical_index, query):
     r = run("query", lexical_index, query, "--no-rerank", "--json")

@@ -141,6 +141,8 @@ def test_every_error_is_json_with_the_command_line_message(http, lexical_index):
         (http.post("/v1/search", json={"top_k": 3}), 422, "invalid_request", "query:"),
         (http.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request", ""),
         (http.post("/v1/search", content=b"x" * 70_000, headers={"content-type": "application/json"}), 413, "too_large", "bytes"),
+        (http.post("/v1/search", content=iter([b"x" * 40_000] * 2), headers={"content-type": "application/json"}), 413,
+         "too_large", "bytes"),  # chunked, no content-length
         (http.get("/v1/search", params={"query": "ቡና", "index": "nope"}), 404, "unknown_index", "no index 'nope'"),
         (http.get("/v1/documents/no-such-doc"), 404, "unknown_document", "no document 'no-such-doc'"),
         (http.get("/v1/nowhere"), 404, "not_found", "no such endpoint"),
@@ -216,6 +218,8 @@ def test_missing_models_skip_their_stage_with_a_note_or_fail_with_strict(sample_
     svc.close()
     with pytest.raises(ModelUnavailableError, match="no-reranker"):
         make_service(sample_index, tmp_path / "no-reranker", strict=True)
+    r = CliRunner().invoke(main, ["serve", str(sample_index), "--reranker", str(tmp_path / "no-reranker"), "--strict"])
+    assert r.exit_code == 1 and "no-reranker" in r.stderr and "--no-rerank" in r.stderr and "Traceback" not in r.output
 
 
 # -- micro-batching and deadlines --------------------------------------------------------------------
@@ -330,9 +334,9 @@ def test_a_rebuilt_index_is_picked_up_with_requests_in_flight(tmp_path, sample_i
         holder.start()
         assert entered.wait(30)
 
-        def hammer(q):
+        def hammer(q):  # requests that start and end during the rebuild and the swap (the cross-encoder is held)
             while not stop.is_set():
-                statuses.append(c.post("/v1/search", json={"query": q, "candidates": 20}).status_code)
+                statuses.append(c.post("/v1/search", json={"query": q, "rerank": False}).status_code)
                 statuses.append(c.get("/v1/documents/hist-001").status_code)
 
         workers = [threading.Thread(target=hammer, args=(q,)) for q in ("ቡና", "ትምህርት")]
@@ -357,7 +361,7 @@ def test_a_rebuilt_index_is_picked_up_with_requests_in_flight(tmp_path, sample_i
         assert c.get("/v1/documents/new-001").status_code == 200
     svc.close()
     assert held["reranked"] is True and len(held["results"]) == 10  # the request in flight finished on the old index
-    assert statuses and set(statuses) == {200}
+    assert len(statuses) > 10 and set(statuses) == {200}
     assert svc.entries["idx"].searcher is not old and svc.entries["idx"].searcher.encoder is old.encoder  # models reused
 
 
