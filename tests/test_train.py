@@ -1,0 +1,259 @@
+"""Fine-tuning (search.train, `amharic-search train`): pairs files, pairs from titles, hard negatives,
+encoder and reranker training with resume, the output model everywhere a model goes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE, sample_docs
+from search.cli import main
+from search.train import (
+    CHECKPOINTS, MiningReport, Pair, PairsError, TitlesReport, TrainConfig, TrainError, TrainingInterrupted,
+    mine_negatives, near_duplicate, pairs_from_titles, read_pairs, split_holdout, train_model,
+)
+
+FAST = dict(epochs=1, batch_size=8, lr=5e-4, max_length=64, holdout=0.25, device="cpu")
+
+
+def title_pairs(n: int = 32) -> list[Pair]:
+    return pairs_from_titles(SAMPLE / "corpus.jsonl")[:n]
+
+
+def write_pairs(path: Path, pairs: list[Pair]) -> Path:
+    path.write_text("".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+    return path
+
+
+def weights(model_dir: Path) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def changed(a: dict, b: dict) -> bool:
+    import numpy as np
+
+    return any(not np.array_equal(a[k], b[k]) for k in a if k in b)
+
+
+# -- pairs -------------------------------------------------------------------------------------------
+
+
+def test_read_pairs_accepts_the_shared_format_and_gzip(tmp_path):
+    lines = [{"query": "ሀ ለ", "positive": "መ ሠ ረ", "doc_id": "d1"},
+             {"query": "ቀ በ", "positive": "ተ ቸ", "negatives": ["ኀ ነ", ""]},
+             {"query": "ኘ አ", "positive": "ከ ኸ", "negative": "ወ ዐ"}]
+    path = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(json.dumps(lines[0]) + "\n\n" + json.dumps(lines[1]) + "\n" + json.dumps(lines[2]) + "\n")
+    pairs = read_pairs(path)
+    assert [p.line for p in pairs] == [1, 3, 4]
+    assert pairs[0].doc_id == "d1" and pairs[1].negatives == ["ኀ ነ"] and pairs[2].negatives == ["ወ ዐ"]
+
+
+@pytest.mark.parametrize("content, line, words", [
+    ('{"query": "a", "positive": "b"}\n{"query": "a"\n', 2, "not valid JSON"),
+    ('{"query": "a", "positive": "b"}\n\n{"query": "a", "text": "b"}\n', 3, "no 'positive' field"),
+    ('["a", "b"]\n', 1, "expected a JSON object"),
+    ('{"query": "", "positive": "b"}\n', 1, "'query' is empty"),
+    ('{"query": "a", "positive": 3}\n', 1, "must be a string"),
+    ('{"query": "a", "positive": "b", "negatives": 5}\n', 1, "must be a list"),
+])
+def test_bad_pairs_files_name_the_line(tmp_path, content, line, words):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(PairsError) as err:
+        read_pairs(path)
+    assert f"{path}:{line}:" in str(err.value) and words in str(err.value)
+
+
+def test_empty_or_missing_pairs_file(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(PairsError, match="no pairs"):
+        read_pairs(tmp_path / "empty.jsonl")
+    with pytest.raises(PairsError, match="no such file"):
+        read_pairs(tmp_path / "nope.jsonl")
+
+
+def test_pairs_from_titles_counts_what_it_skips(tmp_path):
+    body = "የጤና ሚኒስቴር በቆላማ አካባቢዎች የወባ በሽታን ለመከላከል አዲስ ዘመቻ ጀመረ " * 3
+    docs = [
+        {"id": "ok", "title": "አዲስ የወባ ዘመቻ", "text": body},
+        {"id": "empty", "title": "", "text": body},
+        {"id": "short", "title": "ወባ", "text": body},
+        {"id": "copied", "title": "የወባ በሽታን ለመከላከል", "text": body},
+        {"id": "tiny-body", "title": "ሌላ ረጅም ርዕስ", "text": "ሁለት ቃላት"},
+        {"id": "again", "title": "አዲስ የወባ ዘመቻ", "text": body + " ተጨማሪ"},
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    report = TitlesReport()
+    pairs = pairs_from_titles(corpus, report=report)
+    assert [(p.query, p.doc_id) for p in pairs] == [("አዲስ የወባ ዘመቻ", "ok")]
+    assert report.documents == 6 and report.pairs == 1
+    assert report.skipped == {"without a title": 1, "with a too short title": 1, "whose title is in the body verbatim": 1,
+                              "with a too short body": 1, "with a repeated title": 1}
+    # the sample corpus: every document has a title; the ones copied into their bodies are skipped
+    report = TitlesReport()
+    sample = pairs_from_titles(SAMPLE / "corpus.jsonl", report=report)
+    assert sample and report.documents == len(sample_docs()) == report.pairs + sum(report.skipped.values())
+    assert all(p.query not in p.positive for p in sample)
+
+
+def test_holdout_split_is_seeded_and_keeps_passages_on_one_side():
+    pairs = title_pairs(40) + [Pair("ሌላ ጥያቄ", title_pairs(1)[0].positive)]
+    train, held = split_holdout(pairs, 0.25, seed=3)
+    assert (train, held) == split_holdout(pairs, 0.25, seed=3)
+    assert 9 <= len(held) <= 12 and len(train) + len(held) == len(pairs)
+    assert not {p.positive for p in train} & {p.positive for p in held}
+
+
+# -- hard negatives --------------------------------------------------------------------------------
+
+
+def test_hard_negative_mining_excludes_the_positive(sample_index):
+    docs = {d["id"]: d for d in sample_docs()}
+    pairs = title_pairs(12)
+    report = MiningReport()
+    mined = mine_negatives(pairs, sample_index, negatives=4, depth=20, report=report)
+    assert report.mined > 0 and report.excluded_positive > 0 and report.stages == ["bm25", "dense"]
+    for pair, out in zip(pairs, mined):
+        assert out.query == pair.query and len(out.negatives) <= 4
+        own = docs[pair.doc_id]["text"]
+        for neg in out.negatives:
+            assert neg not in own and not near_duplicate(neg, own)
+    # without doc ids the positive is still recognized (its passages are near-duplicates of it)
+    anonymous = [Pair(p.query, p.positive) for p in pairs]
+    for pair, out in zip(pairs, mine_negatives(anonymous, sample_index, negatives=4, depth=20)):
+        assert all(neg not in docs[pair.doc_id]["text"] for neg in out.negatives)
+
+
+def test_near_duplicate():
+    text = "የጤና ሚኒስቴር በቆላማ አካባቢዎች የወባ በሽታን ለመከላከል አዲስ ዘመቻ ጀመረ"
+    assert near_duplicate(text, "መግቢያ። " + text + " መጨረሻ።")
+    assert not near_duplicate("የቡና ምርት በዚህ ዓመት በከፍተኛ ሁኔታ ጨምሯል ተብሏል", text)
+
+
+# -- training --------------------------------------------------------------------------------------
+
+
+def test_encoder_training_resumes_and_loads_everywhere(tiny_models, tmp_path):
+    from index.models import load_encoder
+
+    base = tiny_models["encoder"]
+    out = tmp_path / "encoder"
+    config = TrainConfig(base=str(base), **FAST)
+    pairs = title_pairs(40)
+    lines: list[str] = []
+    with pytest.raises(TrainingInterrupted) as err:  # as Ctrl-C would: a checkpoint, then a stop
+        train_model("encoder", pairs, out, config, stop_after=1, log=lines.append)
+    assert err.value.step == 1 and (out / CHECKPOINTS / "checkpoint-1").is_dir()
+    assert any(line.startswith("before:") for line in lines)
+
+    with pytest.raises(TrainError, match="other data or settings.*lr"):
+        train_model("encoder", pairs, out, TrainConfig(base=str(base), **{**FAST, "lr": 1e-4}), log=lines.append)
+
+    result = train_model("encoder", pairs, out, config, log=lines.append)
+    assert result.resumed_from == 1 and result.steps == 4  # 30 training pairs, batches of 8
+    assert set(result.before) == set(result.after) == {"MRR@10", "Recall@1", "Recall@10"}
+    assert any(line.startswith("after:") for line in lines)
+    assert changed(weights(base), weights(out))
+    assert not (out / CHECKPOINTS).exists()
+    assert not [p for p in out.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert str(base) in card and "Before / after" in card and "fine-tuned |" in card
+    info = json.loads((out / "training.json").read_text())
+    assert info["counts"]["train"] == 30 and info["counts"]["heldout"] == 10
+
+    model = load_encoder(str(out))  # the normal model path
+    assert model.max_seq_length == load_encoder(str(base)).max_seq_length  # the base's inference length is kept
+    with pytest.raises(TrainError, match="already holds a trained model"):
+        train_model("encoder", pairs, out, config)
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:20]), encoding="utf-8")
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(tmp_path / "idx"),
+                                    "--dense-model", str(out), "--strict"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["dense"]["model"] == str(out)
+
+
+def test_reranker_training_from_the_cli(tiny_models, sample_index, tmp_path):
+    from index.models import load_cross_encoder
+
+    pairs = write_pairs(tmp_path / "pairs.jsonl", title_pairs(32))
+    out = tmp_path / "reranker"
+    res = CliRunner().invoke(main, [
+        "train", "reranker", "--pairs", str(pairs), "--base", str(tiny_models["reranker"]), "--out", str(out),
+        "--index", str(sample_index), "--negatives", "2", "--negative-depth", "10", "--max-length", "64",
+        "--batch-size", "16", "--lr", "5e-4", "--holdout", "0.25", "--device", "cpu", "--loss", "listwise",
+    ])
+    assert res.exit_code == 0, res.output
+    assert "before" in res.output and "after" in res.output and "MRR@10" in res.output
+    assert "hard negatives for 24 pairs" in res.output
+    assert changed(weights(tiny_models["reranker"]), weights(out))
+    info = json.loads((out / "training.json").read_text())
+    assert info["counts"]["negatives_per_pair"] == 2 and info["counts"]["mined_negatives"] > 0
+    assert info["settings"]["loss"] == "listwise"
+    model = load_cross_encoder(str(out))
+    assert model.predict([("የወባ በሽታ", "የጤና ሚኒስቴር የወባ በሽታን ለመከላከል")]).shape == (1,)
+
+    res = CliRunner().invoke(main, ["query", str(sample_index), "የወባ በሽታ", "--reranker", str(out), "--json",
+                                    "--reranker-backend", "torch", "--strict"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["reranked"] is True
+
+
+def test_reranker_from_titles_with_bce(tiny_models, tmp_path):
+    out = tmp_path / "reranker"
+    res = CliRunner().invoke(main, [
+        "train", "reranker", "--from-titles", str(SAMPLE / "corpus.jsonl"), "--base", str(tiny_models["reranker"]),
+        "--out", str(out), "--max-length", "32", "--batch-size", "32", "--negatives", "1", "--max-steps", "3",
+        "--device", "cpu",
+    ])
+    assert res.exit_code == 0, res.output
+    assert "pairs from 143 documents (skipped:" in res.output and "whose title is in the body verbatim" in res.output
+    info = json.loads((out / "training.json").read_text())
+    assert info["steps"] == 3 and info["counts"]["random_negatives"] > 0 and info["settings"]["loss"] == "bce"
+
+
+def test_cli_errors_are_one_clear_line(tiny_models, tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "a", "positive": "b"}\n{"query": "c", "answer": "d"}\n', encoding="utf-8")
+    res = runner.invoke(main, ["train", "encoder", "--pairs", str(bad), "--base", str(tiny_models["encoder"]),
+                               "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and f"{bad}:2: no 'positive' field" in res.output and "Traceback" not in res.output
+
+    good = write_pairs(tmp_path / "good.jsonl", title_pairs(8))
+    res = runner.invoke(main, ["train", "encoder", "--pairs", str(good), "--base", str(tmp_path / "no-such-model"),
+                               "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "is not available" in res.output and "--base" in res.output
+    assert not (tmp_path / "o").exists()
+
+    res = runner.invoke(main, ["train", "encoder", "--base", str(tiny_models["encoder"]), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--pairs FILE" in res.output
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine", encoding="utf-8")
+    res = runner.invoke(main, ["train", "reranker", "--pairs", str(good), "--base", str(tiny_models["reranker"]),
+                               "--out", str(other)])
+    assert res.exit_code == 1 and "holds other files" in res.output
+    assert (other / "notes.txt").exists()
+
+
+def test_eval_from_judged_queries(tiny_models, sample_index):
+    from index.models import load_encoder
+    from search.train import eval_from_qrels, evaluate_encoder
+
+    ev = eval_from_qrels(SAMPLE / "queries.jsonl", SAMPLE / "qrels.tsv", sample_index, depth=10)
+    assert ev.queries and len(ev.queries) == len(ev.relevant) == len(ev.candidates)
+    assert all(rel <= set(c) for rel, c in zip(ev.relevant, ev.candidates))
+    metrics = evaluate_encoder(load_encoder(str(tiny_models["encoder"])), ev)
+    assert set(metrics) == {"MRR@10", "Recall@1", "Recall@10"} and 0 <= metrics["MRR@10"] <= 1
