@@ -395,8 +395,9 @@ def tune_cmd(directory, queries, qrels, dense_model, allow_other_encoder, save, 
     searcher = load_searcher(directory, dense_model=dense_model, no_rerank=True, allow_other_encoder=allow_other_encoder,
                              strict=strict)
     if not searcher.has_dense:
-        why = searcher.skipped_note("dense") or "the index has no embeddings"
-        raise click.ClickException(f"tune chooses how BM25 and dense results are fused, so it needs dense retrieval: {why}")
+        why = "its encoder is not available here" if searcher.manifest.get("dense") else "the index has no embeddings"
+        raise click.ClickException(f"tune chooses how BM25 and dense results are fused, so it needs dense retrieval, "
+                                   f"and {why} (the note above says how to get it)")
     bar = tqdm(total=len(qs), desc="retrieving", unit=" queries", disable=not Output.progress())
     results = tune(searcher, qs, judgments, progress=lambda done, total: bar.update(done - bar.n))
     bar.close()
