@@ -664,6 +664,9 @@ def models_list(names, bundle, index_dir):
                    "packed: batches filled across queries (scores may differ in the last float bits).")
 @click.option("--reload-interval", default=2.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Seconds between checks for a rebuilt index (0: never reload).")
+@click.option("--trim-memory/--no-trim-memory", default=True, show_default=True,
+              help="Give memory freed by each cross-encoder batch back to the system: resident memory stays flat "
+                   "(about 7-10% slower reranking on a CPU).")
 @click.option("--dense-model", default="index", show_default=True,
               help="Query encoder (default: the one the index was built with).")
 @click.option("--no-dense", is_flag=True, help="Skip dense retrieval.")
@@ -677,7 +680,7 @@ def models_list(names, bundle, index_dir):
 @strict_option
 @user_errors
 def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, batch_window_ms, max_batch_pairs,
-              rerank_batching, reload_interval, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
+              rerank_batching, reload_interval, trim_memory, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
               max_length, reranker_backend, strict):
     """Serve INDEX_OR_ROOT (an index, or a folder of indexes) as an HTTP JSON API that holds the models.
 
@@ -692,6 +695,7 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
         max_length=max_length, reranker_backend=reranker_backend, allow_other_encoder=allow_other_encoder, strict=strict,
         api_key=api_key or None, cors_origins=list(cors_origins), batch_window_ms=batch_window_ms,
         max_batch_pairs=max_batch_pairs, batching=rerank_batching, reload_interval=reload_interval, deadline_ms=deadline_ms,
+        trim_memory=trim_memory,
     )
     service = SearchService(config, load=load_searcher, on_note=Output.note)  # models load once, before listening
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
