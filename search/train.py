@@ -901,7 +901,7 @@ def model_card(info: dict) -> str:
     """The README.md of a trained model: base, data, settings, before/after figures."""
     kind = info["kind"]
     s, c = info["settings"], info["counts"]
-    use = (f"amharic-search index build CORPUS --out INDEX --dense-model {{this folder}}" if kind == "encoder"
+    use = ("amharic-search index build CORPUS --out INDEX --dense-model {this folder}" if kind == "encoder"
            else "amharic-search query INDEX \"...\" --reranker {this folder}")
     lines = [
         f"# Amharic {'dense encoder' if kind == 'encoder' else 'reranker (cross-encoder)'} fine-tuned with amharic-search",

@@ -57,11 +57,17 @@ def streamlit_server(env: dict[str, str], *args: str, timeout: float = 90):
             raise RuntimeError("streamlit did not start in time")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a server process to stop (SIGTERM); kill it if it has not stopped in ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextlib.contextmanager

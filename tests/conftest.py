@@ -21,6 +21,21 @@ def sample_docs() -> list[dict]:
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture
+def run():
+    """Invoke the command line (click's CliRunner) with these arguments; exceptions propagate."""
+    from click.testing import CliRunner
+
+    from search.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """A tiny encoder and cross-encoder (random weights, tokenizer trained on the sample corpus)."""
@@ -67,6 +82,8 @@ def service_url(sample_index, tiny_models):
     import subprocess
     import time
 
+    from browser import stop
+
     from search.client import ServiceClient
 
     with socket.socket() as s:
@@ -86,8 +103,4 @@ def service_url(sample_index, tiny_models):
         client.close()
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

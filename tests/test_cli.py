@@ -1,21 +1,8 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from search.cli import main
 
 from conftest import SAMPLE
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 def test_index_build_and_info(run, tmp_path, tiny_models):

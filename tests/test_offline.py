@@ -5,24 +5,11 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
-
-from search.cli import main
 
 from conftest import SAMPLE
 
 QUERIES = ("--queries", SAMPLE / "queries.jsonl", "--qrels", SAMPLE / "qrels.tsv")
 RERANKER_NOTE = "note: reranking skipped: model 'rasyosef/reranker-amharic-medium' is not available"
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import free_port
+from browser import free_port, stop
 from conftest import ROOT
 
 PACKAGED = ["search/webapp/app.py", "search/sample/corpus.jsonl", "search/sample/queries.jsonl",
@@ -150,12 +150,7 @@ def test_app_serves_the_sample_index_from_the_user_data_dir(installed):
             assert r.status == 200 and len(r.read()) > 100_000
         elements = run_page_once(port, timeout=max(10.0, deadline - time.time()))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert not [e for e in elements if e.WhichOneof("type") == "exception"]
     assert any(e.WhichOneof("type") == "text_input" and e.text_input.label == "ፍለጋ" for e in elements)  # Amharic first
     # the sample index is built on the first page view, in the user's data directory
