@@ -152,7 +152,7 @@ def sidebar_about(manifest: dict, searcher) -> None:
         st.text(f"{T('reranker_in_use')}: {searcher.reranker.name if searcher.reranker else T('none')}")
 
 
-def sidebar_upload(root: Path, dense_model: str) -> None:
+def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
     with st.sidebar.expander(T("upload_title")):
         files = st.file_uploader(T("upload_files"), type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
                                  accept_multiple_files=True, key="uploads")
@@ -168,7 +168,6 @@ def sidebar_upload(root: Path, dense_model: str) -> None:
             title_field = "" if chosen == none else chosen
         name = st.text_input(T("upload_name"), value="my-corpus", key="upload_name")
         skip_bad = st.checkbox(T("upload_skip_bad"), value=False, key="upload_skip_bad")
-        encoder_here = bool(cached_model(dense_model))
         if encoder_here:
             with_dense = st.checkbox(T("upload_dense"), value=True, key="upload_dense", help=T("upload_dense_help"))
         else:
@@ -207,10 +206,10 @@ def sidebar_upload(root: Path, dense_model: str) -> None:
 # -- notices ----------------------------------------------------------------------------------------
 
 
-def missing_models_notice(searcher, manifest: dict, notes: list[str], build_model: str) -> None:
+def missing_models_notice(searcher, manifest: dict, notes: list[str], encoder_here: bool) -> None:
     """One short notice for what is off, and the details for whoever runs the server in an expander."""
     # a collection without embeddings because the encoder is not here counts as "meaning-based search is off"
-    dense_off = skipped_note(searcher.warnings, "dense") or (not manifest.get("dense") and not cached_model(build_model))
+    dense_off = skipped_note(searcher.warnings, "dense") or (not manifest.get("dense") and not encoder_here)
     rerank_off = skipped_note(searcher.warnings, "rerank")
     if dense_off and rerank_off:
         line = T("off_both")
@@ -515,6 +514,7 @@ def main() -> None:
     args = settings()
     root = Path(args.index_root)
     build_model = args.dense_model or DEFAULT_DENSE_MODEL
+    encoder_here = not args.api and bool(cached_model(build_model))  # looked up once a run (uploads, the notice)
 
     notes: list[str] = []
     indexes: dict[str, Path | str] = {}
@@ -557,11 +557,11 @@ def main() -> None:
         return
     sidebar_about(manifest, searcher)
     if not args.api:  # uploads are indexed here; a service serves the collections it was started with
-        sidebar_upload(root, build_model)
+        sidebar_upload(root, build_model, encoder_here)
 
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")
-    missing_models_notice(searcher, manifest, notes, build_model)
+    missing_models_notice(searcher, manifest, notes, encoder_here)
     options = expert_controls(searcher) if expert else simple_options(searcher)
     query = search_box(manifest)
     sync_url()
