@@ -113,6 +113,23 @@ class BM25Index:
         keep = scores[top] > 0
         return top[keep].astype(np.int64), scores[top][keep].astype(np.float32)
 
+    def slice(self, start: int, stop: int) -> "BM25Index":
+        """The rows ``start:stop`` as an index of their own, keeping every score as it is: the scores
+        were computed with this index's collection-wide document frequencies and average length, so a
+        row scores the same in the slice as in the whole (what makes sharded search exact)."""
+        import copy
+
+        matrix = self._model.scores
+        data, indices, indptr = (np.asarray(matrix[k]) for k in ("data", "indices", "indptr"))
+        keep = (indices >= start) & (indices < stop)
+        kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+        model = copy.copy(self._model)
+        model.scores = {
+            "data": data[keep], "indices": (indices[keep] - start).astype(indices.dtype),
+            "indptr": kept_before[indptr].astype(indptr.dtype), "num_docs": stop - start,
+        }
+        return type(self)(model, self.params)
+
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         self._model.save(str(directory), show_progress=False)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -156,6 +156,9 @@ def build_index(
     show_progress: bool = True,
     on_progress: Callable[[str, float], None] | None = None,
     strict: bool = False,
+    shards: int = 1,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
 
@@ -167,6 +170,10 @@ def build_index(
     ``dense_index_kind``: ``auto`` (exact search up to 100,000 passages, IVF above), ``flat`` or ``ivf``.
     ``dense_precision``: ``auto`` embeds in bf16 on a CPU that computes it natively (2.2x faster,
     cosine >= 0.999 to fp32: BENCHMARKS.md), else fp32.
+    ``shards``: write the index as that many shards (:mod:`index.shard`; searched exactly as one).
+    ``ray``: embed on a Ray cluster (``auto``, ``local`` or an address; :mod:`index.ray_embed`), with
+    ``ray_workers`` encoder actors at most (default: one per GPU, else one per node); the index is
+    the one a local build writes, its manifest's ``build`` entry says how it was made.
 
     Example::
 
@@ -175,6 +182,10 @@ def build_index(
     """
     out = Path(out)
     corpus = Path(corpus)
+    if not 1 <= shards <= 1024:
+        from .shard import ShardError
+
+        raise ShardError(f"shards must be 1 to 1024, not {shards}")
     # a missing corpus, a bad first record or an `out` that is not an index: said before a model loads
     check_build_inputs(corpus, out, format=format, id_field=id_field, text_field=text_field,
                        title_field=title_field, skip_bad=skip_bad)
@@ -243,6 +254,11 @@ def build_index(
             doc_offsets.append(len(texts))
         writer.close()
         timings["read_chunk"] = time.perf_counter() - t0
+        if shards > writer.num_docs:
+            from .shard import ShardError
+
+            raise ShardError(f"cannot cut {writer.num_docs:,} documents into {shards} shards; choose --shards "
+                             f"{max(1, writer.num_docs)} or fewer")
 
         t0 = time.perf_counter()
         progress("lexical index", 0.2)
@@ -266,6 +282,7 @@ def build_index(
         timings["bm25"] = time.perf_counter() - t0
 
         dense_info = None
+        build_info = None
         if model is not None:
             t0 = time.perf_counter()
             progress("embedding", 0.3)
@@ -274,10 +291,23 @@ def build_index(
                 "corpus": {"path": str(corpus), "sha256": corpus_hash.hexdigest()}, "out": str(out),
                 "amharic_search_version": __version__,
             }
-            embeddings, embedded, resumed = _encode_with_progress(
-                model, texts, batch_size, show_progress, progress, reuse=previous.vectors if previous else {},
-                precision=precision, checkpoint=checkpoint,
-            )
+            pool = None
+            if ray:
+                from .models import looks_like_path
+                from .ray_embed import RayEncoderPool
+
+                # workers load the encoder themselves: by hub id, or by the absolute path of a local folder
+                name = str(Path(dense_model).resolve()) if looks_like_path(dense_model) else dense_model
+                pool = RayEncoderPool(ray, name, precision=precision, batch_size=batch_size, workers=ray_workers)
+                build_info = pool.description
+            try:
+                embeddings, embedded, resumed = _encode_with_progress(
+                    model, texts, batch_size, show_progress, progress, reuse=previous.vectors if previous else {},
+                    precision=precision, checkpoint=checkpoint, encode_steps=pool.map if pool else None,
+                )
+            finally:
+                if pool is not None:
+                    pool.close()
             dense_index = DenseIndex.build(embeddings, kind=dense_index_kind)
             dense_index.save(tmp / DENSE_FILE)
             timings["dense"] = time.perf_counter() - t0
@@ -316,8 +346,17 @@ def build_index(
             "reranker": {"default_model": DEFAULT_RERANKER},
             "examples": list(examples or titles)[:8],
         }
+        if build_info:
+            manifest["build"] = build_info
         write_manifest(tmp, manifest)
-        _replace_dir(tmp, out)
+        if shards > 1:
+            from .shard import split_index
+
+            progress("writing shards", 0.97)
+            manifest = split_index(tmp, out, shards=shards, show_progress=show_progress)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _replace_dir(tmp, out)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if checkpoint is None or checkpoint.total is None or isinstance(exc, BuildInterrupted):
@@ -369,15 +408,21 @@ def _previous_index(out: Path, emb_key: str | None, fingerprint: str | None = No
 
     try:
         manifest = read_manifest(out)
-        store = Store(out / STORE_FILE)
-        doc_hashes = store.document_hashes()
-        vectors: dict[str, np.ndarray] = {}
         dense = manifest.get("dense") or {}
         same_model = dense.get("fingerprint") in (None, fingerprint)  # indexes built before fingerprints: the key decides
-        if emb_key and dense.get("embedding_key") == emb_key and same_model and (out / DENSE_FILE).is_file():
-            matrix = DenseIndex.load(out / DENSE_FILE, dense.get("faiss")).vectors()
-            for p in store.passages(range(store.num_passages)):
-                vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
+        reuse = bool(emb_key) and dense.get("embedding_key") == emb_key and same_model
+        doc_hashes: dict[str, str] = {}
+        vectors: dict[str, np.ndarray] = {}
+        # a sharded index (index.shard): each shard is an index of its own
+        parts = [out / s["path"] for s in manifest["shards"]] if manifest.get("shards") else [out]
+        for part in parts:
+            store = Store(part / STORE_FILE)
+            doc_hashes.update(store.document_hashes())
+            if reuse and (part / DENSE_FILE).is_file():
+                info = (read_manifest(part).get("dense") or {}) if part != out else dense
+                matrix = DenseIndex.load(part / DENSE_FILE, info.get("faiss")).vectors()
+                for p in store.passages(range(store.num_passages)):
+                    vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]
         return _Previous(doc_hashes, vectors)
     except (IndexFormatError, OSError, ValueError, RuntimeError, KeyError):
         return None
@@ -443,10 +488,12 @@ class _Checkpoint:
 
 
 def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, reuse, precision="fp32",
-                          checkpoint: _Checkpoint | None = None):
+                          checkpoint: _Checkpoint | None = None,
+                          encode_steps: Callable[[Iterable[list[str]]], Iterator[np.ndarray]] | None = None):
     """Embeddings of ``texts``: those in ``reuse`` (text hash -> vector) as they are, then those in
     ``checkpoint``; each distinct remaining text is encoded once, in steps of ``batch_size * 8``
-    texts, each step written to ``checkpoint`` before the next.
+    texts, each step written to ``checkpoint`` before the next. ``encode_steps`` maps the steps to
+    their vectors, in order (default: one after the other with ``model``; a Ray pool: in parallel).
 
     Returns (embeddings, passages embedded, passages taken from the checkpoint). The same build run
     again after an interruption gives bit-identical vectors: the checkpoint holds the first steps' texts, so what
@@ -483,10 +530,13 @@ def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, 
     bar = tqdm(total=len(texts), initial=len(texts) - total + resumed, desc="embedding", unit=" passages",
                disable=not show_progress)
     embedded = 0
-    for start in range(0, len(missing), step):
-        idx = missing[start : start + step]
+    steps = [missing[start : start + step] for start in range(0, len(missing), step)]
+    if encode_steps is None:
+        def encode_steps(batches):
+            return (encode(model, b, kind="document", batch_size=batch_size, precision=precision) for b in batches)
+    results = encode_steps([texts[i] for i in idx] for idx in steps)
+    for number, (idx, vectors) in enumerate(zip(steps, results)):
         batch = [texts[i] for i in idx]
-        vectors = encode(model, batch, kind="document", batch_size=batch_size, precision=precision)
         if checkpoint is not None:
             checkpoint.put(batch, vectors)
         done = 0
@@ -496,7 +546,7 @@ def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, 
             done += len(rows)
         embedded += done
         bar.update(done)
-        progress("embedding", 0.3 + 0.65 * min(1.0, (start + step) / len(missing)))
+        progress("embedding", 0.3 + 0.65 * (number + 1) / len(steps))
     bar.close()
     return out, embedded, resumed
 

@@ -102,4 +102,13 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
     else:
         rows.append(("dense model", "none (lexical-only index)"))
     rows.append(("default reranker", (m.get("reranker") or {}).get("default_model", "")))
+    if m.get("shards"):
+        sizes = ", ".join(f"{s['passages']:,}" for s in m["shards"])
+        rows.append(("shards", f"{len(m['shards'])} ({sizes} passages; BM25 with collection-wide statistics)"))
+    if m.get("shard"):
+        s = m["shard"]
+        rows.append(("shard", f"{s['index'] + 1} of {s['count']} (passages from {s['first_passage']:,})"))
+    if m.get("build"):
+        b = m["build"]
+        rows.append(("embedded", f"on {b.get('cluster')}, {b.get('encoder_workers')} {b.get('device')} worker(s)"))
     return rows

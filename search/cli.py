@@ -20,14 +20,16 @@ from index.bm25 import BM25Params
 from index.chunking import ChunkConfig
 from index.manifest import IndexFormatError, describe_manifest, read_manifest
 from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
+from index.ray_embed import RayUnavailableError
 from index.readers import CorpusError
+from index.shard import ShardError
 
 from .evaluate import EvalInputError
 from .rerank import BACKENDS
 
 USER_ERRORS = (
     CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
-    FileExistsError, FileNotFoundError, PermissionError,
+    FileExistsError, FileNotFoundError, PermissionError, ShardError, RayUnavailableError,
 )
 
 
@@ -112,10 +114,18 @@ def index_group() -> None:
 @click.option("--no-roots", is_flag=True, help="Analyzer: no root features.")
 @click.option("--stopwords", is_flag=True, help="Analyzer: drop Amharic function words.")
 @click.option("--name", default=None, help="Display name of the index (default: the directory name).")
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Write the index as this many shards (searched exactly as one index; see `index split`).")
+@click.option("--ray", "ray_address", default=None, is_flag=False, flag_value="auto", metavar="[ADDRESS|auto|local]",
+              help="Embed on a Ray cluster: --ray alone joins the running cluster or starts a local one "
+                   "(needs amharic-search[scale]).")
+@click.option("--ray-workers", default=None, type=click.IntRange(1, 10_000),
+              help="Encoder workers on the Ray cluster (default: one per GPU, else one per node).")
 @strict_option
 @user_errors
 def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
-                dense_index_kind, dense_precision, max_tokens, no_stem, no_roots, stopwords, name, strict):
+                dense_index_kind, dense_precision, max_tokens, no_stem, no_roots, stopwords, name, shards, ray_address,
+                ray_workers, strict):
     """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out.
 
     Without its encoder (offline, not cached) the index is built lexical-only with a note; a later
@@ -131,7 +141,7 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
             analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
             bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
             dense_index_kind=dense_index_kind, dense_precision=dense_precision, show_progress=Output.progress(),
-            strict=strict,
+            strict=strict, shards=shards, ray=ray_address, ray_workers=ray_workers,
         )
     except BuildInterrupted as exc:
         click.echo(f"Interrupted: {exc}", err=True)
@@ -155,7 +165,29 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
         f"Indexed {report.documents} documents as {report.passages} passages into {report.out} "
         f"in {seconds:.1f} s" + (f"; skipped {len(report.skipped)} bad records" if report.skipped else "")
         + ("" if report.manifest.get("dense") else " (lexical only)")
+        + (f", {shards} shards" if shards > 1 else "")
     )
+    if report.manifest.get("build"):
+        b = report.manifest["build"]
+        click.echo(f"Embedded on {b['cluster']} by {b['encoder_workers']} encoder worker(s) ({b['device']})")
+
+
+@index_group.command("split")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Sharded index directory to write.")
+@click.option("--shards", required=True, type=click.IntRange(2, 1024), help="Number of shards.")
+@user_errors
+def index_split(directory, out, shards):
+    """Write the index in DIRECTORY as --shards shards of consecutive documents into --out.
+
+    A sharded index is searched like any other (query, eval, serve, the page) and returns exactly the
+    unsharded rankings and scores; each shard directory is an index of its own.
+    """
+    from index.shard import split_index
+
+    manifest = split_index(directory, out, shards=shards, show_progress=Output.progress())
+    sizes = ", ".join(f"{s['passages']:,}" for s in manifest["shards"])
+    click.echo(f"Wrote {len(manifest['shards'])} shards of {sizes} passages into {out}")
 
 
 @index_group.command("info")
@@ -677,16 +709,31 @@ def models_list(names, bundle, index_dir):
 @click.option("--max-length", default=None, type=click.IntRange(16, 512), help="Reranker max tokens (default: the model's).")
 @click.option("--reranker-backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
               help="auto: PyTorch on a GPU; on a CPU bfloat16 where the CPU has it, else fp32.")
+@click.option("--ray", "ray_address", default=None, is_flag=False, flag_value="auto", metavar="[ADDRESS|auto|local]",
+              help="Serve on Ray Serve: --ray alone joins the running cluster or starts a local one "
+                   "(needs amharic-search[scale]).")
+@click.option("--replicas", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="With --ray: replicas of the HTTP API and first stage.")
+@click.option("--max-replicas", default=None, type=click.IntRange(1, 1000),
+              help="With --ray: autoscale the HTTP API replicas between --replicas and this.")
+@click.option("--reranker-replicas", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="With --ray: cross-encoder replicas (a GPU each where the cluster has GPUs).")
+@click.option("--max-reranker-replicas", default=None, type=click.IntRange(1, 1000),
+              help="With --ray: autoscale the cross-encoder replicas between --reranker-replicas and this.")
+@click.option("--shard-replicas", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="With --ray: replicas of each shard of a sharded index.")
 @strict_option
 @user_errors
 def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, batch_window_ms, max_batch_pairs,
               rerank_batching, reload_interval, trim_memory, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
-              max_length, reranker_backend, strict):
+              max_length, reranker_backend, ray_address, replicas, max_replicas, reranker_replicas, max_reranker_replicas,
+              shard_replicas, strict):
     """Serve INDEX_OR_ROOT (an index, or a folder of indexes) as an HTTP JSON API that holds the models.
 
     Answers GET/POST /v1/search (the JSON of `query --json`), /v1/search/stream, /v1/documents/ID,
     /v1/indexes, /v1/health, /v1/ready, /v1/metrics; API docs at /docs. A rebuilt index is picked up
-    without a restart. Ctrl-C or SIGTERM stops it after the requests in flight.
+    without a restart. Ctrl-C or SIGTERM stops it after the requests in flight. With --ray the same
+    API runs on Ray Serve: replicas of the API, of the cross-encoder and of each shard.
     """
     from .service import SearchService, ServiceConfig, create_app, run
 
@@ -697,6 +744,11 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
         max_batch_pairs=max_batch_pairs, batching=rerank_batching, reload_interval=reload_interval, deadline_ms=deadline_ms,
         trim_memory=trim_memory,
     )
+    if ray_address:
+        serve_on_ray(config, ray_address, host=host, port=port, replicas=replicas, max_replicas=max_replicas,
+                     reranker_replicas=reranker_replicas, max_reranker_replicas=max_reranker_replicas,
+                     shard_replicas=shard_replicas)
+        return
     service = SearchService(config, load=load_searcher, on_note=Output.note)  # models load once, before listening
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         Output.note(f"listening on {host} without --api-key: anyone who can reach this machine can search it")
@@ -709,6 +761,46 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
         run(config, host=host, port=port, workers=workers, quiet=Output.quiet)
     else:
         run(create_app(service), host=host, port=port, quiet=Output.quiet)
+
+
+def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> None:
+    """``serve --ray``: check the index and models here (notes said once), deploy, wait for Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from index.models import ModelUnavailableError, resolve_model
+
+    from .ray_serve import deploy, shutdown
+    from .service import _index_dirs
+
+    root = Path(config.path)
+    dirs = [root] if (root / "manifest.json").is_file() else list(_index_dirs(root).values())
+    if not dirs:
+        read_manifest(root)  # its message: no such directory, or not an index
+    manifests = [read_manifest(d) for d in dirs]
+    wanted = []
+    if config.use_dense:
+        wanted += [("dense", config.dense_model if config.dense_model != "index" else m["dense"]["model"])
+                   for m in manifests if m.get("dense")]
+    if config.reranker:
+        wanted.append(("rerank", config.reranker))
+    for stage, model in dict.fromkeys(wanted):
+        try:
+            resolve_model(model)
+        except ModelUnavailableError as exc:
+            if config.strict:
+                exc.stage = stage
+                raise
+            Output.note(exc.note(stage))
+    url = deploy(config, address=address, host=host, port=port, **scaling)
+    if not Output.quiet:
+        click.echo(f"Serving {', '.join(d.name for d in dirs)} on Ray Serve at {url} (API docs: {url}/docs); "
+                   "Ctrl-C stops", err=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    shutdown()
 
 
 @main.command("app", context_settings={"ignore_unknown_options": True})

@@ -219,6 +219,7 @@ class Searcher:
         strict: bool = False,
         allow_other_encoder: bool = False,
         verify: bool = False,
+        shard_client: Callable[[Path, dict], object] | None = None,
     ) -> "Searcher":
         """Load an index and the models its stages need.
 
@@ -228,7 +229,9 @@ class Searcher:
         missing-model policy, :meth:`ModelUnavailableError.note`); ``strict=True`` raises instead.
         An encoder other than the one the index was embedded with (another fingerprint of weights,
         tokenizer, pooling and prompts) is refused with :class:`EncoderMismatchError`, unless
-        ``allow_other_encoder=True``.
+        ``allow_other_encoder=True``. A sharded index (:mod:`index.shard`) gives a
+        :class:`~search.shards.ShardedSearcher` that fans each query out to its shards, in this
+        process or through ``shard_client(directory, entry)`` (the Ray deployment's shard servers).
 
         Example::
 
@@ -238,13 +241,12 @@ class Searcher:
         directory = Path(directory)
         manifest = read_manifest(directory, verify=verify)
         analyzer = Analyzer.from_dict(manifest["analyzer"])
-        try:
-            bm25 = BM25Index.load(directory / BM25_DIR)
-            bm25_docs = BM25Index.load(directory / BM25_DOCS_DIR)
-            doc_offsets = np.load(directory / DOC_OFFSETS_FILE, mmap_mode="r")
-            store = Store(directory / STORE_FILE)
-        except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
-            raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
+        if manifest.get("shards"):
+            from .shards import ShardedSearcher, open_shards
+
+            parts = open_shards(directory, manifest, client=shard_client)
+        else:
+            parts = _open_parts(directory)
         notes: list[str] = []
 
         def missing(exc: ModelUnavailableError, stage: Stage) -> None:
@@ -287,7 +289,8 @@ class Searcher:
                         f"the index was embedded with {built['model']!r} ({built['dim']} dimensions) but "
                         f"{dense_name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
                     )
-                dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
+                if not manifest.get("shards"):  # a sharded index's vectors are in its shards
+                    dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
             except ModelUnavailableError as exc:
                 missing(exc, "dense")
                 encoder = None
@@ -297,7 +300,10 @@ class Searcher:
                 rr = Reranker.load(reranker, max_length=max_length, backend=reranker_backend)
             except ModelUnavailableError as exc:
                 missing(exc, "rerank")
-        searcher = cls(directory, manifest, analyzer, bm25, bm25_docs, doc_offsets, store, dense, encoder, rr, notes)
+        if manifest.get("shards"):
+            searcher = ShardedSearcher(directory, manifest, analyzer, parts, encoder, rr, notes)
+        else:
+            searcher = cls(directory, manifest, analyzer, *parts, dense, encoder, rr, notes)
         searcher.load_options = dict(dense_model=dense_model, reranker=reranker, max_length=max_length,
                                      reranker_backend=reranker_backend, use_dense=use_dense, strict=strict,
                                      allow_other_encoder=allow_other_encoder)
@@ -314,19 +320,25 @@ class Searcher:
         manifest = read_manifest(directory)
         built, mine = manifest.get("dense") or {}, self.manifest.get("dense") or {}
         keep_encoder = self.has_dense and all(built.get(k) == mine.get(k) for k in ("model", "fingerprint", "dim"))
-        new = type(self).load(directory, **{**options, "reranker": None,
+        new = Searcher.load(directory, **{**options, "reranker": None,
                                             "use_dense": options.get("use_dense", True) and not keep_encoder})
         rerank_note = self.skipped_note("rerank")
         if keep_encoder:
-            new.dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
-            new.encoder = self.encoder
-            new._encode_lock = self._encode_lock
+            new.adopt_encoder(self)
             new.warnings = list(self.warnings)
         else:
             new.warnings += [rerank_note] if rerank_note else []
         new.reranker, new._rerank_lock = self.reranker, self._rerank_lock
         new.load_options = options
         return new
+
+    def adopt_encoder(self, other: "Searcher") -> None:
+        """Use ``other``'s loaded query encoder with this index's vectors (same encoder: :meth:`reopen`)."""
+        self.dense = DenseIndex.load(self.directory / DENSE_FILE, (self.manifest.get("dense") or {}).get("faiss"))
+        self.encoder, self._encode_lock = other.encoder, other._encode_lock
+
+    def close(self) -> None:
+        """Let go of what this searcher holds beyond memory (a sharded index's threads)."""
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -505,6 +517,10 @@ class Searcher:
         """
         with self._encode_lock:
             qvec = encode(self.encoder, [query], kind="query")[0]
+        return self.dense_search(qvec, depth)
+
+    def dense_search(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`dense_retrieve` for an encoded query."""
         k = depth * PASSAGES_PER_DOCUMENT
         while True:
             rows, scores = self.dense.search(qvec, k)
@@ -644,6 +660,15 @@ class Searcher:
 
     def document(self, doc_id: str) -> dict | None:
         return self.store.document(doc_id)
+
+
+def _open_parts(directory: Path) -> tuple[BM25Index, BM25Index, np.ndarray, Store]:
+    """The lexical parts and the store of an (unsharded) index directory."""
+    try:
+        return (BM25Index.load(directory / BM25_DIR), BM25Index.load(directory / BM25_DOCS_DIR),
+                np.load(directory / DOC_OFFSETS_FILE, mmap_mode="r"), Store(directory / STORE_FILE))
+    except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
+        raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
 
 
 def _set_total(timings: dict[str, float | None]) -> None:

@@ -109,11 +109,12 @@ class ServiceConfig:
 
 
 def default_load(directory, *, dense_model="index", no_dense=False, reranker=DEFAULT_RERANKER, no_rerank=False,
-                 max_length=None, reranker_backend="auto", allow_other_encoder=False, strict=False) -> Searcher:
+                 max_length=None, reranker_backend="auto", allow_other_encoder=False, strict=False,
+                 shard_client=None) -> Searcher:
     """:func:`search.cli.load_searcher` without printing: the notes stay in ``searcher.warnings``."""
     return Searcher.load(directory, dense_model=dense_model, use_dense=not no_dense, reranker=None if no_rerank else reranker,
                          max_length=max_length, reranker_backend=reranker_backend,
-                         allow_other_encoder=allow_other_encoder, strict=strict)
+                         allow_other_encoder=allow_other_encoder, strict=strict, shard_client=shard_client)
 
 
 # -- metrics ---------------------------------------------------------------------------------------
