@@ -97,6 +97,16 @@ def load_client(url: str, index: str | None):
     return ServiceClient(url, index=index)
 
 
+def query_encoder(manifest: dict, dense_model: str | None) -> str:
+    """The encoder to query a collection with: its own ("index") when it is on this machine (a model
+    adapted to it included), else the page's --dense-model (the same model from a bundle folder, say;
+    the searcher checks that it is the same)."""
+    built = (manifest.get("dense") or {}).get("model")
+    if not dense_model or (built and cached_model(built)):
+        return "index"
+    return dense_model
+
+
 # -- state and the URL ------------------------------------------------------------------------------
 
 
@@ -201,6 +211,139 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
                 st.session_state["flash"] = " ".join(flash)
                 st.session_state["pending_index"] = report.out.name
                 st.rerun()
+
+
+# -- adapting the encoder to a collection (expert view) --------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def title_count(index_dir: str, built: str) -> tuple[int, int]:
+    """(usable titles, documents) of a collection, read once per build of it."""
+    from search.adapt import count_titles
+
+    report = count_titles(index_dir)
+    return report.pairs, report.documents
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return T("seconds", value=f"{max(1, round(seconds))}")
+    return T("minutes", value=f"{round(seconds / 60)}")
+
+
+def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
+    """Fine-tune the collection's encoder on its documents' titles, then rebuild its embeddings with
+    the adapted model, both in the background (`search.adapt`); one sentence says why when it cannot.
+    ``encoder``: the one the page queries the collection with (see query_encoder)."""
+    from search import adapt
+
+    job = adapt.current(index_dir) if index_dir is not None else None
+    with st.sidebar.expander(T("adapt_title"), expanded=job is not None):
+        if index_dir is None:  # the service's collections are not this page's to rebuild
+            st.caption(T("adapt_off_api"))
+            return
+        base = None if encoder == "index" else encoder
+        reason = adapt.model_unavailable(manifest, base)  # before reading the documents
+        titles, documents = title_count(str(index_dir), manifest.get("created", "")) if reason is None else (0, 0)
+        if reason is None and titles < adapt.MIN_PAIRS:
+            reason = "titles"
+        polling = job is not None and job.running
+        # the panel alone is redrawn every second while a job runs; the page stays usable
+        st.fragment(adapt_panel, run_every=1.0 if polling else None)(str(index_dir), manifest, base, reason, titles,
+                                                                    documents, polling)
+
+
+def adapt_panel(index_dir: str, manifest: dict, base: str | None, reason: str | None, titles: int, documents: int,
+                polling: bool) -> None:
+    from search import adapt
+
+    job = adapt.current(index_dir)
+    if polling and (job is None or not job.running):
+        st.rerun()  # the job ended: the whole page again (a rebuilt collection is loaded, the polling stops)
+    if job is not None and job.running:
+        adapt_progress(job)
+        return
+    said = job.error if job is not None and job.state == "failed" else None
+    if job is not None and job.state == "failed":
+        if job.error == "model":
+            st.error(T("adapt_error_model"), icon="⚠️")
+        elif job.error == "failed":
+            st.error(T("adapt_error_rebuild", error=job.error_type) if job.kind == "rebuild"
+                     else T("adapt_error_failed", error=job.error_type), icon="⚠️")
+        else:  # a reason found when the job started
+            st.error(T(f"adapt_off_{job.error}", n=job.pairs, docs=job.documents, min=adapt.MIN_PAIRS), icon="⚠️")
+    elif job is not None and job.state == "stopped":
+        st.info(T("adapt_stopped", done=job.done, total=job.total), icon="⏸️")
+    elif job is not None and job.kind == "rebuild" and job.state == "done":
+        st.success(escape(T("adapt_rebuilt", model=job.model.name)), icon="✅")
+
+    model = adapt.latest_model(index_dir)
+    pending = model is not None and not adapt.in_use(manifest, model)
+    if pending:  # trained, not yet searched with
+        info = adapt.training_info(model)
+        counts = info.get("counts") or {}
+        st.success(T("adapt_done", pairs=counts.get("train", 0), steps=info.get("steps", 0)), icon="✅")
+        adapt_figures(info.get("before"), info.get("after"), counts.get("heldout", 0))
+        st.caption(T("adapt_where"))
+        st.code(str(model), language=None, wrap_lines=True)
+        st.caption(T("adapt_rebuild_intro"))
+        if st.button(T("adapt_rebuild_button"), key="adapt_rebuild", type="primary"):
+            adapt.forget(index_dir)
+            adapt.start_rebuild(index_dir, model)
+            st.rerun()
+    if reason is not None:
+        if reason != said:
+            st.caption(T(f"adapt_off_{reason}", n=titles, docs=documents, min=adapt.MIN_PAIRS))
+        return
+    if not pending:
+        st.caption(T("adapt_intro", n=titles))
+    if adapt.unfinished_run(index_dir):
+        st.caption(T("adapt_resumes"))
+    if st.button(T("adapt_again") if pending else T("adapt_button"), key="adapt_start"):
+        adapt.forget(index_dir)
+        adapt.start_adapt(index_dir, base=base)
+        st.rerun()
+
+
+def adapt_progress(job) -> None:
+    """A running job: its phase, steps done of all, the time left (or taken so far), a Stop button."""
+    timed = False
+    if job.kind == "adapt":
+        if job.phase == "training" and job.total:
+            text, value, timed = T("adapt_training", done=job.done, total=job.total), job.done / job.total, True
+        elif job.phase == "evaluating":
+            text, value = T("adapt_evaluating"), 1.0
+        else:
+            text, value = T("adapt_preparing"), 0.0
+    else:
+        key = f"progress_{job.phase}"
+        text, value, timed = T(key if key in STRINGS else "progress_finishing"), job.fraction, job.phase == "embedding"
+    if timed and job.eta_s is not None:
+        text += " " + T("adapt_eta", time=duration(job.eta_s))
+    else:
+        text += " " + T("adapt_elapsed", time=duration(job.elapsed_s))
+    st.progress(min(1.0, max(0.0, value)), text=text)
+    if job.kind == "rebuild":
+        st.caption(T("adapt_rebuild_running"))
+    elif job.stopping:
+        st.caption(T("adapt_stopping"))
+    elif st.button(T("adapt_stop"), key="adapt_stop"):
+        job.stop()
+        st.caption(T("adapt_stopping"))
+    else:
+        st.caption(T("adapt_running"))
+
+
+def adapt_figures(before: dict | None, after: dict | None, heldout: int) -> None:
+    """The held-out figures of the base model and the adapted one (how often a title finds its document)."""
+    if not before or not after:
+        return
+    import pandas as pd
+
+    st.caption(T("adapt_figures", n=heldout))
+    st.table(pd.DataFrame({T("adapt_before"): [f"{before[k]:.3f}" for k in before],
+                           T("adapt_after"): [f"{after.get(k, float('nan')):.3f}" for k in before]},
+                          index=list(before)))  # a row per figure: narrow enough for the sidebar
 
 
 # -- notices ----------------------------------------------------------------------------------------
@@ -542,6 +685,7 @@ def main() -> None:
         st.code("amharic-search index build CORPUS --out DIR", language="bash")
         return
     choice = sidebar_collections(indexes)
+    encoder = "index"
     try:
         with st.spinner(T("loading")):
             if args.api:
@@ -549,8 +693,8 @@ def main() -> None:
                 manifest = searcher.refresh()["manifest"]  # the service may have reloaded a rebuilt index
             else:
                 manifest = read_manifest(indexes[choice])
-                searcher = load_searcher(str(indexes[choice]), manifest.get("created", ""), args.dense_model or "index",
-                                         args.reranker)
+                encoder = query_encoder(manifest, args.dense_model)
+                searcher = load_searcher(str(indexes[choice]), manifest.get("created", ""), encoder, args.reranker)
     except (IndexFormatError, ModelUnavailableError, ValueError, RuntimeError) as exc:  # RuntimeError: ServiceError
         st.error(T("cannot_open"))
         st.code(str(exc), language=None, wrap_lines=True)
@@ -558,6 +702,8 @@ def main() -> None:
     sidebar_about(manifest, searcher)
     if not args.api:  # uploads are indexed here; a service serves the collections it was started with
         sidebar_upload(root, build_model, encoder_here)
+    if expert:
+        sidebar_adapt(None if args.api else Path(indexes[choice]), manifest, encoder)
 
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")

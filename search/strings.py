@@ -132,6 +132,76 @@ STRINGS: dict[str, dict[str, str]] = {
     "progress_embedding": {"en": "Preparing meaning-based search…", "am": "በትርጉም መፈለግ እየተዘጋጀ ነው…"},
     "progress_finishing": {"en": "Finishing…", "am": "በማጠናቀቅ ላይ…"},
     "progress_done": {"en": "Done.", "am": "ተጠናቋል።"},
+    # -- adapting the meaning model to a collection (expert view) ---------------------------------------
+    "adapt_title": {"en": "Adapt to this collection", "am": "ለዚህ ስብስብ ማላመድ"},
+    "adapt_intro": {"en": "Teach the meaning model the language of this collection: it learns from the titles of "
+                          "{n} documents, each with its own document. It works in the background; search keeps working.",
+                    "am": "የትርጉም ሞዴሉን የዚህን ስብስብ ቋንቋ ያስተምሩት፤ ከ{n} ሰነዶች ርዕሶች ይማራል (እያንዳንዱ ርዕስ "
+                          "ከራሱ ሰነድ ጋር)። ሥራው ከበስተጀርባ ይካሄዳል፤ ፍለጋው መሥራቱን ይቀጥላል።"},
+    "adapt_button": {"en": "Adapt", "am": "አላምድ"},
+    "adapt_again": {"en": "Adapt again", "am": "እንደገና አላምድ"},
+    "adapt_resumes": {"en": "A stopped run was found: adapting continues where it stopped.",
+                      "am": "የቆመ ሥራ ተገኝቷል፤ ማላመዱ ካቆመበት ይቀጥላል።"},
+    "adapt_preparing": {"en": "Preparing: reading the titles, finding hard examples, measuring the model as it is.",
+                        "am": "በዝግጅት ላይ፦ ርዕሶቹ እየተነበቡ፣ አስቸጋሪ ምሳሌዎች እየተፈለጉ፣ ሞዴሉ እንዳለ እየተለካ ነው።"},
+    "adapt_training": {"en": "Training: step {done} of {total}.", "am": "ሥልጠና፦ ከ{total} እርምጃዎች {done} ተጠናቀዋል።"},
+    "adapt_evaluating": {"en": "Measuring the adapted model.", "am": "የተላመደው ሞዴል እየተለካ ነው።"},
+    "adapt_eta": {"en": "About {time} left.", "am": "የቀረው ጊዜ {time} ገደማ ነው።"},
+    "adapt_elapsed": {"en": "{time} so far.", "am": "እስካሁን {time}።"},
+    "adapt_running": {"en": "You can keep searching meanwhile.", "am": "እስከዚያው መፈለግ ይችላሉ።"},
+    "adapt_stop": {"en": "Stop", "am": "አቁም"},
+    "adapt_stopping": {"en": "Stopping after this step; the work so far is kept.",
+                       "am": "ከዚህ እርምጃ በኋላ ይቆማል፤ እስካሁን የተሠራው ይቀመጣል።"},
+    "adapt_stopped": {"en": "Adapting stopped after step {done} of {total}; the work so far is kept, and Adapt "
+                            "continues it.",
+                      "am": "ማላመዱ ከ{total} እርምጃዎች {done}ኙ ከተሠሩ በኋላ ቆሟል፤ እስካሁን የተሠራው ተቀምጧል፤ "
+                            "«አላምድ»ን ሲጫኑ ይቀጥላል።"},
+    "adapt_done": {"en": "The adapted model is ready: {steps} training steps on {pairs} titles.",
+                   "am": "የተላመደው ሞዴል ዝግጁ ነው፤ በ{pairs} ርዕሶች ላይ {steps} የሥልጠና እርምጃዎች ተሠርተዋል።"},
+    "adapt_figures": {"en": "How well {n} titles kept out of training find their own document, before and after "
+                            "(1 is perfect):",
+                      "am": "ከሥልጠና የተለዩ {n} ርዕሶች የየራሳቸውን ሰነድ ምን ያህል እንደሚያገኙ፣ ከማላመዱ በፊትና በኋላ "
+                            "(1 ፍጹም ነው)፦"},
+    "adapt_before": {"en": "before", "am": "በፊት"},
+    "adapt_after": {"en": "after", "am": "በኋላ"},
+    "adapt_where": {"en": "The adapted model's folder, next to the collection:",
+                    "am": "የተላመደው ሞዴል አቃፊ (ከስብስቡ አጠገብ)፦"},
+    "adapt_rebuild_intro": {"en": "Search uses the adapted model once the collection is prepared again with it: only "
+                                  "meaning-based search is redone; the documents stay as they are.",
+                            "am": "ስብስቡ በተላመደው ሞዴል እንደገና ሲዘጋጅ ፍለጋው እሱን ይጠቀማል፤ እንደገና የሚሠራው በትርጉም "
+                                  "መፈለግ ብቻ ነው፤ ሰነዶቹ እንዳሉ ይቆያሉ።"},
+    "adapt_rebuild_button": {"en": "Prepare again with the adapted model", "am": "በተላመደው ሞዴል እንደገና አዘጋጅ"},
+    "adapt_rebuild_running": {"en": "Search uses the collection as it was until it is ready.",
+                              "am": "እስኪዘጋጅ ድረስ ፍለጋው ስብስቡን እንደነበረ ይጠቀማል።"},
+    "adapt_rebuilt": {"en": "The collection now searches with the adapted model “{model}”.",
+                      "am": "ስብስቡ አሁን በተላመደው ሞዴል «{model}» ይፈለጋል።"},
+    "adapt_off_api": {"en": "Adapting is available when the page runs the collection itself, not through a search "
+                            "service.",
+                      "am": "ማላመድ የሚቻለው ገጹ ስብስቡን ራሱ ሲያስኬድ ነው እንጂ በፍለጋ አገልግሎት በኩል አይደለም።"},
+    "adapt_off_lexical": {"en": "This collection was prepared for keyword search only, so there is no meaning model "
+                                "to adapt.",
+                          "am": "ይህ ስብስብ የተዘጋጀው ለቃል ፍለጋ ብቻ ስለሆነ የሚላመድ የትርጉም ሞዴል የለም።"},
+    "adapt_off_encoder": {"en": "The meaning model of this collection is not on this computer, so it cannot be "
+                                "adapted here.",
+                          "am": "የዚህ ስብስብ የትርጉም ሞዴል በዚህ ኮምፒውተር ላይ ስለሌለ እዚህ ማላመድ አይቻልም።"},
+    "adapt_off_titles": {"en": "Adapting learns from document titles, and only {n} of the {docs} documents here have "
+                               "a usable one (at least {min} are needed).",
+                         "am": "ማላመድ ከሰነድ ርዕሶች ይማራል፤ እዚህ ካሉት {docs} ሰነዶች የሚያገለግል ርዕስ ያላቸው {n} "
+                               "ብቻ ናቸው (ቢያንስ {min} ያስፈልጋሉ)።"},
+    "adapt_off_packages": {"en": "Adapting needs the training packages, which are not installed here "
+                                 "(pip install 'amharic-search[train]').",
+                           "am": "ማላመድ የሥልጠና ጥቅሎችን ይፈልጋል፤ እነሱ እዚህ አልተጫኑም (pip install 'amharic-search[train]')።"},
+    "adapt_off_sharded": {"en": "This collection is split into parts for several servers: adapt it before splitting it.",
+                          "am": "ይህ ስብስብ ለብዙ አገልጋዮች ተከፋፍሏል፤ ከመከፋፈሉ በፊት ያላምዱት።"},
+    "adapt_error_model": {"en": "The model could not be loaded: it is not on this computer and cannot be downloaded.",
+                          "am": "ሞዴሉን መጫን አልተቻለም፤ በዚህ ኮምፒውተር ላይ የለም፣ ማውረድም አይቻልም።"},
+    "adapt_error_failed": {"en": "Adapting stopped because of an error ({error}); the details are in the server log.",
+                           "am": "በስህተት ምክንያት ማላመዱ ቆሟል ({error})፤ ዝርዝሩ በአገልጋዩ መዝገብ ውስጥ አለ።"},
+    "adapt_error_rebuild": {"en": "Preparing the collection again stopped because of an error ({error}); the "
+                                  "collection is as it was, and the details are in the server log.",
+                            "am": "በስህተት ምክንያት ስብስቡን እንደገና ማዘጋጀቱ ቆሟል ({error})፤ ስብስቡ እንደነበረ ነው፤ "
+                                  "ዝርዝሩ በአገልጋዩ መዝገብ ውስጥ አለ።"},
+    "minutes": {"en": "{value} min", "am": "{value} ደቂቃ"},
     # -- expert controls ----------------------------------------------------------------------------
     "settings": {"en": "Search settings", "am": "የፍለጋ ቅንብሮች"},
     "top_k": {"en": "Results", "am": "የውጤቶች ብዛት"},

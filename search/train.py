@@ -179,12 +179,51 @@ def pairs_from_titles(corpus: str | Path, *, min_title_words: int = 2, min_title
     """
     from index.readers import read_corpus
 
+    docs = ((doc.id, doc.title, doc.text) for doc in read_corpus(corpus, **read_options))
+    return list(title_pairs(docs, min_title_words=min_title_words, min_title_chars=min_title_chars,
+                            min_body_words=min_body_words, report=report))
+
+
+def pairs_from_index(index: str | Path, *, min_title_words: int = 2, min_title_chars: int = 6,
+                     min_body_words: int = 20, report: TitlesReport | None = None) -> list[Pair]:
+    """The pairs of :func:`pairs_from_titles` made from the documents an index holds (its store),
+    not from its corpus file: it works when the corpus has moved or was an upload, and the pairs are
+    exactly the documents the index searches (in the index's order).
+
+    Example::
+
+        pairs = pairs_from_index("indexes/mine")
+    """
+    return list(title_pairs(index_documents(index), min_title_words=min_title_words,
+                            min_title_chars=min_title_chars, min_body_words=min_body_words, report=report))
+
+
+def index_documents(index: str | Path):
+    """(id, title, text) of each document of an index, in the index's order (read from its store).
+    An index that cannot be read raises :class:`~index.manifest.IndexFormatError`."""
+    from index.build import STORE_FILE
+    from index.manifest import IndexFormatError, read_manifest
+    from index.store import Store
+
+    manifest = read_manifest(index)
+    if manifest.get("shards"):
+        raise IndexFormatError(f"{index} is split into shards; read the documents of the unsharded index")
+    store = Store(Path(index) / STORE_FILE)
+    for doc_id in store.doc_ids():
+        doc = store.document(doc_id)
+        if doc is not None:
+            yield doc["id"], doc["title"], doc["text"]
+
+
+def title_pairs(docs: Iterable[tuple[str, str, str]], *, min_title_words: int = 2, min_title_chars: int = 6,
+                min_body_words: int = 20, report: TitlesReport | None = None):
+    """The (title, body) pairs of ``docs`` ((id, title, text) tuples), one at a time, with the skips
+    of :func:`pairs_from_titles` counted in ``report`` (``report.pairs`` is final once they are all read)."""
     report = report if report is not None else TitlesReport()
-    pairs: list[Pair] = []
     seen: set[str] = set()
-    for doc in read_corpus(corpus, **read_options):
+    for doc_id, raw_title, raw_text in docs:
         report.documents += 1
-        title, body = _norm(doc.title or ""), _norm(doc.text or "")
+        title, body = _norm(raw_title or ""), _norm(raw_text or "")
         if not title:
             why = "without a title"
         elif len(title.split()) < min_title_words or len(title) < min_title_chars:
@@ -201,9 +240,8 @@ def pairs_from_titles(corpus: str | Path, *, min_title_words: int = 2, min_title
             report.skipped[why] += 1
             continue
         seen.add(title)
-        pairs.append(Pair(query=title, positive=doc.text.strip(), doc_id=doc.id))
-    report.pairs = len(pairs)
-    return pairs
+        report.pairs += 1
+        yield Pair(query=title, positive=(raw_text or "").strip(), doc_id=doc_id)
 
 
 def pairs_hash(pairs: Iterable[Pair]) -> str:
@@ -601,18 +639,26 @@ def _dataset(kind: Kind, pairs: list[Pair], n_neg: int, loss: str):
     return Dataset.from_dict({"query": queries, "passage": passages, "label": labels})
 
 
-def _stopper(every_s: float, stop_after: int | None, flag: threading.Event):
+def _stopper(every_s: float, stop_after: int | None, flag: threading.Event,
+             on_step: Callable[[int, int], None] | None = None):
     from transformers import TrainerCallback
 
     class Checkpoints(TrainerCallback):
-        """A checkpoint every ``every_s`` seconds, and a clean stop (with a checkpoint) on Ctrl-C or ``stop_after``."""
+        """A checkpoint every ``every_s`` seconds, a clean stop (with a checkpoint) on Ctrl-C, ``stop_after``
+        or ``flag``; ``on_step(step, total)`` at the start and after each step."""
 
         stopped = False
 
         def __init__(self):
             self.last = time.monotonic()
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            if on_step is not None:
+                on_step(state.global_step, state.max_steps)
+
         def on_step_end(self, args, state, control, **kwargs):
+            if on_step is not None:
+                on_step(state.global_step, state.max_steps)
             if time.monotonic() - self.last >= every_s:
                 control.should_save = True
                 self.last = time.monotonic()
@@ -645,10 +691,15 @@ def _sigint_stops(flag: threading.Event, log: Callable[[str], None]):
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_trainer_packages() -> None:
+def missing_trainer_packages() -> list[str]:
+    """The Python packages training needs that are not installed here (``amharic-search[train]``)."""
     import importlib.util
 
-    missing = [name for name in ("accelerate", "datasets") if importlib.util.find_spec(name) is None]
+    return [name for name in ("accelerate", "datasets") if importlib.util.find_spec(name) is None]
+
+
+def _check_trainer_packages() -> None:
+    missing = missing_trainer_packages()
     if missing:
         raise TrainError(f"training needs the Python packages {', '.join(missing)}: "
                          "pip install 'amharic-search[train]' (or pip install " + " ".join(missing) + ")")
@@ -691,6 +742,8 @@ def train_model(
     stop_after: int | None = None,
     extra_info: dict | None = None,
     strict: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.base`` on ``pairs`` and write the model to ``out`` (safetensors, model card).
 
@@ -700,7 +753,10 @@ def train_model(
     continues from its last checkpoint (other settings are refused). ``stop_after`` stops after that
     many steps as an interruption would (:class:`TrainingInterrupted`). ``log`` receives the progress
     lines (counts, before/after figures). ``strict``: an index whose encoder is missing is an error
-    (else its hard negatives come from BM25 alone, with a note).
+    (else its hard negatives come from BM25 alone, with a note). ``on_step(step, total)`` is called
+    when training starts and after each optimizer step (a progress display). Setting ``stop`` (from
+    another thread: a page's Stop button) stops as Ctrl-C does: after the current step, with a
+    checkpoint, raising :class:`TrainingInterrupted`.
     """
     if kind not in KINDS:
         raise TrainError(f"unknown model kind {kind!r} (encoder or reranker)")
@@ -800,8 +856,8 @@ def train_model(
     if last:
         resumed_from = _read_state(Path(last) / "trainer_state.json").get("global_step", 0)
         log(f"resuming from {last} (step {resumed_from} of {total_steps})")
-    flag = threading.Event()
-    trainer.add_callback(_stopper(config.checkpoint_minutes * 60, stop_after, flag))
+    flag = stop if stop is not None else threading.Event()
+    trainer.add_callback(_stopper(config.checkpoint_minutes * 60, stop_after, flag, on_step))
     t_train = time.perf_counter()
     with _sigint_stops(flag, log), contextlib.redirect_stdout(_StdoutToLog(log)) if not progress else contextlib.nullcontext():
         output = trainer.train(resume_from_checkpoint=last or None)

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from index.build import build_index
-from search.display import SNIPPET_CHARS
+from search.display import SNIPPET_CHARS, escape
 from search.strings import STRINGS, missing_keys, t
 
 from conftest import ROOT
@@ -318,3 +318,132 @@ def test_an_unreachable_service_is_said_plainly(app_env, monkeypatch):
     monkeypatch.setenv("AMHARIC_SEARCH_API", "http://127.0.0.1:9")
     at = page()
     assert [e.value for e in at.error] == [t("api_unreachable", "en")] and "cannot be reached" in at.code[0].value
+
+
+# -- adapting the encoder to a collection (expert view) -------------------------------------------------
+
+
+ADAPT = t("adapt_title", "en")
+
+
+@pytest.fixture
+def titled_collection(tmp_path, tiny_models, monkeypatch):
+    """40 titled sample documents indexed with the tiny encoder: the page's only collection (no reranker)."""
+    from conftest import sample_docs
+    from search import adapt
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
+    out = tmp_path / "indexes" / "titled"
+    build_index(corpus, out, dense_model=str(tiny_models["encoder"]), show_progress=False)
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(out.parent))
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX", str(out))
+    monkeypatch.delenv("AMHARIC_SEARCH_API", raising=False)
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
+    yield out
+    job = adapt.current(out)
+    if job is not None:
+        job.stop()
+        job.wait(60)
+        adapt.forget(out)
+
+
+def adapt_box(at):
+    boxes = [e for e in at.sidebar.expander if e.label == ADAPT]
+    assert len(boxes) <= 1
+    return boxes[0] if boxes else None
+
+
+def test_adapt_is_offered_in_the_expert_view_only(titled_collection):
+    assert adapt_box(page()) is None  # the simple view shows nothing new
+    box = adapt_box(page(view="expert"))
+    assert [b.label for b in box.button] == ["Adapt"]
+    assert [c.value for c in box.caption] == [t("adapt_intro", "en", n=38)]  # 2 titles are copied in their bodies
+    assert not box.error and not box.progress
+
+
+def test_adapt_is_replaced_by_one_sentence_when_it_cannot_run(lexical_index, app_env, service_url, tmp_path,
+                                                              tiny_models, monkeypatch):
+    def sentence(expected, **values):
+        box = adapt_box(page(view="expert"))
+        assert not box.button and [c.value for c in box.caption] == [t(expected, "en", **values)]
+
+    monkeypatch.setenv("AMHARIC_SEARCH_API", service_url)  # the service's collections are not the page's to rebuild
+    sentence("adapt_off_api")
+    monkeypatch.delenv("AMHARIC_SEARCH_API")
+
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(lexical_index.parent))
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    sentence("adapt_off_lexical")
+
+    from conftest import sample_docs
+
+    corpus = tmp_path / "few.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:6]), encoding="utf-8")
+    few = tmp_path / "few" / "few"
+    build_index(corpus, few, dense_model=str(tiny_models["encoder"]), show_progress=False)
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(few.parent))
+    sentence("adapt_off_titles", n=6, docs=6, min=20)
+
+    import shutil
+
+    encoder = tmp_path / "gone-encoder"
+    shutil.copytree(tiny_models["encoder"], encoder)
+    gone = tmp_path / "gone" / "gone"
+    build_index(corpus, gone, dense_model=str(encoder), show_progress=False)
+    shutil.rmtree(encoder)
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(gone.parent))
+    monkeypatch.delenv("AMHARIC_SEARCH_DENSE_MODEL")
+    sentence("adapt_off_encoder")
+
+
+def test_adapt_shows_progress_without_blocking_and_can_be_stopped(titled_collection):
+    from search import adapt
+
+    job = adapt.Job("adapt", titled_collection.resolve(), phase="training", done=2, total=5, eta_s=30.0)
+    adapt._JOBS[str(titled_collection.resolve())] = job  # a job as the registry holds it while it trains
+    at = page(view="expert")
+    (bar,) = adapt_box(at).progress
+    assert bar.value == 40 and "step 2 of 5" in bar.proto.text and "About 30 s left." in bar.proto.text
+    assert cards(search(at, "የወባ በሽታ"))  # the page searches meanwhile
+    at.button(key="adapt_stop").click().run()
+    assert job.stopping and t("adapt_stopping", "en") in [c.value for c in adapt_box(at).caption]
+    job.state = "stopped"
+    at.run()
+    assert [i.value for i in adapt_box(at).info] == [t("adapt_stopped", "en", done=2, total=5)]
+
+
+def test_adapt_runs_to_the_end_then_the_collection_is_rebuilt_with_it(titled_collection):
+    from index.manifest import read_manifest
+    from index.models import load_encoder
+    from search import adapt
+
+    before = read_manifest(titled_collection)
+    at = page(view="expert")
+    at.button(key="adapt_start").click().run()
+    job = adapt.current(titled_collection)
+    assert job.kind == "adapt" and job.wait(120) and job.state == "done", (job.error, job.detail)
+    assert job.model.parent == titled_collection.parent and job.model.name.startswith("titled.adapted-")
+    load_encoder(str(job.model))  # an ordinary model folder, through the normal model path
+    at.run()
+    box = adapt_box(at)
+    assert [s.value for s in box.success] == [t("adapt_done", "en", pairs=34, steps=job.steps)]
+    (table,) = box.table
+    assert list(table.value.index) == ["MRR@10", "Recall@1", "Recall@10"] and list(table.value.columns) == ["before", "after"]
+    assert list(table.value["after"]) == [f"{v:.3f}" for v in job.after.values()]
+    assert [c.value for c in box.code] == [str(job.model)]
+
+    at.button(key="adapt_rebuild").click().run()
+    rebuild = adapt.current(titled_collection)
+    assert rebuild.kind == "rebuild" and rebuild.wait(120) and rebuild.state == "done", (rebuild.error, rebuild.detail)
+    after = read_manifest(titled_collection)
+    assert after["dense"]["model"] == str(job.model) and after["created"] != before["created"]
+    assert after["corpus"] == before["corpus"]  # the same documents; the manifest still names the corpus
+    at.run()
+    assert [s.value for s in adapt_box(at).success] == [escape(t("adapt_rebuilt", "en", model=job.model.name))]
+    assert [b.label for b in adapt_box(at).button] == ["Adapt"]  # nothing pending: adapt again from the new model
+    about = [e for e in at.sidebar.expander if e.label == "About this collection"][0]
+    assert any(str(job.model) in x.value for x in about.text)  # the page searches the rebuilt collection
+    found = [c for c in cards(search(at, "የወባ በሽታ")) if "as-scores" in c]
+    assert found and "Meaning" in plain(found[0])

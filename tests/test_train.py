@@ -257,3 +257,58 @@ def test_eval_from_judged_queries(tiny_models, sample_index):
     assert all(rel <= set(c) for rel, c in zip(ev.relevant, ev.candidates))
     metrics = evaluate_encoder(load_encoder(str(tiny_models["encoder"])), ev)
     assert set(metrics) == {"MRR@10", "Recall@1", "Recall@10"} and 0 <= metrics["MRR@10"] <= 1
+
+
+# -- from an index's own documents; the page's background job (search.adapt) ------------------------
+
+
+def test_pairs_from_index_are_the_pairs_of_its_corpus(lexical_index, tmp_path):
+    from index.manifest import IndexFormatError
+    from search.train import pairs_from_index
+
+    report, expected = TitlesReport(), TitlesReport()
+    pairs = pairs_from_index(lexical_index, report=report)
+    assert [p.to_dict() for p in pairs] == [p.to_dict() for p in pairs_from_titles(SAMPLE / "corpus.jsonl", report=expected)]
+    assert (report.documents, report.pairs, report.skipped) == (expected.documents, expected.pairs, expected.skipped)
+    with pytest.raises(IndexFormatError):
+        pairs_from_index(tmp_path)
+
+
+def test_adapt_stops_on_request_continues_and_rebuilds_with_the_index_settings(tiny_models, tmp_path):
+    from index.build import build_index
+    from index.chunking import ChunkConfig
+    from index.manifest import read_manifest, update_manifest
+    from search import adapt
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
+    index = tmp_path / "indexes" / "titled"
+    build_index(corpus, index, dense_model=str(tiny_models["encoder"]), chunking=ChunkConfig(max_tokens=60, overlap=0),
+                show_progress=False)
+    update_manifest(index, fusion={"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}})
+    assert adapt.unavailable(index, read_manifest(index)) is None
+    config = TrainConfig(base="replaced by the index's encoder", **FAST)
+
+    job = adapt.start_adapt(index, config=config)
+    job.stop()  # as the page's Stop button: after the current step, with a checkpoint
+    assert job.wait(120) and job.state == "stopped", (job.error, job.detail)
+    assert (job.done, job.total) == (1, 4) and adapt.unfinished_run(index) == job.model
+    assert adapt.latest_model(index) is None
+
+    again = adapt.start_adapt(index, config=config)
+    assert again.wait(120) and again.state == "done", (again.error, again.detail)
+    assert again.model == job.model and (again.done, again.total) == (4, 4) and again.before and again.after
+    info = adapt.training_info(again.model)
+    assert info["resumed_from"] == 1 and info["base"] == str(tiny_models["encoder"])
+    assert info["adapted_index"] == str(index.resolve()) and "titles and bodies" in info["source"]
+    assert adapt.latest_model(index) == again.model and adapt.unfinished_run(index) is None
+
+    old = read_manifest(index)
+    report = adapt.rebuild_with_encoder(index, again.model)
+    new = read_manifest(index)
+    assert new["dense"]["model"] == str(again.model) and adapt.in_use(new, again.model)
+    assert report.embedded == report.passages == old["corpus"]["passages"] > 40  # only the embeddings changed
+    for key in ("corpus", "analyzer", "bm25", "fusion", "name", "examples"):
+        assert new[key] == old[key], key
+    assert {**new["chunking"], "token_counter": ""} == {**old["chunking"], "token_counter": ""}  # the same tokenizer
+    assert new["dense"]["fingerprint"] != old["dense"]["fingerprint"]
