@@ -297,8 +297,8 @@ def build_index(
                 from .ray_embed import RayEncoderPool
 
                 # workers load the encoder themselves: by hub id, or by the absolute path of a local folder
-                name = str(Path(dense_model).resolve()) if looks_like_path(dense_model) else dense_model
-                pool = RayEncoderPool(ray, name, precision=precision, batch_size=batch_size, workers=ray_workers)
+                worker_model = str(Path(dense_model).resolve()) if looks_like_path(dense_model) else dense_model
+                pool = RayEncoderPool(ray, worker_model, precision=precision, batch_size=batch_size, workers=ray_workers)
                 build_info = pool.description
             try:
                 embeddings, embedded, resumed = _encode_with_progress(

@@ -151,7 +151,9 @@ class DenseIndex:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         scores, ids = self._index.search(query, k)
         keep = ids[0] >= 0
-        return ids[0][keep], scores[0][keep]
+        ids, scores = ids[0][keep], scores[0][keep]
+        order = np.lexsort((ids, -scores))  # equal scores (duplicate passages) in row order, as shards merge them
+        return ids[order], scores[order]
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, row ``i`` being passage row ``i`` (an IVF index gives them back at the

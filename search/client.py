@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from types import SimpleNamespace
 from typing import Iterator
 from urllib.parse import quote
@@ -30,6 +31,12 @@ from .searcher import QueryError, SearchResponse
 API_ENV = "AMHARIC_SEARCH_API"
 SEARCH_ARGS = ("top_k", "stages", "rerank", "fusion", "rrf_k", "depth", "candidates", "rerank_depth", "max_length",
                "window", "deadline_ms")
+
+
+def _on_the_way(r: httpx.Response) -> bool:
+    """A failure between the client and the service (a proxy's or gateway's, not the service's own JSON
+    error): worth sending again."""
+    return r.status_code in (500, 502, 503, 504) and not r.headers.get("content-type", "").startswith("application/json")
 
 
 class ServiceError(RuntimeError):
@@ -48,13 +55,17 @@ class ServiceClient:
     """
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, timeout: float = 120.0,
-                 index: str | None = None, http: httpx.Client | None = None) -> None:
+                 index: str | None = None, http: httpx.Client | None = None, retries: int = 2) -> None:
         self.url = (url or os.environ.get(API_ENV) or "http://127.0.0.1:8000").rstrip("/")
         key = api_key if api_key is not None else os.environ.get("AMHARIC_SEARCH_API_KEY")
         self._headers = {"X-API-Key": key} if key else {}
         self._own = http is None
         self.http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self.index = index
+        self.retries = retries
+        """Times a request is sent again after a failure on the way (connection lost, a gateway's 502/503/504,
+        a proxy's plain-text 500: a replica of a replicated service died): every request here only reads."""
+        self.retried = 0
         self._info: dict | None = None
 
     # -- what is served ----------------------------------------------------------------------------
@@ -169,13 +180,21 @@ class ServiceClient:
         return self._send("GET", path)
 
     def _send(self, method: str, path: str, **kwargs) -> dict:
-        try:
-            r = self.http.request(method, self.url + path, headers=self._headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServiceError(0, "unreachable", f"the search service at {self.url} cannot be reached ({exc})") from None
-        if r.status_code != 200:
-            self._raise(r)
-        return r.json()
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                r = self.http.request(method, self.url + path, headers=self._headers, **kwargs)
+            except httpx.HTTPError as exc:
+                if last:
+                    raise ServiceError(0, "unreachable", f"the search service at {self.url} cannot be reached ({exc})") from None
+            else:
+                if r.status_code == 200:
+                    return r.json()
+                if last or not _on_the_way(r):
+                    self._raise(r)
+            self.retried += 1
+            time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _raise(self, r: httpx.Response):
         try:

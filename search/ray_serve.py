@@ -29,6 +29,10 @@ from index.manifest import MANIFEST, read_manifest
 from .service import ServiceConfig, _index_dirs, _stamp
 
 APP_NAME = "amharic-search"
+INGRESS_CPUS = 0.2
+SHARD_CPUS = 0.1
+RERANKER_CPUS = 0.5
+"""Ray CPUs each replica reserves (for placement only: a CPU cross-encoder uses the node's threads)."""
 
 
 def _serve():
@@ -238,21 +242,33 @@ def build_app(config: ServiceConfig, *, replicas: int = 1, max_replicas: int | N
     import ray
 
     serve = _serve()
-    gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
-    # the ingress and the shards mostly wait (I/O, numpy); the cross-encoder is the computation
-    light = {"num_cpus": 0.25}
+    resources = ray.cluster_resources() if ray.is_initialized() else {}
+    gpus = resources.get("GPU", 0)
+    # Ray's CPU counts place the replicas (torch still uses the node's threads): the ingress and the
+    # shards mostly wait (I/O, numpy), the cross-encoder is the computation
+    light, lighter = {"num_cpus": INGRESS_CPUS}, {"num_cpus": SHARD_CPUS}
+    needed = replicas * INGRESS_CPUS
     reranker = None
     if config.reranker and _available(config.reranker):
-        heavy = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        heavy = {"num_gpus": 1} if gpus else {"num_cpus": RERANKER_CPUS}
+        needed += 0 if gpus else reranker_replicas * RERANKER_CPUS
         reranker = (serve.deployment(CrossEncoderServer, name="CrossEncoder", ray_actor_options=heavy,
                                      max_ongoing_requests=64, **_scaling(reranker_replicas, max_reranker_replicas))
                     .bind(config.reranker, config.max_length, config.reranker_backend))
     shards = {}
     for index_name, dirs in sharded_indexes(config.path).items():
         for k, directory in enumerate(dirs):
-            shards[directory] = (serve.deployment(ShardServer, name=f"Shard-{index_name}-{k}", ray_actor_options=light,
+            needed += shard_replicas * SHARD_CPUS
+            shards[directory] = (serve.deployment(ShardServer, name=f"Shard-{index_name}-{k}", ray_actor_options=lighter,
                                                   max_ongoing_requests=256, num_replicas=shard_replicas)
                                  .bind(directory))
+    if resources and needed > resources.get("CPU", 0) + 1e-9:
+        from index.ray_embed import RayUnavailableError
+
+        raise RayUnavailableError(
+            f"these replicas need {needed:g} CPUs of the Ray cluster (API {INGRESS_CPUS:g} each, cross-encoder "
+            f"{RERANKER_CPUS:g} each without GPUs, shards {SHARD_CPUS:g} each) and it has {resources.get('CPU', 0):g}: "
+            "ask for fewer replicas or add nodes")
     ingress = serve.deployment(serve.ingress()(Ingress), name="Ingress", ray_actor_options=light,
                                max_ongoing_requests=64, **_scaling(replicas, max_replicas))
     return ingress.bind(asdict(config), reranker, shards)
@@ -271,7 +287,8 @@ def deploy(config: ServiceConfig, *, address: str | None = "auto", host: str = "
     return f"http://{host}:{port}"
 
 
-def shutdown() -> None:
+def shutdown(*, leave_cluster: bool = True) -> None:
+    """Remove the service from the cluster (and, with ``leave_cluster``, disconnect this process)."""
     import ray
 
     serve = _serve()
@@ -279,4 +296,5 @@ def shutdown() -> None:
         serve.delete(APP_NAME)
         serve.shutdown()
     finally:
-        ray.shutdown()
+        if leave_cluster:
+            ray.shutdown()
