@@ -448,7 +448,10 @@ def summary_line(response, *, reranking: int = 0) -> str:
     parts = [T("results_one") if n == 1 else T("results_count", n=n)]
     first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
     parts.append(ms_text(first))
-    if response.timings_ms.get("rerank") is not None:
+    progress = response.rerank_progress
+    if progress and progress[0] < progress[1]:
+        parts.append(T("reranked_so_far", done=progress[0], of=progress[1]))
+    elif response.timings_ms.get("rerank") is not None:
         parts.append(T("reranked_in", time=T("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
     elif reranking:
         parts.append(T("reranking_now", n=reranking))
@@ -734,8 +737,12 @@ def main() -> None:
         run_search(searcher, query, options, expert=False)
 
 
+FIRST_BLOCK = 20  # the page reranks the first 20 candidates, shows them, then reranks the rest (progressive)
+
+
 def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
-    """The first stage at once, then the reranked list in its place; the ranking story below.
+    """The first stage at once, then the top candidates reranked, then the whole reranked list in its
+    place; the ranking story below.
 
     ``searcher``: an in-process Searcher or a client of the search service (the same search_stream).
     """
@@ -744,7 +751,8 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
         stream = searcher.search_stream(query, top_k=options["top_k"], stages=options["mode"], rerank=will_rerank,
                                         fusion=options["fusion"], depth=options["depth"],
                                         candidates=options["candidates"], rerank_depth=options["candidates"],
-                                        max_length=options["max_length"], window=options["window"])
+                                        max_length=options["max_length"], window=options["window"],
+                                        blocks=(FIRST_BLOCK,) if options["candidates"] > FIRST_BLOCK else ())
         response = next(stream)
     except QueryError as exc:
         st.info(str(exc))
@@ -754,7 +762,7 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
     reranking = options["candidates"] if will_rerank and response.results else 0
     with results_box.container():
         render_results(searcher, response, colors, expert=expert, reranking=reranking)
-    for response in stream:  # the reranked list, when there is one
+    for response in stream:  # the top candidates reranked, then all of them (when reranking)
         colors = doc_colors([*colors, *(r.doc_id for r in response.results)])
         with results_box.container():
             render_results(searcher, response, colors, expert=expert)

@@ -116,17 +116,31 @@ class BM25Index:
     def slice(self, start: int, stop: int) -> "BM25Index":
         """The rows ``start:stop`` as an index of their own, keeping every score as it is: the scores
         were computed with this index's collection-wide document frequencies and average length, so a
-        row scores the same in the slice as in the whole (what makes sharded search exact)."""
+        row scores the same in the slice as in the whole (what makes sharded search exact).
+
+        Terms that occur in none of these rows are left out of the slice's vocabulary (they add
+        nothing to its scores), except for the BM25 variants that score a term's absence."""
         import copy
 
         matrix = self._model.scores
         data, indices, indptr = (np.asarray(matrix[k]) for k in ("data", "indices", "indptr"))
         keep = (indices >= start) & (indices < stop)
         kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+        new_indptr = kept_before[indptr]
+        vocab = self._vocab
+        nonoccurrence = getattr(self._model, "nonoccurrence_array", None)
+        if nonoccurrence is None:
+            present = np.flatnonzero(np.diff(new_indptr))
+            new_indptr = np.concatenate(([0], new_indptr[present + 1]))
+            new_id = np.full(len(indptr) - 1, -1, dtype=np.int64)
+            new_id[present] = np.arange(present.size)
+            # (bm25s's vocabulary can hold an entry past the matrix, its empty token: it has no postings)
+            vocab = {term: int(new_id[i]) for term, i in vocab.items() if i < new_id.size and new_id[i] >= 0}
         model = copy.copy(self._model)
+        model.vocab_dict = vocab
         model.scores = {
             "data": data[keep], "indices": (indices[keep] - start).astype(indices.dtype),
-            "indptr": kept_before[indptr].astype(indptr.dtype), "num_docs": stop - start,
+            "indptr": new_indptr.astype(indptr.dtype), "num_docs": stop - start,
         }
         return type(self)(model, self.params)
 

@@ -39,6 +39,8 @@ def connect(address: str | None) -> str:
     except ImportError:
         raise RayUnavailableError("Ray is not installed: pip install 'amharic-search[scale]' (or pip install 'ray[serve]')") from None
     logging.getLogger("ray").setLevel(logging.WARNING)
+    # "token authentication is enabled" is Ray's default and safe: not worth a warning on every start
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if ray.is_initialized():
         return "this process's Ray cluster"
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)

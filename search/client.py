@@ -30,7 +30,7 @@ from .searcher import QueryError, SearchResponse
 
 API_ENV = "AMHARIC_SEARCH_API"
 SEARCH_ARGS = ("top_k", "stages", "rerank", "fusion", "rrf_k", "depth", "candidates", "rerank_depth", "max_length",
-               "window", "deadline_ms")
+               "window", "deadline_ms", "blocks")
 
 
 def _on_the_way(r: httpx.Response) -> bool:
@@ -128,6 +128,8 @@ class ServiceClient:
         if unknown:
             raise TypeError(f"the search service does not take {', '.join(sorted(unknown))}")
         body = {"query": query, "translit": "off", **{k: v for k, v in kwargs.items() if v is not None}}
+        if "blocks" in body:
+            body["blocks"] = list(body["blocks"])
         if self.index:
             body["index"] = self.index
         return body

@@ -282,7 +282,9 @@ def deploy(config: ServiceConfig, *, address: str | None = "auto", host: str = "
     connect(address)
     serve = _serve()
     logging.getLogger("ray.serve").setLevel(logging.WARNING)
-    serve.start(http_options={"host": host, "port": port})
+    # an address of one node (not 0.0.0.0) can only be bound there: one HTTP proxy, on the head node
+    serve.start(proxy_location="EveryNode" if host in ("0.0.0.0", "::") else "HeadOnly",
+                http_options={"host": host, "port": port})
     serve.run(build_app(config, **scaling), name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"
 

@@ -9,7 +9,7 @@ import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -109,6 +109,10 @@ class SearchResponse:
     lexical_hits: int = 0
     query_terms: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rerank_progress: list[int] | None = None
+    """``[scored, of]``: candidates the cross-encoder has scored so far, of those it reranks (None
+    before reranking). A progressive answer (:meth:`Searcher.search_stream` ``blocks``) with
+    ``scored < of`` shows the reranked order of the first ``scored`` candidates, the rest after them."""
 
     @property
     def reranked(self) -> bool:
@@ -127,6 +131,7 @@ class SearchResponse:
             "warnings": self.warnings,
             "query_terms": self.query_terms,
             "reranked": self.reranked,
+            "rerank_progress": self.rerank_progress,
         }
 
     @classmethod
@@ -138,7 +143,8 @@ class SearchResponse:
             for r in d.get("results", [])
         ]
         return cls(d["query"], results, dict(d.get("timings_ms") or {}), list(d.get("stages") or []), d.get("fusion"),
-                   int(d.get("lexical_hits") or 0), list(d.get("query_terms") or []), list(d.get("warnings") or []))
+                   int(d.get("lexical_hits") or 0), list(d.get("query_terms") or []), list(d.get("warnings") or []),
+                   d.get("rerank_progress"))
 
 
 PASSAGES_PER_DOCUMENT = 3
@@ -413,10 +419,17 @@ class Searcher:
         max_length: int | None = None,
         window: Window = "best",
         score: PassageScorer | None = None,
+        blocks: Sequence[int] = (),
     ) -> Iterator[SearchResponse]:
-        """:meth:`search` in two steps, for a UI: the first-stage response at once, then, when
-        ``rerank`` is on, a reranker is loaded and there are candidates, the reranked one. The last
-        response equals :meth:`search`'s; a bad query raises :class:`QueryError` at the first step.
+        """:meth:`search` in steps, for a UI: the first-stage response at once, then, when ``rerank``
+        is on, a reranker is loaded and there are candidates, the reranked one. The last response
+        equals :meth:`search`'s; a bad query raises :class:`QueryError` at the first step.
+
+        ``blocks`` reranks progressively: with ``blocks=(20,)`` the first 20 candidates (in
+        first-stage order) are scored and a response is given (their reranked order, then the other
+        candidates in first-stage order, ``rerank_progress`` ``[20, 100]``), then the rest, and the
+        final response. The final order is :meth:`search`'s (scores within float rounding: the
+        cross-encoder sees other batches).
 
         Example::
 
@@ -434,6 +447,10 @@ class Searcher:
             yield response
             return
         yield copy.deepcopy(response)  # the reranking below updates the candidates' scores in place
+        if blocks:
+            yield from self.rerank_progressively(response, cands, blocks=blocks, top_k=top_k, rerank_depth=rerank_depth,
+                                                 max_length=max_length, window=window, score=score)
+            return
         yield self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
                                      window=window, score=score)
 
@@ -592,6 +609,52 @@ class Searcher:
         _set_total(response.timings_ms)
         return response
 
+    def rerank_progressively(self, response: SearchResponse, cands: list[_Candidate], *, blocks: Sequence[int],
+                             top_k: int = 10, rerank_depth: int | None = None, max_length: int | None = None,
+                             window: Window = "best", score: PassageScorer | None = None) -> Iterator[SearchResponse]:
+        """The second stage of a :meth:`first_stage` result in blocks (see :meth:`search_stream`):
+        one response after each block, the last one final."""
+        head = cands[: rerank_depth or len(cands)]  # first-stage order
+        tail = cands[len(head):]
+        cuts = sorted({int(b) for b in blocks if 0 < int(b) < len(head)}) + [len(head)]
+        t0 = time.perf_counter()
+        done = 0
+        for cut in cuts:
+            block = head[done:cut]
+            try:
+                passages = self.store.passages([c.row for c in block])
+                values = (score or self.score_passages)(response.query, passages, window=window, max_length=max_length)
+            except RerankSkipped as exc:
+                if done == 0:  # nothing scored: the first-stage order, as rerank_candidates answers
+                    response.warnings.append(str(exc))
+                    response.results = self.documents(cands, top_k)
+                    _set_total(response.timings_ms)
+                    yield response
+                    return
+                response.warnings.append(str(exc).replace("the results are in first-stage order",
+                                                          f"only the first {done} candidates are reranked"))
+                break
+            for cand, value in zip(block, values.tolist()):
+                cand.scores.rerank = float(value)
+            done = cut
+            scored = sorted(head[:done], key=lambda c: (-c.scores.rerank, c.ranks.fused))
+            for rank, cand in enumerate(scored, start=1):
+                cand.ranks.rerank = rank
+            step = copy.deepcopy(response)
+            step.timings_ms["rerank"] = _ms(t0)
+            step.stages = [*step.stages, "rerank"]
+            step.rerank_progress = [done, len(head)]
+            step.results = self.documents(scored + head[done:] + tail, top_k)
+            _set_total(step.timings_ms)
+            if done < len(head):
+                yield step
+        else:
+            yield step
+            return
+        # stopped early (deadline): the last complete step is the answer
+        step.warnings = list(response.warnings)
+        yield step
+
     def _reranker_texts(self, query: str, passages, window: Window) -> list[str]:
         """What the cross-encoder reads of each passage: title + text, or title + the best-matching window."""
         if window == "head" or not self.reranker.max_length:
@@ -640,6 +703,7 @@ class Searcher:
         cands[: len(head)] = [head[i] for i in order]
         response.timings_ms["rerank"] = _ms(t0)
         response.stages = [*response.stages, "rerank"]
+        response.rerank_progress = [len(head), len(head)]
 
     def documents(self, cands: list[_Candidate], top_k: int) -> list[SearchResult]:
         """Best passage per document, in candidate order."""

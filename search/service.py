@@ -591,6 +591,10 @@ class SearchParams(BaseModel):
                                                 "list (\"reranked\": false, with a warning) instead of waiting for the reranker.")
     translit: Literal["auto", "on", "off"] = Field("auto", description="Latin typing to Ethiopic (selam -> ሰላም); auto: "
                                                                       "when the query has no Ethiopic letters.")
+    blocks: list[Annotated[int, Field(ge=1, le=MAX_CANDIDATES)]] = Field(
+        default_factory=list, max_length=8,
+        description="/v1/search/stream only: rerank progressively, e.g. [20]: the first 20 candidates, a line with "
+                    "their reranked order (\"rerank_progress\": [20, 100]), then the rest.")
 
 
 class StageValuesModel(BaseModel):
@@ -622,6 +626,7 @@ class SearchResponseModel(BaseModel):
     warnings: list[str]
     query_terms: list[str]
     reranked: bool
+    rerank_progress: list[int] | None
 
 
 class ErrorModel(BaseModel):
@@ -829,6 +834,8 @@ def create_app(service: SearchService) -> FastAPI:
         access.update(results=len(response.results), reranked=response.reranked, stages_ms=response.timings_ms, **stats)
 
     def search(params: SearchParams, request: Request) -> Response:
+        if params.blocks:
+            raise ApiError(422, "invalid_request", "blocks (progressive reranking) is for /v1/search/stream")
         searcher, query, notes, kwargs, stats, access = prepare(params, request)
         response = searcher.search(query, **kwargs)
         response.warnings[:0] = notes
@@ -837,7 +844,7 @@ def create_app(service: SearchService) -> FastAPI:
 
     def search_stream(params: SearchParams, request: Request) -> Response:
         searcher, query, notes, kwargs, stats, access = prepare(params, request)
-        steps = searcher.search_stream(query, **kwargs)
+        steps = searcher.search_stream(query, **kwargs, blocks=params.blocks)
         first = next(steps)  # a bad query is a 4xx answer, before the stream starts
 
         def lines():
@@ -858,8 +865,9 @@ def create_app(service: SearchService) -> FastAPI:
     search_doc = ("The same JSON as `amharic-search query --json`. With `deadline_ms`, an answer whose reranking "
                   "would end later comes in first-stage order, marked `\"reranked\": false` with a warning.")
     stream_doc = ("JSON lines (application/x-ndjson), each one response in the schema of /v1/search: the first-stage "
-                  "list at once, then (rerank on, a reranker loaded) the reranked list; the stream ends after the final "
-                  "one. An error after the first line arrives as a last line {\"error\", \"message\"}.")
+                  "list at once, then (rerank on, a reranker loaded) the reranked list (with `blocks`, also the lists "
+                  "reranked so far); the stream ends after the final one. An error after the first line arrives as a "
+                  "last line {\"error\", \"message\"}.")
     ok = {200: {"model": SearchResponseModel}}
 
     @app.get("/v1/search", tags=["search"], responses={**ok, **ERRORS}, dependencies=dependencies, description=search_doc)

@@ -50,6 +50,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "seconds": {"en": "{value} s", "am": "{value} ሰከንድ"},
     "reranked_in": {"en": "reranked in {time}", "am": "በ{time} ዳግም ተደርድሯል"},
     "reranking_now": {"en": "reranking the top {n}…", "am": "የመጀመሪያዎቹ {n} ዳግም እየተደረደሩ ነው…"},
+    "reranked_so_far": {"en": "reranked the top {done} of {of}, the rest on the way…",
+                        "am": "ከ{of} ውስጥ የመጀመሪያዎቹ {done} ዳግም ተደርድረዋል፤ ቀሪዎቹ እየተደረደሩ ነው…"},
     # -- result cards -------------------------------------------------------------------------------
     "matched_by_meaning": {"en": "matched by meaning", "am": "በትርጉም የተገኘ"},
     "more": {"en": "More", "am": "ተጨማሪ"},

@@ -60,6 +60,20 @@ def streamlit_server(env: dict[str, str], *args: str, timeout: float = 90):
         stop(proc)
 
 
+def processes(marker: str) -> list:
+    """The processes whose command line holds ``marker`` (e.g. Ray's ``ray::EncoderWorker``), to kill in tests."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if marker in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
     """Ask a server process to stop (SIGTERM); kill it if it has not stopped in ``timeout`` seconds."""
     proc.terminate()

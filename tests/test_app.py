@@ -133,6 +133,21 @@ def test_rank_flow_names_the_documents(app_env, searcher):
     assert chart["layer"][0]["encoding"]["tooltip"][0]["field"] == "title"  # pointing at a line names the document
 
 
+def test_the_summary_says_while_the_rest_is_being_reranked(app_env, searcher):
+    """Progressive reranking: the page shows the top 20 reranked first, and says that the rest is coming."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("app_page", APP)
+    page_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_module)
+    steps = list(searcher.search_stream("የወባ በሽታ መከላከል", blocks=(page_module.FIRST_BLOCK,)))
+    lines = [page_module.summary_line(r, reranking=100) for r in steps]
+    assert lines[0].endswith(t("reranking_now", "am").format(n=100))
+    assert lines[1].endswith(t("reranked_so_far", "am").format(done=20, of=100))
+    assert "{" not in lines[2] and lines[2].split(" · ")[-1] == t("reranked_in", "am").format(
+        time=t("seconds", "am").format(value=f"{steps[2].timings_ms['rerank'] / 1000:.1f}"))
+
+
 def test_stage_controls_change_what_runs(app_env):
     at = page(view="expert")
     at.radio(key="mode").set_value("lexical")

@@ -67,3 +67,21 @@ def test_scores_of_rows_equal_the_full_scores(tmp_path, corpus_terms, method):
         for index in (bm25, loaded):
             np.testing.assert_allclose(index.scores_of(q, rows), index.scores(q)[rows], rtol=1e-6, atol=1e-6)
     assert loaded.scores_of(["ቡና"], np.array([], dtype=np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("method", ["lucene", "bm25+"])
+def test_slice_keeps_the_whole_collections_scores(tmp_path, corpus_terms, method):
+    """A shard's rows score as in the whole index (collection-wide idf and average length), after a save/load."""
+    whole = BM25Index.build(corpus_terms, params=BM25Params(method=method))
+    part = whole.slice(40, 90)
+    part.save(tmp_path)
+    part = BM25Index.load(tmp_path)
+    assert part.num_docs == 50
+    queries = [corpus_terms[i][:3] for i in (0, 45, 60, 100)] + [["ቡና", "ምርት"], ["no-such-term"]]
+    for q in queries:
+        assert np.array_equal(part.scores(q), whole.scores(q)[40:90])
+        assert np.array_equal(part.scores_of(q, np.arange(5, 20)), whole.scores(q)[45:60])
+    if method == "lucene":  # terms absent from the rows are dropped; bm25+ scores absence, so keeps them all
+        assert part.vocab_size < whole.vocab_size
+    else:
+        assert part.vocab_size == whole.vocab_size

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from browser import free_port, processes
 from conftest import SAMPLE, sample_docs
 
 from index.build import build_index
@@ -144,6 +145,29 @@ def test_cli_split_info_query(run, sample_index, tmp_path, tiny_models):
     assert bad.exit_code == 1 and bad.output.startswith("Error: cannot cut 143 documents") and "Traceback" not in bad.output
 
 
+def test_eval_and_the_page_on_a_sharded_index(run, sharded, sample_index, tiny_models, monkeypatch):
+    """A sharded index is searchable everywhere an index is: eval gives the same figures, the page the same cards."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    args = ["--queries", SAMPLE / "queries.jsonl", "--qrels", SAMPLE / "qrels.tsv", "--no-rerank", "--json"]
+    assert json.loads(run("eval", sharded, *args).stdout) == json.loads(run("eval", sample_index, *args).stdout)
+
+    def cards(index) -> list[str]:
+        monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(index.parent))
+        monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", str(tiny_models["reranker"]))
+        monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params.update({"lang": "en", "view": "expert", "q": QUERIES[0]})
+        at.run()
+        assert not at.exception, at.exception
+        return [m.value for m in at.markdown if 'class="as-card"' in m.value]
+
+    found = cards(sharded)
+    assert len(found) >= 10 and found == cards(sample_index)
+
+
 def test_service_serves_a_sharded_index(sharded, sample_index, tiny_models):
     from fastapi.testclient import TestClient
 
@@ -173,19 +197,6 @@ def ray_cluster():
     ray.shutdown()
 
 
-def _processes(marker: str) -> list:
-    import psutil
-
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if marker in " ".join(p.cmdline()):
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _vectors(directory) -> np.ndarray:
     manifest = read_manifest(directory)
     if manifest.get("shards"):
@@ -202,7 +213,7 @@ def test_ray_build_equals_local_build_and_survives_a_killed_worker(ray_cluster, 
     def kill_a_worker(stage: str, fraction: float) -> None:
         # after the first embedding step is back, kill the encoder worker (steps are still queued on it)
         if stage == "embedding" and fraction > 0.3 and not killed:
-            workers = _processes("EncoderWorker")
+            workers = processes("EncoderWorker")
             assert workers, "no encoder worker process found"
             os.kill(workers[0].pid, signal.SIGKILL)
             killed.append(workers[0].pid)
@@ -219,9 +230,9 @@ def test_ray_build_equals_local_build_and_survives_a_killed_worker(ray_cluster, 
     ignore = {"created", "build", "files"}
     assert {k: v for k, v in local.manifest.items() if k not in ignore} == {k: v for k, v in report.manifest.items() if k not in ignore}
     deadline = time.monotonic() + 20  # the build let its workers go (ray.kill is asynchronous)
-    while any(p.status() != "zombie" for p in _processes("EncoderWorker")) and time.monotonic() < deadline:
+    while any(p.status() != "zombie" for p in processes("EncoderWorker")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert all(p.status() == "zombie" for p in _processes("EncoderWorker"))
+    assert all(p.status() == "zombie" for p in processes("EncoderWorker"))
 
 
 def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sharded, sample_index, tiny_models):
@@ -231,7 +242,7 @@ def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sh
 
     reranker = str(tiny_models["reranker"])
     config = ServiceConfig(path=str(sharded), reranker=reranker, reranker_backend="torch", reload_interval=0)
-    url = ray_serve.deploy(config, address="auto", port=_free_port(), replicas=2)
+    url = ray_serve.deploy(config, address="auto", port=free_port(), replicas=2)
     try:
         one = Searcher.load(sample_index, reranker=reranker, reranker_backend="torch")
         client = ServiceClient(url, timeout=30)
@@ -239,7 +250,7 @@ def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sh
         for q in QUERIES[:3]:
             _assert_same(one.search(q, top_k=10), client.search(q, top_k=10))
         assert client.document("health-001") == one.document("health-001")
-        assert len(_processes("ServeReplica:amharic-search:Shard-sample-3-")) == 3
+        assert len(processes("ServeReplica:amharic-search:Shard-sample-3-")) == 3
 
         # clients keep querying while one API replica is killed: every request is answered
         answered, failed, stop = [], [], threading.Event()
@@ -258,7 +269,7 @@ def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sh
         for t in threads:
             t.start()
         time.sleep(2)
-        replicas = _processes("ServeReplica:amharic-search:Ingress")
+        replicas = processes("ServeReplica:amharic-search:Ingress")
         assert len(replicas) == 2
         before = len(answered)
         os.kill(replicas[0].pid, signal.SIGKILL)
@@ -276,10 +287,3 @@ def test_cli_serve_ray_checks_before_starting_ray(run, tmp_path):
     result = run("serve", tmp_path / "nothing", "--ray")
     assert result.exit_code == 1 and "no such index directory" in result.output
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

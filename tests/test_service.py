@@ -17,13 +17,14 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from search.cli import main
 from search.client import ServiceClient, ServiceError
-from search.searcher import MAX_QUERY_CHARS, QueryError, Searcher, SearchResponse
+from search.searcher import MAX_QUERY_CHARS, QueryError, RerankSkipped, Searcher, SearchResponse
 from search.service import SearchService, ServiceConfig, create_app
 
 from conftest import ROOT, SAMPLE, sample_docs
@@ -100,6 +101,47 @@ def test_searcher_search_stream_in_process(searcher):
     assert len(list(searcher.search_stream("የአድዋ ጦርነት", rerank=False))) == 1
     with pytest.raises(QueryError):
         next(searcher.search_stream("  "))
+
+
+def test_progressive_reranking_in_blocks(searcher):
+    """blocks=(20,): the first 20 candidates reranked and shown, then all; the final list is search()'s."""
+    steps = list(searcher.search_stream("የወባ በሽታ መከላከል", top_k=10, blocks=(20,)))
+    assert [s.rerank_progress for s in steps] == [None, [20, 100], [100, 100]]
+    first, partial, final = steps
+    # the partial list: the first 20 candidates in the cross-encoder's order, then the others in first-stage order
+    scored = [r for r in partial.results if r.scores.rerank is not None]
+    assert partial.results[: len(scored)] == scored and all(r.ranks.fused <= 20 for r in scored)
+    assert [r.scores.rerank for r in scored] == sorted((r.scores.rerank for r in scored), reverse=True)
+    assert all(r.scores.rerank is None and r.ranks.fused > 20 for r in partial.results[len(scored):])
+    whole = searcher.search("የወባ በሽታ መከላከል", top_k=10)
+    assert [r.doc_id for r in final.results] == [r.doc_id for r in whole.results]
+    assert np.allclose([r.scores.rerank for r in final.results], [r.scores.rerank for r in whole.results], atol=1e-5)
+    assert whole.rerank_progress == [100, 100] and first.results == searcher.search("የወባ በሽታ መከላከል", rerank=False).results
+
+
+def test_progressive_reranking_stopped_by_the_deadline_keeps_the_blocks_done(searcher):
+    calls = []
+
+    def score(query, passages, **kwargs):
+        calls.append(len(passages))
+        if len(calls) > 1:
+            raise RerankSkipped("reranking skipped: the deadline of 5 ms passed before the cross-encoder finished; "
+                                "the results are in first-stage order")
+        return searcher.score_passages(query, passages, **kwargs)
+
+    *_, last = searcher.search_stream("የወባ በሽታ መከላከል", top_k=10, blocks=(20,), score=score)
+    assert calls == [20, 80] and last.rerank_progress == [20, 100] and last.reranked
+    assert last.warnings[-1].endswith("only the first 20 candidates are reranked")
+
+
+def test_service_streams_progressive_blocks(http):
+    r = http.post("/v1/search/stream", json={"query": "የቡና ምርት", "top_k": 4, "blocks": [10, 30]})
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert [d["rerank_progress"] for d in lines] == [None, [10, 100], [30, 100], [100, 100]]
+    r = http.get("/v1/search/stream", params=[("query", "የቡና ምርት"), ("blocks", "10")])
+    assert [json.loads(line)["rerank_progress"] for line in r.text.splitlines()] == [None, [10, 100], [100, 100]]
+    bad = http.post("/v1/search", json={"query": "የቡና ምርት", "blocks": [10]})
+    assert bad.status_code == 422 and "for /v1/search/stream" in bad.json()["message"]
 
 
 # -- the other endpoints -----------------------------------------------------------------------------
