@@ -274,9 +274,10 @@ class Searcher:
         elif use_dense:
             corpus = (manifest.get("corpus") or {}).get("path") or "CORPUS"
             model = dense_model if dense_model not in ("index", None) else "MODEL"
+            shards = f" --shards {len(manifest['shards'])}" if manifest.get("shards") else ""
             notes.append(f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
                          f"build it again with an encoder: `amharic-search index build {corpus} --out {directory} "
-                         f"--dense-model {model}` (only the embeddings are new work); --no-dense leaves dense "
+                         f"--dense-model {model}{shards}` (only the embeddings are new work); --no-dense leaves dense "
                          "retrieval out without this note")
         if reranker:
             try:
@@ -312,7 +313,7 @@ class Searcher:
             searcher = cls(directory, manifest, analyzer, *parts, dense, encoder, rr, notes)
         searcher.load_options = dict(dense_model=dense_model, reranker=reranker, max_length=max_length,
                                      reranker_backend=reranker_backend, use_dense=use_dense, strict=strict,
-                                     allow_other_encoder=allow_other_encoder)
+                                     allow_other_encoder=allow_other_encoder, shard_client=shard_client)
         return searcher
 
     def reopen(self, directory: str | Path | None = None) -> "Searcher":
@@ -327,7 +328,7 @@ class Searcher:
         built, mine = manifest.get("dense") or {}, self.manifest.get("dense") or {}
         keep_encoder = self.has_dense and all(built.get(k) == mine.get(k) for k in ("model", "fingerprint", "dim"))
         new = Searcher.load(directory, **{**options, "reranker": None,
-                                            "use_dense": options.get("use_dense", True) and not keep_encoder})
+                                          "use_dense": options.get("use_dense", True) and not keep_encoder})
         rerank_note = self.skipped_note("rerank")
         if keep_encoder:
             new.adopt_encoder(self)
