@@ -111,7 +111,7 @@ def query_encoder(manifest: dict, dense_model: str | None) -> str:
 
 
 def init_state() -> None:
-    """On a session's first run, take the language, view and search from the URL."""
+    """On a session's first run, take the language, view, collection and search from the URL."""
     if st.session_state.get("_from_url"):
         return
     params = st.query_params
@@ -121,11 +121,15 @@ def init_state() -> None:
     if params.get("q"):
         st.session_state["pending_query"] = params["q"]
         st.session_state["query"] = params["q"]
+    if params.get("index"):
+        st.session_state["pending_index"] = params["index"]  # the collection, when it is one of the page's
 
 
 def sync_url() -> None:
     """The URL says what the page shows, so a result page can be shared and reopened as it is."""
     wanted = {"lang": st.session_state.get("lang", "am"), "view": st.session_state.get("view", "simple")}
+    if st.session_state.get("index_choice"):
+        wanted["index"] = st.session_state["index_choice"]
     if st.session_state.get("last_query"):
         wanted["q"] = st.session_state["last_query"]
     if dict(st.query_params) != wanted:

@@ -194,6 +194,10 @@ def build_index(
     model = None
     model_dir = None
     notes: list[str] = []
+    was_sharded = _shard_count(out)
+    if was_sharded > 1 and shards != was_sharded:
+        notes.append(f"the index at {out} had {was_sharded} shards and is now written with {shards}"
+                     + (" (unsharded)" if shards == 1 else "") + f"; --shards {was_sharded} keeps its shards")
     if dense_model:
         try:
             model_dir = resolve_model(dense_model)  # fails fast, before any work
@@ -291,22 +295,26 @@ def build_index(
                 "corpus": {"path": str(corpus), "sha256": corpus_hash.hexdigest()}, "out": str(out),
                 "amharic_search_version": __version__,
             }
-            pool = None
-            if ray:
+            pools = []  # the Ray encoder pool, started only when there is something to embed
+
+            def on_ray(batches):
                 from .models import looks_like_path
                 from .ray_embed import RayEncoderPool
 
                 # workers load the encoder themselves: by hub id, or by the absolute path of a local folder
                 worker_model = str(Path(dense_model).resolve()) if looks_like_path(dense_model) else dense_model
-                pool = RayEncoderPool(ray, worker_model, precision=precision, batch_size=batch_size, workers=ray_workers)
-                build_info = pool.description
+                pools.append(RayEncoderPool(ray, worker_model, precision=precision, batch_size=batch_size,
+                                            workers=ray_workers))
+                return pools[0].map(batches)
+
             try:
                 embeddings, embedded, resumed = _encode_with_progress(
                     model, texts, batch_size, show_progress, progress, reuse=previous.vectors if previous else {},
-                    precision=precision, checkpoint=checkpoint, encode_steps=pool.map if pool else None,
+                    precision=precision, checkpoint=checkpoint, encode_steps=on_ray if ray else None,
                 )
             finally:
-                if pool is not None:
+                for pool in pools:
+                    build_info = pool.description
                     pool.close()
             dense_index = DenseIndex.build(embeddings, kind=dense_index_kind)
             dense_index.save(tmp / DENSE_FILE)
@@ -428,6 +436,14 @@ def _previous_index(out: Path, emb_key: str | None, fingerprint: str | None = No
         return None
 
 
+def _shard_count(out: Path) -> int:
+    """How many shards the index already at ``out`` has (1: unsharded, or no index)."""
+    try:
+        return len(json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("shards") or []) or 1
+    except (OSError, ValueError, AttributeError):
+        return 1
+
+
 def _diff(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
     return {
         "added": sum(1 for d in new if d not in old),
@@ -534,7 +550,7 @@ def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, 
     if encode_steps is None:
         def encode_steps(batches):
             return (encode(model, b, kind="document", batch_size=batch_size, precision=precision) for b in batches)
-    results = encode_steps([texts[i] for i in idx] for idx in steps)
+    results = encode_steps([texts[i] for i in idx] for idx in steps) if steps else iter(())
     for number, (idx, vectors) in enumerate(zip(steps, results)):
         batch = [texts[i] for i in idx]
         if checkpoint is not None:

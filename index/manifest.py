@@ -107,7 +107,7 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
         rows.append(("shards", f"{len(m['shards'])} ({sizes} passages; BM25 with collection-wide statistics)"))
     if m.get("shard"):
         s = m["shard"]
-        rows.append(("shard", f"{s['index'] + 1} of {s['count']} (passages from {s['first_passage']:,})"))
+        rows.append(("shard", f"shard-{s['index']:03d}, one of {s['count']} (passages from {s['first_passage']:,})"))
     if m.get("build"):
         b = m["build"]
         rows.append(("embedded", f"on {b.get('cluster')}, {b.get('encoder_workers')} {b.get('device')} worker(s)"))

@@ -37,7 +37,8 @@ def connect(address: str | None) -> str:
     try:
         import ray
     except ImportError:
-        raise RayUnavailableError("Ray is not installed: pip install 'amharic-search[scale]' (or pip install 'ray[serve]')") from None
+        raise RayUnavailableError("Ray is not installed: pip install 'ray[serve]' (in a clone of amharic-search: "
+                                  "pip install -e '.[scale]')") from None
     logging.getLogger("ray").setLevel(logging.WARNING)
     # "token authentication is enabled" is Ray's default and safe: not worth a warning on every start
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)

@@ -45,7 +45,7 @@ def shard_bounds(doc_offsets: np.ndarray, shards: int) -> list[tuple[int, int]]:
     """Document ranges ``[(start, stop), ...]`` of ``shards`` shards with about equal passage counts."""
     docs = len(doc_offsets) - 1
     if not 1 <= shards <= min(docs, MAX_SHARDS):
-        raise ShardError(f"cannot cut {docs:,} documents into {shards} shards: choose 1 to {min(docs, MAX_SHARDS)}")
+        raise ShardError(f"cannot cut {docs:,} documents into {shards} shards: at most {min(docs, MAX_SHARDS)}")
     passages = int(doc_offsets[-1])
     cuts = [0]
     for i in range(1, shards):
@@ -105,7 +105,7 @@ def split_index(source: str | Path, out: str | Path, *, shards: int, show_progre
                 shard_dense = {**dense_info, "faiss": index.info}
             place = {"index": i, "count": shards, "first_document": d0, "first_passage": p0, "collection": collection}
             write_manifest(shard, {
-                **base, "name": f"{base.get('name', source.name)} shard {i + 1}/{shards}",
+                **base, "name": f"{base.get('name', source.name)} {name} (of {shards})",
                 "corpus": {**base.get("corpus", {}), "documents": d1 - d0, "passages": p1 - p0},
                 "dense": shard_dense, "shard": place,
             })

@@ -148,6 +148,8 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
         sys.exit(130)
     for line in report.notes:
         Output.note(line)
+    if ray_address and not report.manifest.get("build"):
+        Output.note("--ray was not used: there were no passages to embed (a lexical-only build, or every vector reused)")
     for line in report.skipped[:20]:
         Output.note(f"skipped: {line}")
     if len(report.skipped) > 20:
@@ -163,7 +165,8 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
     seconds = sum(report.seconds.values())
     click.echo(
         f"Indexed {report.documents} documents as {report.passages} passages into {report.out} "
-        f"in {seconds:.1f} s" + (f"; skipped {len(report.skipped)} bad records" if report.skipped else "")
+        f"in {seconds:.1f} s" + (f"; skipped {len(report.skipped)} bad record{'s' if len(report.skipped) > 1 else ''}"
+                                  if report.skipped else "")
         + ("" if report.manifest.get("dense") else " (lexical only)")
         + (f", {shards} shards" if shards > 1 else "")
     )
@@ -771,6 +774,7 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
     from index.models import ModelUnavailableError, resolve_model
 
     from .ray_serve import deploy, shutdown
+    from .searcher import lexical_only_note
     from .service import _index_dirs
 
     root = Path(config.path)
@@ -792,15 +796,21 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
                 exc.stage = stage
                 raise
             Output.note(exc.note(stage))
-    url = deploy(config, address=address, host=host, port=port, **scaling)
-    if not Output.quiet:
-        click.echo(f"Serving {', '.join(d.name for d in dirs)} on Ray Serve at {url} (API docs: {url}/docs); "
-                   "Ctrl-C stops", err=True)
+    if config.use_dense:
+        for d, m in zip(dirs, manifests):
+            if not m.get("dense"):
+                Output.note(lexical_only_note(m, d, config.dense_model))
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before deploying: a Ctrl-C while it starts stops it too
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    shutdown()
+    try:
+        url = deploy(config, address=address, host=host, port=port, **scaling)
+        if not Output.quiet and not stop.is_set():
+            click.echo(f"Serving {', '.join(d.name for d in dirs)} on Ray Serve at {url} (API docs: {url}/docs); "
+                       "Ctrl-C stops (requests are logged by Ray: /tmp/ray/session_latest/logs/serve/)", err=True)
+        stop.wait()
+    finally:
+        shutdown()
 
 
 @main.command("app", context_settings={"ignore_unknown_options": True})

@@ -295,8 +295,7 @@ def shutdown(*, leave_cluster: bool = True) -> None:
 
     serve = _serve()
     try:
-        serve.delete(APP_NAME)
-        serve.shutdown()
+        serve.shutdown()  # the applications, the proxies and the controller
     finally:
         if leave_cluster:
             ray.shutdown()

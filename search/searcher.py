@@ -71,6 +71,17 @@ def check_encoder(built: dict, name: str, *, allow_other: bool = False, notes: l
     return fingerprint
 
 
+def lexical_only_note(manifest: dict, directory: Path, dense_model: str | None = None) -> str:
+    """The note for an index built without embeddings: how to add them (the same build, with an encoder)."""
+    corpus = (manifest.get("corpus") or {}).get("path") or "CORPUS"
+    model = dense_model if dense_model not in ("index", None) else "MODEL"
+    shards = f" --shards {len(manifest['shards'])}" if manifest.get("shards") else ""
+    return (f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
+            f"build it again with an encoder: `amharic-search index build {corpus} --out {directory} "
+            f"--dense-model {model}{shards}` (only the embeddings are new work); --no-dense leaves dense "
+            "retrieval out without this note")
+
+
 @dataclass
 class StageValues:
     bm25: float | None = None
@@ -272,13 +283,7 @@ class Searcher:
                 missing(exc, "dense")
                 dense_name = None
         elif use_dense:
-            corpus = (manifest.get("corpus") or {}).get("path") or "CORPUS"
-            model = dense_model if dense_model not in ("index", None) else "MODEL"
-            shards = f" --shards {len(manifest['shards'])}" if manifest.get("shards") else ""
-            notes.append(f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
-                         f"build it again with an encoder: `amharic-search index build {corpus} --out {directory} "
-                         f"--dense-model {model}{shards}` (only the embeddings are new work); --no-dense leaves dense "
-                         "retrieval out without this note")
+            notes.append(lexical_only_note(manifest, directory, dense_model))
         if reranker:
             try:
                 resolve_model(reranker)

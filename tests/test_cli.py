@@ -59,7 +59,7 @@ def test_index_build_lexical_only_and_bad_input(run, tmp_path):
     r = run("index", "build", corpus, "--out", tmp_path / "x", "--no-dense", "--skip-bad")
     assert r.exit_code == 0
     assert r.stdout.strip().startswith("Indexed 2 documents as 2 passages into")
-    assert r.stdout.strip().endswith("skipped 1 bad records (lexical only)")
+    assert r.stdout.strip().endswith("skipped 1 bad record (lexical only)")
     assert "skipped: " in r.stderr and "line 2" in r.stderr
 
 

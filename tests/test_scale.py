@@ -115,7 +115,10 @@ def test_build_with_shards_and_rebuild_reuses_vectors(tmp_path, tiny_models, sam
     again = build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), shards=2,
                         show_progress=False)
     assert again.embedded == 0 and again.reused == again.passages
-    assert again.changes["unchanged"] == again.documents
+    assert again.changes["unchanged"] == again.documents and not again.notes
+    whole = build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), show_progress=False)
+    assert whole.embedded == 0 and "shards" not in whole.manifest  # vectors reused across the change of layout
+    assert whole.notes == [f"the index at {out} had 2 shards and is now written with 1 (unsharded); --shards 2 keeps its shards"]
 
 
 def test_split_refuses_what_it_cannot_do(sample_index, sharded, tmp_path):
@@ -229,6 +232,10 @@ def test_ray_build_equals_local_build_and_survives_a_killed_worker(ray_cluster, 
     assert np.abs(_vectors(tmp_path / "local") - _vectors(tmp_path / "ray")).max() <= 1e-5
     ignore = {"created", "build", "files"}
     assert {k: v for k, v in local.manifest.items() if k not in ignore} == {k: v for k, v in report.manifest.items() if k not in ignore}
+    # a rebuild with every vector reused starts no encoder worker, and says it was not embedded on Ray
+    again = build_index(SAMPLE / "corpus.jsonl", tmp_path / "ray", dense_model=encoder, batch_size=2, ray="auto",
+                        name="x", show_progress=False)
+    assert again.embedded == 0 and "build" not in again.manifest
     deadline = time.monotonic() + 20  # the build let its workers go (ray.kill is asynchronous)
     while any(p.status() != "zombie" for p in processes("EncoderWorker")) and time.monotonic() < deadline:
         time.sleep(0.2)
