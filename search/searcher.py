@@ -452,13 +452,9 @@ class Searcher:
         if not (rerank and self.reranker is not None and cands):
             yield response
             return
-        yield copy.deepcopy(response)  # the reranking below updates the candidates' scores in place
-        if blocks:
-            yield from self.rerank_progressively(response, cands, blocks=blocks, top_k=top_k, rerank_depth=rerank_depth,
-                                                 max_length=max_length, window=window, score=score)
-            return
-        yield self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
-                                     window=window, score=score)
+        yield copy.deepcopy(response)  # the reranking below completes this response in place
+        yield from self.rerank_progressively(response, cands, blocks=blocks, top_k=top_k, rerank_depth=rerank_depth,
+                                             max_length=max_length, window=window, score=score)
 
     def first_stage(
         self,
@@ -602,17 +598,16 @@ class Searcher:
         return rows[order[group_start]], doc_scores
 
     def rerank_candidates(self, response: SearchResponse, cands: list[_Candidate], *, top_k: int = 10, **kwargs) -> SearchResponse:
-        """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once).
+        """Second stage for a :meth:`first_stage` result (lets a UI show the first stage at once):
+        :meth:`rerank_progressively` in one block.
 
         A ``score`` hook that raises :class:`RerankSkipped` leaves the first-stage order, with a warning.
         """
-        if self.reranker is not None and cands:
-            try:
-                self._rerank(response, cands, **kwargs)
-            except RerankSkipped as exc:
-                response.warnings.append(str(exc))
-        response.results = self.documents(cands, top_k)
-        _set_total(response.timings_ms)
+        if self.reranker is None or not cands:
+            response.results = self.documents(cands, top_k)
+            _set_total(response.timings_ms)
+            return response
+        *_, response = self.rerank_progressively(response, cands, blocks=(), top_k=top_k, **kwargs)
         return response
 
     def rerank_progressively(self, response: SearchResponse, cands: list[_Candidate], *, blocks: Sequence[int],
@@ -624,42 +619,38 @@ class Searcher:
         tail = cands[len(head):]
         cuts = sorted({int(b) for b in blocks if 0 < int(b) < len(head)}) + [len(head)]
         t0 = time.perf_counter()
-        done = 0
+        done, step = 0, None
         for cut in cuts:
             block = head[done:cut]
             try:
                 passages = self.store.passages([c.row for c in block])
                 values = (score or self.score_passages)(response.query, passages, window=window, max_length=max_length)
             except RerankSkipped as exc:
-                if done == 0:  # nothing scored: the first-stage order, as rerank_candidates answers
+                if step is None:  # nothing scored: the first-stage order
                     response.warnings.append(str(exc))
                     response.results = self.documents(cands, top_k)
                     _set_total(response.timings_ms)
                     yield response
                     return
-                response.warnings.append(str(exc).replace("the results are in first-stage order",
-                                                          f"only the first {done} candidates are reranked"))
-                break
+                # the last complete step is the answer, with the reason it stopped there
+                step = copy.deepcopy(step)
+                step.warnings.append(str(exc).replace("the results are in first-stage order",
+                                                      f"only the first {done} candidates are reranked"))
+                yield step
+                return
             for cand, value in zip(block, values.tolist()):
                 cand.scores.rerank = float(value)
             done = cut
             scored = sorted(head[:done], key=lambda c: (-c.scores.rerank, c.ranks.fused))
             for rank, cand in enumerate(scored, start=1):
                 cand.ranks.rerank = rank
-            step = copy.deepcopy(response)
+            step = copy.deepcopy(response) if done < len(head) else response  # the final step completes ``response``
             step.timings_ms["rerank"] = _ms(t0)
             step.stages = [*step.stages, "rerank"]
             step.rerank_progress = [done, len(head)]
             step.results = self.documents(scored + head[done:] + tail, top_k)
             _set_total(step.timings_ms)
-            if done < len(head):
-                yield step
-        else:
             yield step
-            return
-        # stopped early (deadline): the last complete step is the answer
-        step.warnings = list(response.warnings)
-        yield step
 
     def _reranker_texts(self, query: str, passages, window: Window) -> list[str]:
         """What the cross-encoder reads of each passage: title + text, or title + the best-matching window."""
@@ -695,22 +686,6 @@ class Searcher:
         with self.reranker_at(max_length) as reranker:
             return reranker.score(query, self._reranker_texts(query, passages, window))
 
-    def _rerank(self, response: SearchResponse, cands: list[_Candidate], *, rerank_depth: int | None = None,
-                max_length: int | None = None, window: Window = "best", score: PassageScorer | None = None) -> None:
-        t0 = time.perf_counter()
-        head = cands[: rerank_depth or len(cands)]
-        passages = self.store.passages([c.row for c in head])
-        scores = (score or self.score_passages)(response.query, passages, window=window, max_length=max_length)
-        for cand, value in zip(head, scores.tolist()):
-            cand.scores.rerank = float(value)
-        order = sorted(range(len(head)), key=lambda i: (-head[i].scores.rerank, head[i].ranks.fused))
-        for rank, i in enumerate(order, start=1):
-            head[i].ranks.rerank = rank
-        cands[: len(head)] = [head[i] for i in order]
-        response.timings_ms["rerank"] = _ms(t0)
-        response.stages = [*response.stages, "rerank"]
-        response.rerank_progress = [len(head), len(head)]
-
     def documents(self, cands: list[_Candidate], top_k: int) -> list[SearchResult]:
         """Best passage per document, in candidate order."""
         if not cands:
@@ -723,7 +698,9 @@ class Searcher:
             if p.doc_id in seen:
                 continue
             seen.add(p.doc_id)
-            results.append(SearchResult(len(results) + 1, p.doc_id, p.passage_id, p.title, p.text, cand.scores, cand.ranks))
+            # a snapshot: later reranking steps go on changing the candidate's values
+            results.append(SearchResult(len(results) + 1, p.doc_id, p.passage_id, p.title, p.text, copy.copy(cand.scores),
+                                        copy.copy(cand.ranks)))
             if len(results) >= top_k:
                 break
         return results

@@ -90,7 +90,6 @@ class ShardedStore:
     def __init__(self, shards: list[Shard], entries: list[dict]) -> None:
         self.shards = shards
         self.first_passage = np.array([e["first_passage"] for e in entries], dtype=np.int64)
-        self.first_document = np.array([e["first_document"] for e in entries], dtype=np.int64)
         self.num_docs = sum(int(e["documents"]) for e in entries)
         self.num_passages = sum(int(e["passages"]) for e in entries)
 

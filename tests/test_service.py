@@ -117,6 +117,10 @@ def test_progressive_reranking_in_blocks(searcher):
     assert [r.doc_id for r in final.results] == [r.doc_id for r in whole.results]
     assert np.allclose([r.scores.rerank for r in final.results], [r.scores.rerank for r in whole.results], atol=1e-5)
     assert whole.rerank_progress == [100, 100] and first.results == searcher.search("የወባ በሽታ መከላከል", rerank=False).results
+    # each response keeps its own values: the blocks reranked later do not change an answer already given
+    first, partial, final = searcher.search_stream("የወባ በሽታ መከላከል", top_k=30, blocks=(20,))
+    assert [r.scores.rerank is None for r in partial.results] == [False] * 20 + [True] * 10
+    assert all(r.scores.rerank is not None for r in final.results) and all(r.scores.rerank is None for r in first.results)
 
 
 def test_progressive_reranking_stopped_by_the_deadline_keeps_the_blocks_done(searcher):
