@@ -7,8 +7,8 @@ The enh index (lexical first stage, 100 candidates) and a randomly initialised c
 medium architecture (bench/speed.py: 8 layers, hidden 512; the product's defaults: backend auto,
 the model's full length, focus window). ``Searcher.search_stream(blocks=(20,))``: the first 20
 candidates are scored and shown, then the other 80. Speed does not depend on the weights; how
-often the early top 10 equals the final one, and its MRR@10, need the trained reranker of the
-fine-tuning issue (random scores say nothing about ranking), so they are not measured here.
+often the early top 10 equals the final one, and its MRR@10, are bench/adaptive.py's (random
+scores say nothing about ranking).
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def main(n: int, block: int, write: bool) -> None:
     text = (f"`bench/progressive.py`, measured {today()} on {machine()}: {len(queries)} enh test headlines, BM25 first "
             f"stage, 100 candidates, medium cross-encoder architecture with random weights (backend {backend}, full "
             "length, focus window).\n\n" + markdown_table(["answer", "p50", "p95"], rows)
-            + "\n\nQuality (how often the early top 10 is the final one, its MRR@10) needs the trained reranker of the "
-              "fine-tuning issue and is not measured here.")
+            + "\n\nQuality (how often the early top 10 is the final one, its MRR@10): bench/adaptive.py, "
+              "\"Progressive and adaptive reranking (quality)\".")
     print(text)
     if write:
         write_section("Progressive reranking (speed)", text)

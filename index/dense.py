@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import weakref
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -10,6 +12,15 @@ import numpy as np
 
 
 Precision = Literal["fp32", "bf16"]
+Engine = Literal["torch", "openvino"]
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def cpu_has_bf16() -> bool:
@@ -39,6 +50,32 @@ def choose_precision(precision: Literal["auto", "fp32", "bf16"], model) -> Preci
     return "bf16" if on_cpu and cpu_has_bf16() else "fp32"
 
 
+def choose_engine(engine: Literal["auto", "torch", "openvino"], model, precision: Precision) -> Engine:
+    """``auto``: OpenVINO for bf16 on the CPU where it is installed (1.4x PyTorch bf16, same vectors
+    to cosine 0.99999: BENCHMARKS.md, "Engines"), else PyTorch."""
+    if engine != "auto":
+        return engine
+    from .openvino_backend import available
+
+    on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
+    return "openvino" if on_cpu and precision == "bf16" and available() else "torch"
+
+
+_engines: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _openvino(model, precision: Precision):
+    """The model's OpenVINO engine at ``precision``, converted on first use (one per model and precision)."""
+    import torch
+
+    from .openvino_backend import OpenVINOEncoder
+
+    mine = _engines.setdefault(model, {})
+    if precision not in mine:
+        mine[precision] = OpenVINOEncoder(model, precision=precision, threads=torch.get_num_threads())
+    return mine[precision]
+
+
 def embedding_dim(model) -> int:
     """The encoder's output dimension (sentence-transformers renamed the method in v5)."""
     method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -53,26 +90,27 @@ def _prompt_name(model, kind: str) -> str | None:
 
 def encode(
     model, texts: Sequence[str], *, kind: str = "document", batch_size: int = 32, show_progress: bool = False,
-    precision: Precision = "fp32",
+    precision: Precision = "fp32", engine: Engine = "torch",
 ) -> np.ndarray:
     """Normalized float32 embeddings, with the model's query or document prompt if it has one.
 
     Texts are encoded longest first in batches (less padding), then put back in order.
-    ``precision="bf16"`` computes in bfloat16 on the CPU (autocast; the vectors stay float32).
+    ``precision="bf16"`` computes in bfloat16 on the CPU (autocast; the vectors stay float32);
+    ``engine="openvino"`` runs the network through OpenVINO (:mod:`index.openvino_backend`).
     """
     texts = list(texts)
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
-    with bf16_autocast(precision == "bf16"):
-        emb = model.encode(
-            [texts[i] for i in order],
-            prompt_name=_prompt_name(model, kind),
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        ).astype(np.float32, copy=False)
+    prompt_name = _prompt_name(model, kind)
+    if engine == "openvino":
+        prompt = (getattr(model, "prompts", None) or {}).get(prompt_name) if prompt_name else None
+        emb = _openvino(model, precision).encode([texts[i] for i in order], batch_size=batch_size, prompt=prompt)
+    else:
+        with bf16_autocast(precision == "bf16"):
+            emb = model.encode([texts[i] for i in order], prompt_name=prompt_name, batch_size=batch_size,
+                               show_progress_bar=show_progress, convert_to_numpy=True, normalize_embeddings=True)
+        emb = emb.astype(np.float32, copy=False)
     out = np.empty_like(emb)
     out[order] = emb
     return out

@@ -69,7 +69,8 @@ def _worker_class():
     class EncoderWorker:
         """One encoder in one Ray worker process."""
 
-        def __init__(self, model: str, precision: str, batch_size: int, threads: int | None, device: str | None) -> None:
+        def __init__(self, model: str, precision: str, engine: str, batch_size: int, threads: int | None,
+                     device: str | None) -> None:
             if threads:
                 import torch
 
@@ -79,11 +80,13 @@ def _worker_class():
             quiet_libraries()
             self.model = load_encoder(model, device=device)
             self.precision, self.batch_size = precision, batch_size
+            self.engine = engine if device == "cpu" else "torch"  # OpenVINO is a CPU engine
 
         def encode(self, texts: list[str]) -> np.ndarray:
             from index.dense import encode
 
-            return encode(self.model, texts, kind="document", batch_size=self.batch_size, precision=self.precision)
+            return encode(self.model, texts, kind="document", batch_size=self.batch_size, precision=self.precision,
+                          engine=self.engine)
 
         def pid(self) -> int:
             return os.getpid()
@@ -94,8 +97,8 @@ def _worker_class():
 class RayEncoderPool:
     """Encoder actors over the cluster; :meth:`map` encodes steps of texts, results in order."""
 
-    def __init__(self, address: str | None, model: str, *, precision: str = "fp32", batch_size: int = 32,
-                 workers: int | None = None) -> None:
+    def __init__(self, address: str | None, model: str, *, precision: str = "fp32", engine: str = "torch",
+                 batch_size: int = 32, workers: int | None = None) -> None:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -105,7 +108,7 @@ class RayEncoderPool:
         self.actors = []
         if gpus:
             for _ in range(min(workers or gpus, gpus)):
-                self.actors.append(worker.options(num_gpus=1).remote(model, precision, batch_size, None, "cuda"))
+                self.actors.append(worker.options(num_gpus=1).remote(model, precision, engine, batch_size, None, "cuda"))
             self.kind = "gpu"
         else:
             nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1]
@@ -113,7 +116,7 @@ class RayEncoderPool:
                 cpus = int(node["Resources"]["CPU"])
                 strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=True)  # a restart may go elsewhere
                 self.actors.append(worker.options(num_cpus=cpus, scheduling_strategy=strategy)
-                                   .remote(model, precision, batch_size, cpus, "cpu"))
+                                   .remote(model, precision, engine, batch_size, cpus, "cpu"))
             self.kind = "cpu"
         if not self.actors:
             raise RayUnavailableError(f"{self.cluster} has no node with a free CPU or GPU for an encoder")

@@ -380,6 +380,7 @@ def rebuild_with_encoder(index: str | Path, model: str | Path, *, on_progress=No
             bm25=BM25Params(**bm25), chunking=ChunkConfig(**chunking),
             dense_index_kind=kind if kind in ("flat", "ivf") else "auto",
             dense_precision=dense.get("precision") if dense.get("precision") in ("fp32", "bf16") else "auto",
+            dense_engine=dense.get("engine") if dense.get("engine") in ("torch", "openvino") else "auto",
             name=old.get("name"), examples=old.get("examples") or None, show_progress=False, on_progress=on_progress,
             strict=True,
         )

@@ -24,6 +24,7 @@ from index.ray_embed import RayUnavailableError
 from index.readers import CorpusError
 from index.shard import ShardError
 
+from .adaptive import AdaptiveDepth
 from .evaluate import EvalInputError
 from .rerank import BACKENDS
 
@@ -108,6 +109,8 @@ def index_group() -> None:
               help="FAISS index: exact (flat) up to 100,000 passages, IVF above (auto).")
 @click.option("--precision", "dense_precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="Encoder arithmetic: auto = bf16 on a CPU that has it (faster), else fp32.")
+@click.option("--engine", "dense_engine", type=click.Choice(["auto", "torch", "openvino"]), default="auto", show_default=True,
+              help="Encoder runtime: auto = OpenVINO for bf16 on the CPU (faster), else PyTorch.")
 @click.option("--max-tokens", default=ChunkConfig.max_tokens, show_default=True, type=click.IntRange(16, 8192),
               help="Passage size budget in model tokens.")
 @click.option("--no-stem", is_flag=True, help="Analyzer: no stemming.")
@@ -124,8 +127,8 @@ def index_group() -> None:
 @strict_option
 @user_errors
 def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
-                dense_index_kind, dense_precision, max_tokens, no_stem, no_roots, stopwords, name, shards, ray_address,
-                ray_workers, strict):
+                dense_index_kind, dense_precision, dense_engine, max_tokens, no_stem, no_roots, stopwords, name, shards,
+                ray_address, ray_workers, strict):
     """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out.
 
     Without its encoder (offline, not cached) the index is built lexical-only with a note; a later
@@ -140,8 +143,8 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
             skip_bad=skip_bad, dense_model=None if no_dense else dense_model,
             analyzer=AnalyzerConfig(stem=not no_stem, roots=not no_roots, stopwords=stopwords),
             bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
-            dense_index_kind=dense_index_kind, dense_precision=dense_precision, show_progress=Output.progress(),
-            strict=strict, shards=shards, ray=ray_address, ray_workers=ray_workers,
+            dense_index_kind=dense_index_kind, dense_precision=dense_precision, dense_engine=dense_engine,
+            show_progress=Output.progress(), strict=strict, shards=shards, ray=ray_address, ray_workers=ray_workers,
         )
     except BuildInterrupted as exc:
         click.echo(f"Interrupted: {exc}", err=True)
@@ -226,7 +229,8 @@ def searcher_options(func):
         click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
         click.option("--reranker-backend", type=click.Choice(BACKENDS),
                      default="auto", show_default=True,
-                     help="auto: PyTorch on a GPU; on a CPU bfloat16 where the CPU has it, else fp32."),
+                     help="auto: PyTorch on a GPU; on a CPU with bfloat16 (AMX, AVX-512 BF16) OpenVINO bf16, "
+                          "else PyTorch fp32."),
         click.option("--window", type=click.Choice(["best", "head"]), default="best", show_default=True,
                      help="What the reranker reads of a long passage: the sentences matching the query most, or its head."),
         click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None,
@@ -285,9 +289,11 @@ def prepare_query(text: str, translit: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 @click.option("--translit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="Latin typing to Ethiopic (selam -> ሰላም); auto: when the query has no Ethiopic letters.")
+@click.option("--adaptive", is_flag=True,
+              help="Adaptive rerank depth: stop scoring candidates once the rest are unlikely to reach the top 10.")
 @searcher_options
 @user_errors
-def query_cmd(directory, text, top_k, as_json, translit, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
+def query_cmd(directory, text, top_k, as_json, translit, adaptive, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
               max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
     """Search the index in DIRECTORY for TEXT."""
     query = prepare_query(text, translit)
@@ -300,7 +306,8 @@ def query_cmd(directory, text, top_k, as_json, translit, dense_model, no_dense, 
                              no_rerank=no_rerank, max_length=max_length, reranker_backend=reranker_backend,
                              allow_other_encoder=allow_other_encoder, strict=strict)
     response = searcher.search(query, top_k=top_k, stages="lexical" if no_dense else "hybrid", rerank=not no_rerank,
-                               fusion=fusion, rrf_k=rrf_k, depth=depth, candidates=candidates, window=window)
+                               fusion=fusion, rrf_k=rrf_k, depth=depth, candidates=candidates, window=window,
+                               adaptive=AdaptiveDepth() if adaptive else None)
     for w in response.warnings:
         if w not in searcher.warnings:  # a skipped stage was noted once, at load
             Output.note(w)
@@ -317,6 +324,9 @@ def query_cmd(directory, text, top_k, as_json, translit, dense_model, no_dense, 
                    f"{_fmt(r.scores.fused):>7} {_fmt(r.scores.rerank):>8}  {snippet}")
     t = response.timings_ms
     click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
+    if response.adaptive and response.adaptive["stopped"]:
+        scored, of = response.rerank_progress
+        click.echo(f"reranked {scored} of {of} candidates (adaptive depth; the rest keep the first-stage order)")
 
 
 # -- eval ------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .searcher import QueryError, SearchResponse
 
 API_ENV = "AMHARIC_SEARCH_API"
 SEARCH_ARGS = ("top_k", "stages", "rerank", "fusion", "rrf_k", "depth", "candidates", "rerank_depth", "max_length",
-               "window", "deadline_ms", "blocks")
+               "window", "deadline_ms", "blocks", "adaptive")
 
 
 def _on_the_way(r: httpx.Response) -> bool:
@@ -130,6 +130,8 @@ class ServiceClient:
         body = {"query": query, "translit": "off", **{k: v for k, v in kwargs.items() if v is not None}}
         if "blocks" in body:
             body["blocks"] = list(body["blocks"])
+        if "adaptive" in body:  # the service applies its rule (search.adaptive.AdaptiveDepth())
+            body["adaptive"] = bool(body["adaptive"])
         if self.index:
             body["index"] = self.index
         return body

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from index.dense import cores
+
 OPSET = 17
 
 
@@ -25,13 +27,6 @@ def cache_root() -> Path:
     from .paths import cache_dir
 
     return cache_dir() / "onnx"
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _fingerprint(cross_encoder) -> str:

@@ -12,19 +12,24 @@ from index.chunking import split_sentences
 from index.dense import bf16_autocast, cpu_has_bf16
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
-Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
+Backend = Literal["auto", "torch", "torch-bf16", "openvino", "openvino-bf16", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 def choose_backend(backend: Backend, device: str) -> str:
-    """``auto``: PyTorch on a GPU; on a CPU, PyTorch in bfloat16 where the CPU computes it natively
-    (about twice as fast as fp32 with the same top 10: BENCHMARKS.md, "Reranker backends"), else fp32.
-    ONNX Runtime int8 is faster still but reorders the top 10 more: opt-in."""
+    """``auto``: PyTorch on a GPU; on a CPU that computes bfloat16 natively (AMX or AVX-512 BF16),
+    OpenVINO in bfloat16 (1.6x PyTorch bf16 and 4.5x fp32 with the same ranking: BENCHMARKS.md,
+    "Engines"), or PyTorch bf16 without OpenVINO installed; on other CPUs PyTorch fp32. ONNX Runtime
+    int8 reorders the top 10 more: opt-in."""
     if backend != "auto":
         return backend
     if not str(device).startswith("cpu"):
         return "torch"
-    return "torch-bf16" if cpu_has_bf16() else "torch"
+    if not cpu_has_bf16():
+        return "torch"
+    from index.openvino_backend import available
+
+    return "openvino-bf16" if available() else "torch-bf16"
 
 
 Window = Literal["best", "head"]
@@ -82,7 +87,7 @@ class Reranker:
         self.model = model
         self.name = name
         self.backend = backend
-        """The backend in use: ``torch``, ``torch-bf16``, ``onnx`` or ``onnx-int8``."""
+        """The backend in use: one of :data:`BACKENDS` but ``auto``."""
         self._engine = engine
         self._cache: OrderedDict[tuple, float] = OrderedDict()
         self._cache_size = cache_size
@@ -96,22 +101,30 @@ class Reranker:
              backend: Backend = "auto") -> "Reranker":
         """Load a cross-encoder; ``backend="auto"``: see :func:`choose_backend`.
 
-        ONNX graphs are exported on first use and cached (``$AMHARIC_SEARCH_CACHE``, else
-        ~/.cache/amharic-search).
+        OpenVINO converts the model in memory when it loads (a few seconds); ONNX graphs are
+        exported on first use and cached (``$AMHARIC_SEARCH_CACHE``, else ~/.cache/amharic-search).
+        An engine that fails to start is an error when asked for by name; under ``auto`` PyTorch
+        takes over.
         """
         if backend not in BACKENDS:
             raise ValueError(f"unknown reranker backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         model = load_cross_encoder(name, max_length=max_length, device=device)
         chosen = choose_backend(backend, str(model.device))
         engine = None
-        if chosen.startswith("onnx"):
-            try:
+        try:
+            if chosen.startswith("onnx"):
                 from .onnx_backend import OnnxCrossEncoder
 
                 engine = OnnxCrossEncoder(model, quantize=chosen == "onnx-int8")
-            except Exception as exc:  # noqa: BLE001 - export or runtime failure
+            elif chosen.startswith("openvino"):
+                from index.openvino_backend import OpenVINOCrossEncoder
+
+                engine = OpenVINOCrossEncoder(model, precision="bf16" if chosen.endswith("bf16") else "fp32")
+        except Exception as exc:  # noqa: BLE001 - export, conversion or runtime failure
+            if backend != "auto":
                 raise ModelUnavailableError(name, f"the {chosen} backend failed ({type(exc).__name__}: {exc}); "
                                                   "use --reranker-backend torch") from None
+            chosen = "torch-bf16"
         return cls(model, name, backend=chosen, engine=engine)
 
     def count_tokens(self, text: str) -> int:

@@ -21,6 +21,7 @@ from index.manifest import IndexFormatError, read_manifest
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, resolve_model
 from index.store import Store
 
+from .adaptive import AdaptiveDepth
 from .fusion import FusionConfig, FusionMethod, Normalization, ranked
 from .rerank import Backend, Reranker, Window, focus_window
 
@@ -124,6 +125,9 @@ class SearchResponse:
     """``[scored, of]``: candidates the cross-encoder has scored so far, of those it reranks (None
     before reranking). A progressive answer (:meth:`Searcher.search_stream` ``blocks``) with
     ``scored < of`` shows the reranked order of the first ``scored`` candidates, the rest after them."""
+    adaptive: dict | None = None
+    """The adaptive-depth rule that shaped the reranking (:class:`search.adaptive.AdaptiveDepth` as a
+    dict, with ``scored`` and ``stopped``: whether it stopped before the last candidate), else None."""
 
     @property
     def reranked(self) -> bool:
@@ -143,6 +147,7 @@ class SearchResponse:
             "query_terms": self.query_terms,
             "reranked": self.reranked,
             "rerank_progress": self.rerank_progress,
+            "adaptive": self.adaptive,
         }
 
     @classmethod
@@ -155,7 +160,7 @@ class SearchResponse:
         ]
         return cls(d["query"], results, dict(d.get("timings_ms") or {}), list(d.get("stages") or []), d.get("fusion"),
                    int(d.get("lexical_hits") or 0), list(d.get("query_terms") or []), list(d.get("warnings") or []),
-                   d.get("rerank_progress"))
+                   d.get("rerank_progress"), d.get("adaptive"))
 
 
 PASSAGES_PER_DOCUMENT = 3
@@ -387,6 +392,7 @@ class Searcher:
         max_length: int | None = None,
         window: Window = "best",
         score: PassageScorer | None = None,
+        adaptive: AdaptiveDepth | None = None,
     ) -> SearchResponse:
         """Search: first stage (BM25 and/or dense, fused), then the cross-encoder on the top candidates.
 
@@ -395,6 +401,7 @@ class Searcher:
         ``window`` which part of a passage longer than the reranker's max length it reads (``best``:
         the sentences that match the query most, ``head``: the beginning). Fusion arguments left
         ``None`` take the index's settings (:attr:`fusion`). ``score``: see :data:`PassageScorer`.
+        ``adaptive``: stop reranking early by that rule (:mod:`search.adaptive`; default: all candidates).
         """
         response, cands = self.first_stage(
             query, stages=stages, fusion=fusion, rrf_k=rrf_k, weights=weights, normalization=normalization,
@@ -404,7 +411,7 @@ class Searcher:
             if self.reranker is None:
                 response.warnings.append(self.skipped_note("rerank") or "reranking skipped: no reranker is loaded")
             return self.rerank_candidates(response, cands, top_k=top_k, rerank_depth=rerank_depth, max_length=max_length,
-                                          window=window, score=score)
+                                          window=window, score=score, adaptive=adaptive)
         response.results = self.documents(cands, top_k)
         return response
 
@@ -425,6 +432,7 @@ class Searcher:
         max_length: int | None = None,
         window: Window = "best",
         score: PassageScorer | None = None,
+        adaptive: AdaptiveDepth | None = None,
         blocks: Sequence[int] = (),
     ) -> Iterator[SearchResponse]:
         """:meth:`search` in steps, for a UI: the first-stage response at once, then, when ``rerank``
@@ -454,7 +462,7 @@ class Searcher:
             return
         yield copy.deepcopy(response)  # the reranking below completes this response in place
         yield from self.rerank_progressively(response, cands, blocks=blocks, top_k=top_k, rerank_depth=rerank_depth,
-                                             max_length=max_length, window=window, score=score)
+                                             max_length=max_length, window=window, score=score, adaptive=adaptive)
 
     def first_stage(
         self,
@@ -612,14 +620,17 @@ class Searcher:
 
     def rerank_progressively(self, response: SearchResponse, cands: list[_Candidate], *, blocks: Sequence[int],
                              top_k: int = 10, rerank_depth: int | None = None, max_length: int | None = None,
-                             window: Window = "best", score: PassageScorer | None = None) -> Iterator[SearchResponse]:
+                             window: Window = "best", score: PassageScorer | None = None,
+                             adaptive: AdaptiveDepth | None = None) -> Iterator[SearchResponse]:
         """The second stage of a :meth:`first_stage` result in blocks (see :meth:`search_stream`):
-        one response after each block, the last one final."""
+        one response after each block, the last one final. With ``adaptive`` the rule decides after
+        each of its blocks whether to go on (:mod:`search.adaptive`)."""
         head = cands[: rerank_depth or len(cands)]  # first-stage order
         tail = cands[len(head):]
-        cuts = sorted({int(b) for b in blocks if 0 < int(b) < len(head)}) + [len(head)]
+        cuts = (adaptive.cuts(len(head), blocks) if adaptive else
+                sorted({int(b) for b in blocks if 0 < int(b) < len(head)}) + [len(head)])
         t0 = time.perf_counter()
-        done, step = 0, None
+        done, step, misses = 0, None, 0
         for cut in cuts:
             block = head[done:cut]
             try:
@@ -641,16 +652,24 @@ class Searcher:
             for cand, value in zip(block, values.tolist()):
                 cand.scores.rerank = float(value)
             done = cut
+            stop = False
+            if adaptive and done < len(head) and adaptive.decides_at(done):
+                misses, stop = adaptive.step([c.scores.rerank for c in head[:done]], misses, top_k)
             scored = sorted(head[:done], key=lambda c: (-c.scores.rerank, c.ranks.fused))
             for rank, cand in enumerate(scored, start=1):
                 cand.ranks.rerank = rank
-            step = copy.deepcopy(response) if done < len(head) else response  # the final step completes ``response``
+            final = stop or done == len(head)
+            step = response if final else copy.deepcopy(response)  # the final step completes ``response``
             step.timings_ms["rerank"] = _ms(t0)
             step.stages = [*step.stages, "rerank"]
             step.rerank_progress = [done, len(head)]
+            if adaptive:
+                step.adaptive = {**adaptive.to_dict(), "scored": done, "stopped": stop}
             step.results = self.documents(scored + head[done:] + tail, top_k)
             _set_total(step.timings_ms)
             yield step
+            if final:
+                return
 
     def _reranker_texts(self, query: str, passages, window: Window) -> list[str]:
         """What the cross-encoder reads of each passage: title + text, or title + the best-matching window."""

@@ -56,6 +56,7 @@ from starlette.exceptions import HTTPException
 from index.manifest import MANIFEST, IndexFormatError
 from index.models import DEFAULT_RERANKER
 
+from .adaptive import AdaptiveDepth
 from .searcher import MAX_QUERY_CHARS, QueryError, RerankSkipped, Searcher, SearchResponse, clean_query
 
 log = logging.getLogger("amharic_search.service")
@@ -591,6 +592,8 @@ class SearchParams(BaseModel):
                                                 "list (\"reranked\": false, with a warning) instead of waiting for the reranker.")
     translit: Literal["auto", "on", "off"] = Field("auto", description="Latin typing to Ethiopic (selam -> ሰላም); auto: "
                                                                       "when the query has no Ethiopic letters.")
+    adaptive: bool = Field(False, description="Adaptive rerank depth: stop scoring candidates once the rest are unlikely "
+                                              "to reach the top 10 (the rule and where it stopped: \"adaptive\").")
     blocks: list[Annotated[int, Field(ge=1, le=MAX_CANDIDATES)]] = Field(
         default_factory=list, max_length=8,
         description="/v1/search/stream only: rerank progressively, e.g. [20]: the first 20 candidates, a line with "
@@ -627,6 +630,7 @@ class SearchResponseModel(BaseModel):
     query_terms: list[str]
     reranked: bool
     rerank_progress: list[int] | None
+    adaptive: dict[str, Any] | None
 
 
 class ErrorModel(BaseModel):
@@ -824,6 +828,7 @@ def create_app(service: SearchService) -> FastAPI:
         kwargs = dict(top_k=params.top_k, stages=params.stages, rerank=params.rerank, fusion=params.fusion,
                       rrf_k=params.rrf_k, depth=params.depth, candidates=params.candidates,
                       rerank_depth=params.rerank_depth, max_length=params.max_length, window=params.window,
+                      adaptive=AdaptiveDepth() if params.adaptive else None,
                       score=service.scorer(searcher, deadline, deadline_ms, stats) if searcher.has_reranker else None)
         return searcher, query, notes, kwargs, stats, access
 

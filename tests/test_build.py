@@ -287,6 +287,31 @@ def test_bf16_embeddings_are_keyed_apart_and_close_to_fp32(tmp_path, tiny_models
     assert json.loads((tmp_path / "bf" / "manifest.json").read_text())["dense"]["precision"] == "bf16"
 
 
+def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_models):
+    from index.build import embedding_key
+    from index.dense import encode
+    from index.models import load_encoder
+
+    model = load_encoder(str(tiny_models["encoder"]))
+    assert embedding_key("m", "w", model, "bf16", "openvino") != embedding_key("m", "w", model, "bf16")
+    assert embedding_key("m", "w", model, "bf16", "torch") == embedding_key("m", "w", model, "bf16")
+    texts = [d["text"] for d in sample_docs()[:20]]
+    for kind in ("document", "query"):  # with the model's prompt for each kind, as PyTorch
+        ref = encode(model, texts, kind=kind, precision="fp32")
+        same = encode(model, texts, kind=kind, precision="fp32", engine="openvino")
+        assert (ref * same).sum(axis=1).min() > 0.99999, kind
+        fast = encode(model, texts, kind=kind, precision="bf16", engine="openvino")
+        assert (ref * fast).sum(axis=1).min() > 0.99 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
+    out = tmp_path / "ov"
+    build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), dense_precision="bf16",
+                dense_engine="openvino", show_progress=False)
+    dense = json.loads((out / "manifest.json").read_text())["dense"]
+    assert dense["engine"] == "openvino" and dense["precision"] == "bf16"
+    from search.searcher import Searcher
+
+    assert Searcher.load(out, reranker=None).search("የቡና ምርት", stages="dense", rerank=False).results
+
+
 def test_document_index_is_built_from_whole_documents(tmp_path):
     """Documents are ranked on their whole text; one-passage documents reuse their passage's text,
     and when every document is one passage the document index is the passage index itself."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from index.analyzer import Analyzer
+from index.models import ModelUnavailableError
 from search.rerank import Reranker, choose_backend, cpu_has_bf16, focus_window
 
 PASSAGES = [
@@ -62,7 +63,7 @@ def test_searcher_window_changes_what_the_reranker_reads(searcher):
 
 def test_auto_backend():
     assert choose_backend("auto", "cuda:0") == "torch"
-    assert choose_backend("auto", "cpu") == ("torch-bf16" if cpu_has_bf16() else "torch")
+    assert choose_backend("auto", "cpu") == ("openvino-bf16" if cpu_has_bf16() else "torch")
     assert choose_backend("onnx-int8", "cpu") == "onnx-int8"
     with pytest.raises(ValueError):
         Reranker.load("x", backend="tpu")
@@ -94,3 +95,40 @@ def test_onnx_int8_and_bf16_stay_close_to_fp32(tiny_models, torch_scores, tmp_pa
         assert rr.backend == backend and got.shape == torch_scores.shape
         assert np.abs(got - torch_scores).max() < 0.05, backend
     assert list(tmp_path.rglob("model.int8.onnx"))
+
+
+def test_openvino_backends(tiny_models, torch_scores):
+    fp32 = Reranker.load(str(tiny_models["reranker"]), backend="openvino")
+    assert fp32.backend == "openvino"
+    np.testing.assert_allclose(fp32.score("የቡና ምርት", PASSAGES), torch_scores, rtol=1e-4, atol=1e-5)
+    bf16 = Reranker.load(str(tiny_models["reranker"]), backend="openvino-bf16")
+    got = bf16.score("የቡና ምርት", PASSAGES)
+    assert bf16.backend == "openvino-bf16" and np.abs(got - torch_scores).max() < 0.05
+    # the same pairs in another order and batch size: the same scores, in the order given
+    again = bf16._predict([("የቡና ምርት", p) for p in reversed(PASSAGES)], 2)[::-1]
+    np.testing.assert_allclose(again, got, atol=0.02)
+    # calls from several threads at once (the service, the page's sessions) each get their own answer
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["የቡና ምርት", "ጤና ጣቢያ", "የወባ በሽታ", "ገበሬዎች"] * 3
+    alone = {q: fp32._predict([(q, p) for p in PASSAGES], 2) for q in set(queries)}
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda q: fp32._predict([(q, p) for p in PASSAGES], 2), queries))
+    for q, values in zip(queries, together):
+        np.testing.assert_array_equal(values, alone[q])
+
+
+def test_openvino_failure(tiny_models, monkeypatch):
+    """An engine that fails to start: an error when asked for by name, PyTorch under auto."""
+    import index.openvino_backend as ovb
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(ovb, "_compile", broken)
+    monkeypatch.setattr("search.rerank.choose_backend", lambda backend, device: "openvino-bf16"
+                        if backend == "auto" else backend)
+    with pytest.raises(ModelUnavailableError, match="openvino-bf16 backend failed.*--reranker-backend torch"):
+        Reranker.load(str(tiny_models["reranker"]), backend="openvino-bf16")
+    rr = Reranker.load(str(tiny_models["reranker"]), backend="auto")
+    assert rr.backend == "torch-bf16" and rr.score("የቡና ምርት", PASSAGES[:2]).shape == (2,)

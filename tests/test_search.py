@@ -220,8 +220,8 @@ def test_reranker_cache_returns_the_same_scores(tiny_models):
     passages = ["የቡና ምርት በኢትዮጵያ", "ጤና ጣቢያ", "አጭር"]
     first = rr.score("ቡና", passages)
     calls = []
-    original = rr.model.predict
-    rr.model.predict = lambda pairs, **kw: (calls.append(len(pairs)), original(pairs, **kw))[1]
+    original = rr._predict
+    rr._predict = lambda pairs, batch_size: (calls.append(len(pairs)), original(pairs, batch_size))[1]
     again = rr.score("ቡና", passages + ["አዲስ ምንባብ"])
     np.testing.assert_allclose(again[:3], first, rtol=1e-6)
     assert calls == [1]  # only the new passage was scored

@@ -138,6 +138,63 @@ def test_progressive_reranking_stopped_by_the_deadline_keeps_the_blocks_done(sea
     assert last.warnings[-1].endswith("only the first 20 candidates are reranked")
 
 
+def test_adaptive_depth_stops_when_blocks_stop_entering_the_top_k(searcher):
+    """The rule scores min_depth candidates, then blocks while they enter the top 10; what it does
+    online is what search.adaptive.simulate says, and the response records it."""
+    from search.adaptive import AdaptiveDepth, simulate
+
+    def scorer(values):
+        calls = []
+
+        def score(query, passages, **kwargs):
+            calls.append(len(passages))
+            return np.array([values[p.doc_id] for p in passages], dtype=np.float32)
+        return score, calls
+
+    query = "የወባ በሽታ መከላከል"
+    first = searcher.search(query, top_k=100, rerank=False).results
+    rule = AdaptiveDepth(min_depth=20, block=10, patience=1)
+    # scores falling with the first-stage rank: the block after min_depth adds nothing, stop at 30
+    falling = {r.doc_id: -float(r.rank) for r in first}
+    score, calls = scorer(falling)
+    out = searcher.search(query, top_k=10, score=score, adaptive=rule)
+    assert calls == [20, 10] and out.rerank_progress == [30, 100]
+    assert out.adaptive == {"min_depth": 20, "block": 10, "patience": 1, "scored": 30, "stopped": True}
+    assert [r.doc_id for r in out.results] == [r.doc_id for r in first[:10]] and out.reranked
+    assert simulate([falling[r.doc_id] for r in first], rule) == 30
+    # a late candidate that enters the top 10 keeps it going one block more, and is found
+    late = dict(falling, **{first[25].doc_id: 10.0})
+    score, calls = scorer(late)
+    out = searcher.search(query, top_k=10, score=score, adaptive=rule)
+    assert calls == [20, 10, 10] and out.adaptive["scored"] == 40 and out.results[0].doc_id == first[25].doc_id
+    assert simulate([late[r.doc_id] for r in first], rule) == 40
+    # patience 2 needs two blocks in a row without an entry
+    score, calls = scorer(falling)
+    assert searcher.search(query, score=score, adaptive=AdaptiveDepth(min_depth=20, block=10, patience=2)).adaptive["scored"] == 40
+    # off: every candidate, no rule in the response; with progressive blocks the steps include the rule's
+    score, calls = scorer(falling)
+    whole = searcher.search(query, score=score)
+    assert calls == [100] and whole.adaptive is None and whole.rerank_progress == [100, 100]
+    score, calls = scorer(falling)
+    steps = list(searcher.search_stream(query, score=score, adaptive=rule, blocks=(15,)))
+    assert [s.rerank_progress for s in steps] == [None, [15, 100], [20, 100], [30, 100]] and calls == [15, 5, 10]
+    assert steps[-1].adaptive["stopped"] and not steps[1].adaptive["stopped"]
+    with pytest.raises(ValueError):
+        AdaptiveDepth(block=0)
+
+
+def test_service_client_and_cli_adaptive_depth(http, service, sample_index, tiny_models):
+    r = http.post("/v1/search", json={"query": "የወባ በሽታ", "top_k": 5, "adaptive": True}).json()
+    assert r["adaptive"]["min_depth"] >= 1 and r["rerank_progress"][0] == r["adaptive"]["scored"]
+    assert http.post("/v1/search", json={"query": "የወባ በሽታ"}).json()["adaptive"] is None
+    cli = CliRunner().invoke(main, ["query", str(sample_index), "የወባ በሽታ", "--json", "-k", "5", "--adaptive", "--reranker",
+                                    str(tiny_models["reranker"]), "--reranker-backend", "torch"], catch_exceptions=False)
+    assert cli.exit_code == 0, cli.output
+    assert without_timings(json.loads(cli.stdout)) == without_timings(r)
+    client = ServiceClient("http://testserver", http=http)
+    assert client.search("የወባ በሽታ", top_k=5, adaptive=True).adaptive == r["adaptive"]
+
+
 def test_service_streams_progressive_blocks(http):
     r = http.post("/v1/search/stream", json={"query": "የቡና ምርት", "top_k": 4, "blocks": [10, 30]})
     lines = [json.loads(line) for line in r.text.splitlines()]
