@@ -47,36 +47,35 @@ def _compile(module, example: dict, *, precision: EnginePrecision, threads: int 
     return ov.Core().compile_model(graph, "CPU", config), names
 
 
-class _Wrapped:
-    """The PyTorch module a sentence-transformers model runs, as positional inputs -> one tensor."""
+def embedding_module(st_model, names: list[str]):
+    """A SentenceTransformer as a module of positional inputs (``names``) -> its sentence embeddings."""
+    import torch
 
-    @staticmethod
-    def encoder(st_model, names: list[str]):
-        import torch
+    class Embed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = st_model
 
-        class Embed(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = st_model
+        def forward(self, *inputs):
+            return self.model(dict(zip(names, inputs)))["sentence_embedding"]
 
-            def forward(self, *inputs):
-                return self.model(dict(zip(names, inputs)))["sentence_embedding"]
+    return Embed()
 
-        return Embed()
 
-    @staticmethod
-    def cross_encoder(hf_model, names: list[str]):
-        import torch
+def logits_module(hf_model, names: list[str]):
+    """A Hugging Face sequence classifier as a module of positional inputs (``names``) -> its logits
+    (what the ONNX export and the OpenVINO conversion of a cross-encoder trace)."""
+    import torch
 
-        class Logits(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = hf_model
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = hf_model
 
-            def forward(self, *inputs):
-                return self.model(**dict(zip(names, inputs))).logits
+        def forward(self, *inputs):
+            return self.model(**dict(zip(names, inputs))).logits
 
-        return Logits()
+    return Logits()
 
 
 def _features(tokenized: dict, names: list[str]) -> list[np.ndarray]:
@@ -104,7 +103,7 @@ class OpenVINOEncoder:
         self._tokenize = getattr(st_model, "preprocess", None) or st_model.tokenize  # renamed in sentence-transformers 6
         example = self._tokenize(["ሰላም", "ሰላም ነው ወይ"])
         names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
-        self.compiled, self.names = _compile(_Wrapped.encoder(st_model, names), {n: example[n] for n in names},
+        self.compiled, self.names = _compile(embedding_module(st_model, names), {n: example[n] for n in names},
                                              precision=precision, threads=threads)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None,
@@ -138,7 +137,7 @@ class OpenVINOCrossEncoder:
         self.precision = precision
         example = cross_encoder.preprocess([("ሰላም", "ሰላም ነው ወይ"), ("ሰላም", "ነው")])
         names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
-        self.compiled, self.names = _compile(_Wrapped.cross_encoder(cross_encoder.model, names),
+        self.compiled, self.names = _compile(logits_module(cross_encoder.model, names),
                                              {n: example[n] for n in names}, precision=precision, threads=threads)
 
     def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16) -> np.ndarray:

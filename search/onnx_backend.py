@@ -57,22 +57,14 @@ def export(cross_encoder, *, quantize: bool, directory: Path | None = None) -> P
     if not fp32.exists():
         features = cross_encoder.preprocess([("ሰላም", "ሰላም ነው ወይ")])
         names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
-        model = cross_encoder.model.eval()
-
-        class Logits(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
-
-            def forward(self, *inputs):
-                return self.model(**dict(zip(names, inputs))).logits
+        from index.openvino_backend import logits_module
 
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["logits"] = {0: "batch"}
         with tempfile.TemporaryDirectory(dir=out) as tmp:
             path = Path(tmp) / "model.onnx"
             with torch.no_grad():
-                torch.onnx.export(Logits(), tuple(features[n].cpu() for n in names), str(path), input_names=names,
+                torch.onnx.export(logits_module(cross_encoder.model.eval(), names), tuple(features[n].cpu() for n in names), str(path), input_names=names,
                                   output_names=["logits"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
             os.replace(path, fp32)
     if quantize and not int8.exists():
