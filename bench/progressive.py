@@ -68,7 +68,8 @@ def main(n: int, block: int, write: bool) -> None:
     text = (f"`bench/progressive.py`, measured {today()} on {machine()}: {len(queries)} enh test headlines, BM25 first "
             f"stage, 100 candidates, medium cross-encoder architecture with random weights (backend {backend}, full "
             "length, focus window).\n\n" + markdown_table(["answer", "p50", "p95"], rows)
-            + "\n\nQuality (how often the early top 10 is the final one, its MRR@10): bench/adaptive.py.")
+            + "\n\nQuality (how often the early top 10 is the final one, its MRR@10): \"Progressive and adaptive "
+            "reranking (quality)\" (bench/adaptive.py).")
     print(text)
     if write:
         write_section("Progressive reranking (speed)", text)

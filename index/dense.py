@@ -105,7 +105,8 @@ def encode(
     prompt_name = _prompt_name(model, kind)
     if engine == "openvino":
         prompt = (getattr(model, "prompts", None) or {}).get(prompt_name) if prompt_name else None
-        emb = _openvino(model, precision).encode([texts[i] for i in order], batch_size=batch_size, prompt=prompt)
+        emb = _openvino(model, precision).encode([texts[i] for i in order], batch_size=batch_size, prompt=prompt,
+                                                 show_progress=show_progress)
     else:
         with bf16_autocast(precision == "bf16"):
             emb = model.encode([texts[i] for i in order], prompt_name=prompt_name, batch_size=batch_size,

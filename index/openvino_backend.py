@@ -107,13 +107,15 @@ class OpenVINOEncoder:
                                              precision=precision, threads=threads)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None,
-               normalize: bool = True) -> np.ndarray:
+               normalize: bool = True, show_progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts`` in the order given (batches of ``batch_size`` as given: sort
-        them by length first for less padding)."""
+        them by length first for less padding); ``show_progress``: a bar over the batches."""
+        from tqdm.auto import tqdm
+
         dim = self.compiled.outputs[0].get_partial_shape()[-1]
         request = self.compiled.create_infer_request()  # one per call: calls from several threads run side by side
         out = []
-        for start in range(0, len(texts), batch_size):
+        for start in tqdm(range(0, len(texts), batch_size), desc="Batches", disable=not show_progress):
             batch = [(prompt or "") + t for t in texts[start : start + batch_size]]
             out.append(_run(request, _features(self._tokenize(batch), self.names)))
         emb = np.concatenate(out) if out else np.zeros((0, dim.get_length()), dtype=np.float32)

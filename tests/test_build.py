@@ -287,7 +287,7 @@ def test_bf16_embeddings_are_keyed_apart_and_close_to_fp32(tmp_path, tiny_models
     assert json.loads((tmp_path / "bf" / "manifest.json").read_text())["dense"]["precision"] == "bf16"
 
 
-def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_models):
+def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_models, capsys):
     from index.build import embedding_key
     from index.dense import encode
     from index.models import load_encoder
@@ -302,6 +302,9 @@ def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_mo
         assert (ref * same).sum(axis=1).min() > 0.99999, kind
         fast = encode(model, texts, kind=kind, precision="bf16", engine="openvino")
         assert (ref * fast).sum(axis=1).min() > 0.99 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
+    capsys.readouterr()
+    encode(model, texts, batch_size=8, engine="openvino", show_progress=True)  # a bar over the batches, as PyTorch's
+    assert "3/3" in capsys.readouterr().err
     out = tmp_path / "ov"
     build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), dense_precision="bf16",
                 dense_engine="openvino", show_progress=False)
