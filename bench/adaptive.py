@@ -203,6 +203,11 @@ def main(reranker, proxy, collections, n_tune, n_test, block, write) -> None:
             f"blocks in a row put nothing into the top 10); the rule chosen among {len(GRID)} on the tuning queries:\n\n"
             + markdown_table(["collection", "second stage", "rule", "parameters", "queries", "mean candidates scored",
                               "MRR@10", "vs full depth"], adaptive))
+    if proxy:
+        text += ("\n\nHow to read the proxies: where a second stage ranks below the first stage (`cosine` on enh and "
+                 "amqa+enh), a ratio above 1 says only that BM25's order beats it; `bm25+cosine` beats BM25 but takes "
+                 "nearly all of its top 10 from the first 20 ranks, which flatters early answers. A good cross-encoder "
+                 "does both, reorders deeply and beats BM25; its run (`--reranker PATH`) decides the product's rule.")
     print(text)
     if write:
         write_section("Progressive and adaptive reranking (quality)", text + "\n\nRerun: `python bench/adaptive.py "
