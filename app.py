@@ -20,13 +20,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from index.manifest import IndexFormatError, describe_manifest, read_manifest
+from index.manifest import IndexFormatError, describe_manifest, find_indexes, read_manifest
 from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, skipped_note
 from index.readers import CorpusError
 from search import QueryError, Searcher
 from search.catalog import (
-    DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, find_indexes, safe_name, sample_needs_build,
-    table_columns,
+    DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build, table_columns,
 )
 from search.display import doc_colors, escape, first_sentence, metadata_line, rank_change, rank_flow, sig3, snippet
 from search.searcher import clean_query

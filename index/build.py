@@ -44,6 +44,8 @@ BM25_DOCS_DIR = "bm25_docs"
 DOC_OFFSETS_FILE = "doc_offsets.npy"
 DENSE_FILE = "dense.faiss"
 CHECKPOINT_INFO = "checkpoint.json"
+MAX_SHARDS = 1024
+"""Most shards an index is written as (:mod:`index.shard`)."""
 
 
 @dataclass
@@ -184,10 +186,10 @@ def build_index(
     """
     out = Path(out)
     corpus = Path(corpus)
-    if not 1 <= shards <= 1024:
+    if not 1 <= shards <= MAX_SHARDS:
         from .shard import ShardError
 
-        raise ShardError(f"shards must be 1 to 1024, not {shards}")
+        raise ShardError(f"shards must be 1 to {MAX_SHARDS}, not {shards}")
     # a missing corpus, a bad first record or an `out` that is not an index: said before a model loads
     check_build_inputs(corpus, out, format=format, id_field=id_field, text_field=text_field,
                        title_field=title_field, skip_bad=skip_bad)

@@ -22,6 +22,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def find_indexes(root: Path) -> list[Path]:
+    """Index directories directly under ``root`` (those with a manifest), by name."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
     files = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):

@@ -47,6 +47,11 @@ def _compile(module, example: dict, *, precision: EnginePrecision, threads: int 
     return ov.Core().compile_model(graph, "CPU", config), names
 
 
+def input_names(features) -> list[str]:
+    """The tokenizer outputs a transformer takes, in the order the traced modules take them."""
+    return [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
+
+
 def embedding_module(st_model, names: list[str]):
     """A SentenceTransformer as a module of positional inputs (``names``) -> its sentence embeddings."""
     import torch
@@ -102,7 +107,7 @@ class OpenVINOEncoder:
         self.precision = precision
         self._tokenize = getattr(st_model, "preprocess", None) or st_model.tokenize  # renamed in sentence-transformers 6
         example = self._tokenize(["ሰላም", "ሰላም ነው ወይ"])
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+        names = input_names(example)
         self.compiled, self.names = _compile(embedding_module(st_model, names), {n: example[n] for n in names},
                                              precision=precision, threads=threads)
 
@@ -138,7 +143,7 @@ class OpenVINOCrossEncoder:
         self.cross_encoder = cross_encoder
         self.precision = precision
         example = cross_encoder.preprocess([("ሰላም", "ሰላም ነው ወይ"), ("ሰላም", "ነው")])
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+        names = input_names(example)
         self.compiled, self.names = _compile(logits_module(cross_encoder.model, names),
                                              {n: example[n] for n in names}, precision=precision, threads=threads)
 

@@ -25,12 +25,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .bm25 import BM25Index
-from .build import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE, _check_out, _replace_dir
+from .build import (BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, STORE_FILE, _check_out,
+                    _replace_dir)
 from .dense import DenseIndex
 from .manifest import read_manifest, write_manifest
 
 SHARD_DIR = "shard-{:03d}"
-MAX_SHARDS = 1024
 
 
 class ShardError(ValueError):

@@ -34,8 +34,7 @@ class AdaptiveDepth:
 
     def cuts(self, n: int, blocks: Sequence[int] = ()) -> list[int]:
         """Where scoring pauses for a decision (and for a progressive answer at ``blocks``), up to ``n``."""
-        own = range(self.min_depth, n, self.block)
-        return sorted({int(b) for b in (*blocks, *own) if 0 < int(b) < n}) + [n]
+        return block_cuts(n, (*blocks, *range(self.min_depth, n, self.block)))
 
     def decides_at(self, done: int) -> bool:
         """Whether ``done`` scored candidates end one of the rule's blocks (after ``min_depth``)."""
@@ -50,6 +49,11 @@ class AdaptiveDepth:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def block_cuts(n: int, blocks: Sequence[int]) -> list[int]:
+    """Where scoring ``n`` candidates in blocks pauses: each of ``blocks`` inside ``(0, n)``, in order, then ``n``."""
+    return sorted({int(b) for b in blocks if 0 < int(b) < n}) + [n]
 
 
 def top_entries(scores: Sequence[float], start: int, end: int, top_k: int) -> bool:

@@ -25,13 +25,6 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".txt", ".md")
 
 
-def find_indexes(root: Path) -> list[Path]:
-    """Index directories directly under ``root`` (those with a manifest), by name."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
-
-
 def sample_examples(limit: int = 8) -> list[str]:
     with open(SAMPLE_QUERIES, encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f if line.strip()][:limit]

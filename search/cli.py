@@ -22,7 +22,7 @@ from index.manifest import IndexFormatError, describe_manifest, read_manifest
 from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
 from index.ray_embed import RayUnavailableError
 from index.readers import CorpusError
-from index.shard import ShardError
+from index.shard import MAX_SHARDS, ShardError
 
 from .adaptive import AdaptiveDepth
 from .evaluate import EvalInputError
@@ -117,7 +117,7 @@ def index_group() -> None:
 @click.option("--no-roots", is_flag=True, help="Analyzer: no root features.")
 @click.option("--stopwords", is_flag=True, help="Analyzer: drop Amharic function words.")
 @click.option("--name", default=None, help="Display name of the index (default: the directory name).")
-@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 1024),
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, MAX_SHARDS),
               help="Write the index as this many shards (searched exactly as one index; see `index split`).")
 @click.option("--ray", "ray_address", default=None, is_flag=False, flag_value="auto", metavar="[ADDRESS|auto|local]",
               help="Embed on a Ray cluster: --ray alone joins the running cluster or starts a local one "
@@ -181,7 +181,7 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
 @index_group.command("split")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Sharded index directory to write.")
-@click.option("--shards", required=True, type=click.IntRange(2, 1024), help="Number of shards.")
+@click.option("--shards", required=True, type=click.IntRange(2, MAX_SHARDS), help="Number of shards.")
 @user_errors
 def index_split(directory, out, shards):
     """Write the index in DIRECTORY as --shards shards of consecutive documents into --out.
@@ -785,10 +785,10 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
 
     from .ray_serve import deploy, shutdown
     from .searcher import lexical_only_note
-    from .service import _index_dirs
+    from .service import served_indexes
 
     root = Path(config.path)
-    dirs = [root] if (root / "manifest.json").is_file() else list(_index_dirs(root).values())
+    dirs = list(served_indexes(root).values())
     if not dirs:
         read_manifest(root)  # its message: no such directory, or not an index
     manifests = [read_manifest(d) for d in dirs]

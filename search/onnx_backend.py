@@ -56,8 +56,9 @@ def export(cross_encoder, *, quantize: bool, directory: Path | None = None) -> P
     fp32, int8 = out / "model.onnx", out / "model.int8.onnx"
     if not fp32.exists():
         features = cross_encoder.preprocess([("ሰላም", "ሰላም ነው ወይ")])
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
-        from index.openvino_backend import logits_module
+        from index.openvino_backend import input_names, logits_module
+
+        names = input_names(features)
 
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["logits"] = {0: "batch"}

@@ -24,9 +24,9 @@ from typing import Sequence
 
 import numpy as np
 
-from index.manifest import MANIFEST, read_manifest
+from index.manifest import read_manifest
 
-from .service import ServiceConfig, _index_dirs, _stamp
+from .service import ServiceConfig, _stamp, served_indexes
 
 APP_NAME = "amharic-search"
 INGRESS_CPUS = 0.2
@@ -206,10 +206,8 @@ class Ingress:
 
 def sharded_indexes(path: str | Path) -> dict[str, list[str]]:
     """The sharded indexes a service of ``path`` serves: name -> absolute shard directories."""
-    path = Path(path)
-    dirs = {path.name: path} if (path / MANIFEST).is_file() else _index_dirs(path)
     found = {}
-    for name, directory in dirs.items():
+    for name, directory in served_indexes(Path(path)).items():
         try:
             manifest = read_manifest(directory)
         except ValueError:

@@ -21,7 +21,7 @@ from index.manifest import IndexFormatError, read_manifest
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, resolve_model
 from index.store import Store
 
-from .adaptive import AdaptiveDepth
+from .adaptive import AdaptiveDepth, block_cuts
 from .fusion import FusionConfig, FusionMethod, Normalization, ranked
 from .rerank import Backend, Reranker, Window, focus_window
 
@@ -307,7 +307,7 @@ class Searcher:
                         f"{dense_name!r} makes {dim}-dimensional embeddings; query with the index's model or rebuild"
                     )
                 if not manifest.get("shards"):  # a sharded index's vectors are in its shards
-                    dense = DenseIndex.load(directory / DENSE_FILE, built.get("faiss"))
+                    dense = load_vectors(directory, manifest)
             except ModelUnavailableError as exc:
                 missing(exc, "dense")
                 encoder = None
@@ -351,7 +351,7 @@ class Searcher:
 
     def adopt_encoder(self, other: "Searcher") -> None:
         """Use ``other``'s loaded query encoder with this index's vectors (same encoder: :meth:`reopen`)."""
-        self.dense = DenseIndex.load(self.directory / DENSE_FILE, (self.manifest.get("dense") or {}).get("faiss"))
+        self.dense = load_vectors(self.directory, self.manifest)
         self.encoder, self._encode_lock = other.encoder, other._encode_lock
 
     def close(self) -> None:
@@ -627,8 +627,7 @@ class Searcher:
         each of its blocks whether to go on (:mod:`search.adaptive`)."""
         head = cands[: rerank_depth or len(cands)]  # first-stage order
         tail = cands[len(head):]
-        cuts = (adaptive.cuts(len(head), blocks) if adaptive else
-                sorted({int(b) for b in blocks if 0 < int(b) < len(head)}) + [len(head)])
+        cuts = adaptive.cuts(len(head), blocks) if adaptive else block_cuts(len(head), blocks)
         t0 = time.perf_counter()
         done, step, misses = 0, None, 0
         for cut in cuts:
@@ -734,7 +733,17 @@ def _open_parts(directory: Path) -> tuple[BM25Index, BM25Index, np.ndarray, Stor
         return (BM25Index.load(directory / BM25_DIR), BM25Index.load(directory / BM25_DOCS_DIR),
                 np.load(directory / DOC_OFFSETS_FILE, mmap_mode="r"), Store(directory / STORE_FILE))
     except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
-        raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
+        raise damaged(directory, exc) from None
+
+
+def damaged(directory: Path, exc: Exception) -> IndexFormatError:
+    """The one message for an index whose files cannot be read."""
+    return IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it")
+
+
+def load_vectors(directory: Path, manifest: dict) -> DenseIndex:
+    """The FAISS index of an (unsharded) index directory, as its manifest describes it."""
+    return DenseIndex.load(directory / DENSE_FILE, (manifest.get("dense") or {}).get("faiss"))
 
 
 def _set_total(timings: dict[str, float | None]) -> None:

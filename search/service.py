@@ -53,7 +53,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from index.manifest import MANIFEST, IndexFormatError
+from index.manifest import MANIFEST, IndexFormatError, find_indexes
 from index.models import DEFAULT_RERANKER
 
 from .adaptive import AdaptiveDepth
@@ -358,10 +358,12 @@ def _stamp(directory: Path) -> tuple | None:
 
 
 def _index_dirs(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir())
-            if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()}
+    return {p.name: p for p in find_indexes(root)}
+
+
+def served_indexes(path: Path) -> dict[str, Path]:
+    """What a service of ``path`` serves: the index at ``path``, or the indexes directly under it (by name)."""
+    return {path.name: path} if (path / MANIFEST).is_file() else _index_dirs(path)
 
 
 @dataclass

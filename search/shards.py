@@ -19,11 +19,10 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from index.build import DENSE_FILE, DOC_OFFSETS_FILE
-from index.dense import DenseIndex
 from index.manifest import IndexFormatError
 from index.store import Passage
 
-from .searcher import Searcher
+from .searcher import Searcher, damaged, load_vectors
 
 
 class Shard(Protocol):
@@ -52,7 +51,7 @@ class LocalShard:
         self.index = Searcher.load(self.directory, reranker=None, use_dense=False)
         built = self.index.manifest.get("dense")
         if built and (self.directory / DENSE_FILE).is_file():
-            self.index.dense = DenseIndex.load(self.directory / DENSE_FILE, built.get("faiss"))
+            self.index.dense = load_vectors(self.directory, self.index.manifest)
 
     def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.lexical(list(terms), depth)
@@ -132,7 +131,7 @@ class ShardedSearcher(Searcher):
         try:
             doc_offsets = np.load(directory / DOC_OFFSETS_FILE, mmap_mode="r")
         except (OSError, ValueError) as exc:
-            raise IndexFormatError(f"{directory}: damaged index ({type(exc).__name__}: {exc}); rebuild it") from None
+            raise damaged(directory, exc) from None
         store = ShardedStore(shards, manifest["shards"])
         super().__init__(directory, manifest, analyzer, None, None, doc_offsets, store, None, encoder, reranker, warnings)
         self.shards = shards
