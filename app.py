@@ -5,10 +5,10 @@
     AMHARIC_SEARCH_INDEX=DIR python -m streamlit run app.py
 
 The URL carries the search, the view and the language: ``?q=…&view=simple|expert&lang=am|en``.
-Every label comes from the catalogue in `search.strings` (Amharic and English).
+Every label comes from the catalogue in `search.ui.strings` (Amharic and English).
 
 Every piece of corpus text, title, id or file name shown here is untrusted: it is either shown
-with st.text/st.code (plain text) or passed through `search.display.escape` before it becomes HTML.
+with st.text/st.code (plain text) or passed through `search.ui.display.escape` before it becomes HTML.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ import streamlit as st
 from index.manifest import IndexFormatError, describe_manifest, find_indexes, read_manifest
 from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, skipped_note
 from index.readers import CorpusError
-from search import QueryError, Searcher
-from search.catalog import (
+from search import QueryError, Searcher, SearchOptions
+from search.compare import compare_stages
+from search.ui.catalog import (
     DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build, table_columns,
 )
-from search.display import doc_colors, escape, first_sentence, metadata_line, rank_change, rank_flow, sig3, snippet
-from search.searcher import clean_query
-from search.strings import LANG_NAMES, LANGS, STRINGS, t
-from search.translit import looks_transliterated, to_ethiopic
+from search.ui.display import doc_colors, escape, first_sentence, metadata_line, rank_change, rank_flow, sig3, snippet
+from search.schema import clean_query
+from search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
+from search.translit import transliterate_query
 
 STAGES = ("bm25", "dense", "fused", "rerank")
 VIEWS = ("simple", "expert")
@@ -77,7 +78,7 @@ def settings() -> argparse.Namespace:
     return args
 
 
-def T(key: str, **values) -> str:
+def tr(key: str, **values) -> str:
     """A catalogue string in the page's language."""
     return t(key, st.session_state.get("lang", "am"), **values)
 
@@ -91,7 +92,7 @@ def load_searcher(index_dir: str, built: str, dense_model: str, reranker: str) -
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_client(url: str, index: str | None):
     """A client of the search service (the page's searcher when it runs with --api)."""
-    from search.client import ServiceClient
+    from search.service.client import ServiceClient
 
     return ServiceClient(url, index=index)
 
@@ -142,9 +143,9 @@ def ensure_sample(root: Path, dense_model: str) -> list[str]:
     sample = root / "sample"
     if not sample_needs_build(sample, dense_model):
         return []
-    bar = st.progress(0.0, text=T("building_sample"))
+    bar = st.progress(0.0, text=tr("building_sample"))
     notes = ensure_sample_index(sample, dense_model=dense_model, on_progress=lambda stage, f: bar.progress(
-        min(1.0, f), text=T("building_sample")))
+        min(1.0, f), text=tr("building_sample")))
     bar.empty()
     return notes
 
@@ -155,45 +156,45 @@ def sidebar_collections(indexes: dict) -> str:
         st.session_state["index_choice"] = st.session_state.pop("pending_index")
     if st.session_state.get("index_choice") not in names:
         st.session_state["index_choice"] = names[0]
-    return st.sidebar.selectbox(T("collection_label"), names, key="index_choice")
+    return st.sidebar.selectbox(tr("collection_label"), names, key="index_choice")
 
 
 def sidebar_about(manifest: dict, searcher) -> None:
-    with st.sidebar.expander(T("about_collection")):
+    with st.sidebar.expander(tr("about_collection")):
         for key, value in describe_manifest(manifest):
             st.text(f"{key}: {value}")
-        st.text(f"{T('reranker_in_use')}: {searcher.reranker.name if searcher.reranker else T('none')}")
+        st.text(f"{tr('reranker_in_use')}: {searcher.reranker.name if searcher.reranker else tr('none')}")
 
 
 def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
-    with st.sidebar.expander(T("upload_title")):
-        files = st.file_uploader(T("upload_files"), type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
+    with st.sidebar.expander(tr("upload_title")):
+        files = st.file_uploader(tr("upload_files"), type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
                                  accept_multiple_files=True, key="uploads")
         uploads = [Upload(f.name, f.getvalue()) for f in files or []]
         text_field, title_field = "text", "title"
         columns = table_columns(uploads[0]) if len(uploads) == 1 else None
         if columns and "text" not in columns:
-            text_field = st.selectbox(T("upload_text_column"), columns, key="upload_text_field")
-            none = T("upload_no_column")
+            text_field = st.selectbox(tr("upload_text_column"), columns, key="upload_text_field")
+            none = tr("upload_no_column")
             options = [none] + [c for c in columns if c != text_field]
-            chosen = st.selectbox(T("upload_title_column"), options,
+            chosen = st.selectbox(tr("upload_title_column"), options,
                                   index=options.index("title") if "title" in options else 0, key="upload_title_field")
             title_field = "" if chosen == none else chosen
-        name = st.text_input(T("upload_name"), value="my-corpus", key="upload_name")
-        skip_bad = st.checkbox(T("upload_skip_bad"), value=False, key="upload_skip_bad")
+        name = st.text_input(tr("upload_name"), value="my-corpus", key="upload_name")
+        skip_bad = st.checkbox(tr("upload_skip_bad"), value=False, key="upload_skip_bad")
         if encoder_here:
-            with_dense = st.checkbox(T("upload_dense"), value=True, key="upload_dense", help=T("upload_dense_help"))
+            with_dense = st.checkbox(tr("upload_dense"), value=True, key="upload_dense", help=tr("upload_dense_help"))
         else:
             with_dense = False
-            st.caption(T("upload_dense_off"))
+            st.caption(tr("upload_dense_off"))
         exists = (root / safe_name(name, fallback="uploaded")).exists()
-        replace = st.checkbox(T("upload_replace"), value=False, key="upload_replace") if exists else True
-        if st.button(T("upload_build"), key="build_btn", disabled=not uploads or not replace):
-            bar = st.progress(0.0, text=T("progress_reading"))
+        replace = st.checkbox(tr("upload_replace"), value=False, key="upload_replace") if exists else True
+        if st.button(tr("upload_build"), key="build_btn", disabled=not uploads or not replace):
+            bar = st.progress(0.0, text=tr("progress_reading"))
 
             def progress(stage: str, fraction: float) -> None:
                 key = f"progress_{stage}"
-                bar.progress(min(1.0, fraction), text=T(key if key in STRINGS else "progress_finishing"))
+                bar.progress(min(1.0, fraction), text=tr(key if key in STRINGS else "progress_finishing"))
 
             try:
                 report = build_from_uploads(uploads, root, name, dense_model=dense_model if with_dense else None,
@@ -201,16 +202,16 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
                                             on_progress=progress)
             except (CorpusError, ModelUnavailableError, FileExistsError) as exc:
                 bar.empty()
-                st.error(T("upload_failed"), icon="⚠️")
+                st.error(tr("upload_failed"), icon="⚠️")
                 st.code(str(exc), language=None, wrap_lines=True)
                 if "line" in str(exc) and not skip_bad:
-                    st.caption(T("upload_skip_hint"))
+                    st.caption(tr("upload_skip_hint"))
             else:
-                flash = [T("upload_done", docs=report.documents, passages=report.passages, name=report.out.name)]
+                flash = [tr("upload_done", docs=report.documents, passages=report.passages, name=report.out.name)]
                 if report.skipped:
-                    flash.append(T("upload_skipped", n=len(report.skipped)))
+                    flash.append(tr("upload_skipped", n=len(report.skipped)))
                 if not report.manifest.get("dense") and (report.notes or not encoder_here):
-                    flash.append(T("upload_lexical"))  # not when the user chose keyword search
+                    flash.append(tr("upload_lexical"))  # not when the user chose keyword search
                 st.session_state["flash"] = " ".join(flash)
                 st.session_state["pending_index"] = report.out.name
                 st.rerun()
@@ -222,7 +223,7 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def title_count(index_dir: str, built: str) -> tuple[int, int]:
     """(usable titles, documents) of a collection, read once per build of it."""
-    from search.adapt import count_titles
+    from search.train.adapt import count_titles
 
     report = count_titles(index_dir)
     return report.pairs, report.documents
@@ -230,20 +231,20 @@ def title_count(index_dir: str, built: str) -> tuple[int, int]:
 
 def duration(seconds: float) -> str:
     if seconds < 90:
-        return T("seconds", value=f"{max(1, round(seconds))}")
-    return T("minutes", value=f"{round(seconds / 60)}")
+        return tr("seconds", value=f"{max(1, round(seconds))}")
+    return tr("minutes", value=f"{round(seconds / 60)}")
 
 
 def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
     """Fine-tune the collection's encoder on its documents' titles, then rebuild its embeddings with
-    the adapted model, both in the background (`search.adapt`); one sentence says why when it cannot.
+    the adapted model, both in the background (`search.train.adapt`); one sentence says why when it cannot.
     ``encoder``: the one the page queries the collection with (see query_encoder)."""
-    from search import adapt
+    from search.train import adapt
 
     job = adapt.current(index_dir) if index_dir is not None else None
-    with st.sidebar.expander(T("adapt_title"), expanded=job is not None):
+    with st.sidebar.expander(tr("adapt_title"), expanded=job is not None):
         if index_dir is None:  # the service's collections are not this page's to rebuild
-            st.caption(T("adapt_off_api"))
+            st.caption(tr("adapt_off_api"))
             return
         base = None if encoder == "index" else encoder
         reason = adapt.model_unavailable(manifest, base)  # before reading the documents
@@ -258,7 +259,7 @@ def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
 
 def adapt_panel(index_dir: str, manifest: dict, base: str | None, reason: str | None, titles: int, documents: int,
                 polling: bool) -> None:
-    from search import adapt
+    from search.train import adapt
 
     job = adapt.current(index_dir)
     if polling and (job is None or not job.running):
@@ -269,40 +270,40 @@ def adapt_panel(index_dir: str, manifest: dict, base: str | None, reason: str | 
     said = job.error if job is not None and job.state == "failed" else None
     if job is not None and job.state == "failed":
         if job.error == "model":
-            st.error(T("adapt_error_model"), icon="⚠️")
+            st.error(tr("adapt_error_model"), icon="⚠️")
         elif job.error == "failed":
-            st.error(T("adapt_error_rebuild", error=job.error_type) if job.kind == "rebuild"
-                     else T("adapt_error_failed", error=job.error_type), icon="⚠️")
+            st.error(tr("adapt_error_rebuild", error=job.error_type) if job.kind == "rebuild"
+                     else tr("adapt_error_failed", error=job.error_type), icon="⚠️")
         else:  # a reason found when the job started
-            st.error(T(f"adapt_off_{job.error}", n=job.pairs, docs=job.documents, min=adapt.MIN_PAIRS), icon="⚠️")
+            st.error(tr(f"adapt_off_{job.error}", n=job.pairs, docs=job.documents, min=adapt.MIN_PAIRS), icon="⚠️")
     elif job is not None and job.state == "stopped":
-        st.info(T("adapt_stopped", done=job.done, total=job.total), icon="⏸️")
+        st.info(tr("adapt_stopped", done=job.done, total=job.total), icon="⏸️")
     elif job is not None and job.kind == "rebuild" and job.state == "done":
-        st.success(escape(T("adapt_rebuilt", model=job.model.name)), icon="✅")
+        st.success(escape(tr("adapt_rebuilt", model=job.model.name)), icon="✅")
 
     model = adapt.latest_model(index_dir)
     pending = model is not None and not adapt.in_use(manifest, model)
     if pending:  # trained, not yet searched with
         info = adapt.training_info(model)
         counts = info.get("counts") or {}
-        st.success(T("adapt_done", pairs=counts.get("train", 0), steps=info.get("steps", 0)), icon="✅")
+        st.success(tr("adapt_done", pairs=counts.get("train", 0), steps=info.get("steps", 0)), icon="✅")
         adapt_figures(info.get("before"), info.get("after"), counts.get("heldout", 0))
-        st.caption(T("adapt_where"))
+        st.caption(tr("adapt_where"))
         st.code(str(model), language=None, wrap_lines=True)
-        st.caption(T("adapt_rebuild_intro"))
-        if st.button(T("adapt_rebuild_button"), key="adapt_rebuild", type="primary"):
+        st.caption(tr("adapt_rebuild_intro"))
+        if st.button(tr("adapt_rebuild_button"), key="adapt_rebuild", type="primary"):
             adapt.forget(index_dir)
             adapt.start_rebuild(index_dir, model)
             st.rerun()
     if reason is not None:
         if reason != said:
-            st.caption(T(f"adapt_off_{reason}", n=titles, docs=documents, min=adapt.MIN_PAIRS))
+            st.caption(tr(f"adapt_off_{reason}", n=titles, docs=documents, min=adapt.MIN_PAIRS))
         return
     if not pending:
-        st.caption(T("adapt_intro", n=titles))
+        st.caption(tr("adapt_intro", n=titles))
     if adapt.unfinished_run(index_dir):
-        st.caption(T("adapt_resumes"))
-    if st.button(T("adapt_again") if pending else T("adapt_button"), key="adapt_start"):
+        st.caption(tr("adapt_resumes"))
+    if st.button(tr("adapt_again") if pending else tr("adapt_button"), key="adapt_start"):
         adapt.forget(index_dir)
         adapt.start_adapt(index_dir, base=base)
         st.rerun()
@@ -313,28 +314,28 @@ def adapt_progress(job) -> None:
     timed = False
     if job.kind == "adapt":
         if job.phase == "training" and job.total:
-            text, value, timed = T("adapt_training", done=job.done, total=job.total), job.done / job.total, True
+            text, value, timed = tr("adapt_training", done=job.done, total=job.total), job.done / job.total, True
         elif job.phase == "evaluating":
-            text, value = T("adapt_evaluating"), 1.0
+            text, value = tr("adapt_evaluating"), 1.0
         else:
-            text, value = T("adapt_preparing"), 0.0
+            text, value = tr("adapt_preparing"), 0.0
     else:
         key = f"progress_{job.phase}"
-        text, value, timed = T(key if key in STRINGS else "progress_finishing"), job.fraction, job.phase == "embedding"
+        text, value, timed = tr(key if key in STRINGS else "progress_finishing"), job.fraction, job.phase == "embedding"
     if timed and job.eta_s is not None:
-        text += " " + T("adapt_eta", time=duration(job.eta_s))
+        text += " " + tr("adapt_eta", time=duration(job.eta_s))
     else:
-        text += " " + T("adapt_elapsed", time=duration(job.elapsed_s))
+        text += " " + tr("adapt_elapsed", time=duration(job.elapsed_s))
     st.progress(min(1.0, max(0.0, value)), text=text)
     if job.kind == "rebuild":
-        st.caption(T("adapt_rebuild_running"))
+        st.caption(tr("adapt_rebuild_running"))
     elif job.stopping:
-        st.caption(T("adapt_stopping"))
-    elif st.button(T("adapt_stop"), key="adapt_stop"):
+        st.caption(tr("adapt_stopping"))
+    elif st.button(tr("adapt_stop"), key="adapt_stop"):
         job.stop()
-        st.caption(T("adapt_stopping"))
+        st.caption(tr("adapt_stopping"))
     else:
-        st.caption(T("adapt_running"))
+        st.caption(tr("adapt_running"))
 
 
 def adapt_figures(before: dict | None, after: dict | None, heldout: int) -> None:
@@ -343,9 +344,9 @@ def adapt_figures(before: dict | None, after: dict | None, heldout: int) -> None
         return
     import pandas as pd
 
-    st.caption(T("adapt_figures", n=heldout))
-    st.table(pd.DataFrame({T("adapt_before"): [f"{before[k]:.3f}" for k in before],
-                           T("adapt_after"): [f"{after.get(k, float('nan')):.3f}" for k in before]},
+    st.caption(tr("adapt_figures", n=heldout))
+    st.table(pd.DataFrame({tr("adapt_before"): [f"{before[k]:.3f}" for k in before],
+                           tr("adapt_after"): [f"{after.get(k, float('nan')):.3f}" for k in before]},
                           index=list(before)))  # a row per figure: narrow enough for the sidebar
 
 
@@ -358,26 +359,26 @@ def missing_models_notice(searcher, manifest: dict, notes: list[str], encoder_he
     dense_off = skipped_note(searcher.warnings, "dense") or (not manifest.get("dense") and not encoder_here)
     rerank_off = skipped_note(searcher.warnings, "rerank")
     if dense_off and rerank_off:
-        line = T("off_both")
+        line = tr("off_both")
     elif dense_off:
-        line = T("off_dense")
+        line = tr("off_dense")
     elif rerank_off:
-        line = T("off_rerank")
+        line = tr("off_rerank")
     elif not manifest.get("dense"):
-        line = T("off_lexical_index")
+        line = tr("off_lexical_index")
     else:
         return
     st.info(line, icon="ℹ️")
-    with st.expander(T("how_to_turn_on")):
-        st.caption(T("how_to_intro"))
+    with st.expander(tr("how_to_turn_on")):
+        st.caption(tr("how_to_intro"))
         for note in dict.fromkeys([*notes, *searcher.warnings]):
             st.code(note, language=None, wrap_lines=True)
-        st.caption(T("how_to_bundle"))
+        st.caption(tr("how_to_bundle"))
         st.code("amharic-search models download --to bundle\n"
                 f"amharic-search app --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]} "
                 f"--reranker bundle/{DEFAULT_RERANKER.split('/')[-1]}", language="bash")
         if not manifest.get("dense"):
-            st.caption(T("how_to_lexical"))
+            st.caption(tr("how_to_lexical"))
             st.code(f"amharic-search index build {manifest.get('corpus', {}).get('path', 'CORPUS')} "
                     f"--out {getattr(searcher, 'directory', 'DIR')} --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]}",
                     language="bash")
@@ -405,15 +406,15 @@ def move_badge(result) -> str:
     if not change:
         return ""
     cls = "as-up" if change.startswith("↑") else "as-down" if change.startswith("↓") else "as-same"
-    return f'<span class="as-move {cls}" title="{escape(T("moved_by_rerank"))}">{escape(change)}</span>'
+    return f'<span class="as-move {cls}" title="{escape(tr("moved_by_rerank"))}">{escape(change)}</span>'
 
 
 def score_line(result, stages: list[str]) -> str:
     parts = []
     for stage in stages:
         score, rank = getattr(result.scores, stage), getattr(result.ranks, stage)
-        label = T(f"stage_{stage}")
-        parts.append(f"{label} {sig3(score)} (#{rank})" if score is not None else f"{label} {T('not_found_by')}")
+        label = tr(f"stage_{stage}")
+        parts.append(f"{label} {sig3(score)} (#{rank})" if score is not None else f"{label} {tr('not_found_by')}")
     return " · ".join(parts)
 
 
@@ -423,7 +424,7 @@ def render_card(searcher, response, result, color: str, *, expert: bool, details
     meta = metadata_line(result.doc_id, (doc or {}).get("metadata"))
     meta_html = " · ".join(
         f'<span class="as-id">{escape(v)}</span>' if k == "id" else f"{escape(k)}: {escape(v)}" for k, v in meta)
-    meaning = "" if matched else f'<span class="as-meaning">{escape(T("matched_by_meaning"))}</span>'
+    meaning = "" if matched else f'<span class="as-meaning">{escape(tr("matched_by_meaning"))}</span>'
     scores = f'<div class="as-scores">{escape(score_line(result, stages_shown(response)))}</div>' if expert else ""
     st.markdown(
         f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{color}"></span>'
@@ -433,31 +434,31 @@ def render_card(searcher, response, result, color: str, *, expert: bool, details
         unsafe_allow_html=True,
     )
     if details:
-        with st.expander(T("more")):
-            st.caption(T("passage_heading"))
+        with st.expander(tr("more")):
+            st.caption(tr("passage_heading"))
             st.markdown(escape(result.text))
             full = (doc or {}).get("text", "")
             if full and len(" ".join(full.split())) > len(" ".join(result.text.split())) + 1:
-                st.caption(T("full_document"))
+                st.caption(tr("full_document"))
                 st.markdown(escape(full))
 
 
 def ms_text(ms: float) -> str:
-    return T("ms", value=f"{ms:.1f}" if ms < 10 else f"{ms:.0f}")
+    return tr("ms", value=f"{ms:.1f}" if ms < 10 else f"{ms:.0f}")
 
 
 def summary_line(response, *, reranking: int = 0) -> str:
     n = len(response.results)
-    parts = [T("results_one") if n == 1 else T("results_count", n=n)]
+    parts = [tr("results_one") if n == 1 else tr("results_count", n=n)]
     first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
     parts.append(ms_text(first))
     progress = response.rerank_progress
     if progress and progress[0] < progress[1]:
-        parts.append(T("reranked_so_far", done=progress[0], of=progress[1]))
+        parts.append(tr("reranked_so_far", done=progress[0], of=progress[1]))
     elif response.timings_ms.get("rerank") is not None:
-        parts.append(T("reranked_in", time=T("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
+        parts.append(tr("reranked_in", time=tr("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
     elif reranking:
-        parts.append(T("reranking_now", n=reranking))
+        parts.append(tr("reranking_now", n=reranking))
     return " · ".join(parts)
 
 
@@ -465,10 +466,10 @@ def render_results(searcher, response, colors: dict[str, str], *, expert: bool, 
     st.markdown(f'<div class="as-summary">{escape(summary_line(response, reranking=reranking))}</div>',
                 unsafe_allow_html=True)
     if not response.results:
-        st.info(T("no_results"))
+        st.info(tr("no_results"))
         return
     if response.lexical_hits == 0 and "dense" in response.stages:
-        st.caption(T("no_word_found"))
+        st.caption(tr("no_word_found"))
     for r in response.results:
         render_card(searcher, response, r, colors.get(r.doc_id, "#999"), expert=expert, details=not reranking)
 
@@ -483,29 +484,29 @@ def flow_chart(response, colors: dict[str, str]):
     if len(stages) < 2 or not rows:
         return None
     titles = {r.doc_id: card_title(r) for r in response.results}
-    labels = [T(f"stage_{s}") for s in stages]
+    labels = [tr(f"stage_{s}") for s in stages]
     frame = pd.DataFrame(rows)
-    frame["stage_label"] = [T(f"stage_{s}") for s in frame["stage"]]
+    frame["stage_label"] = [tr(f"stage_{s}") for s in frame["stage"]]
     frame["title"] = [titles[d] for d in frame["doc_id"]]
     frame["label"] = [f"{titles[d][:28]}…" if len(titles[d]) > 28 else titles[d] for d in frame["doc_id"]]
     ids = [r.doc_id for r in response.results]
     hover = alt.selection_point(fields=["doc_id"], on="pointerover", clear="pointerout")
     rank_scale = alt.Scale(type="log", reverse=True, domain=[1, max(10, int(frame["rank"].max()))], nice=False)
     base = alt.Chart(frame).encode(
-        x=alt.X("stage_label:N", sort=labels, title=T("axis_stage"), axis=alt.Axis(labelAngle=0, labelLimit=120)),
-        y=alt.Y("rank:Q", scale=rank_scale, title=T("axis_rank"), axis=alt.Axis(values=[1, 2, 3, 5, 10, 20, 50, 100, 300])),
+        x=alt.X("stage_label:N", sort=labels, title=tr("axis_stage"), axis=alt.Axis(labelAngle=0, labelLimit=120)),
+        y=alt.Y("rank:Q", scale=rank_scale, title=tr("axis_rank"), axis=alt.Axis(values=[1, 2, 3, 5, 10, 20, 50, 100, 300])),
         color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
         detail="doc_id:N",
         opacity=alt.condition(hover, alt.value(1.0), alt.value(0.55)),
-        tooltip=[alt.Tooltip("title:N", title=T("axis_document")), alt.Tooltip("stage_label:N", title=T("axis_stage")),
-                 alt.Tooltip("rank:Q", title=T("axis_rank"))],
+        tooltip=[alt.Tooltip("title:N", title=tr("axis_document")), alt.Tooltip("stage_label:N", title=tr("axis_stage")),
+                 alt.Tooltip("rank:Q", title=tr("axis_rank"))],
     )
     lines = base.mark_line(point=alt.OverlayMarkDef(size=60), strokeWidth=2.5).add_params(hover)
     last = frame[frame["stage"] == stages[-1]]
     names = alt.Chart(last).mark_text(align="left", dx=8, fontSize=12).encode(
         x=alt.X("stage_label:N", sort=labels), y=alt.Y("rank:Q", scale=rank_scale), text="label:N",
         color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
-        tooltip=[alt.Tooltip("title:N", title=T("axis_document"))],
+        tooltip=[alt.Tooltip("title:N", title=tr("axis_document"))],
     )
     font = "Noto Sans Ethiopic Variable, Source Sans Pro, sans-serif"  # the served font: Ethiopic labels on any machine
     return ((lines + names).properties(height=360, padding={"right": 190}, usermeta={"embedOptions": {"renderer": "svg"}})
@@ -515,60 +516,53 @@ def flow_chart(response, colors: dict[str, str]):
 def render_flow(response, colors: dict[str, str]) -> None:
     chart = flow_chart(response, colors)
     if chart is None:
-        st.caption(T("flow_single"))
+        st.caption(tr("flow_single"))
         return
-    st.caption(T("flow_caption"))
+    st.caption(tr("flow_caption"))
     st.altair_chart(chart, width="stretch")
 
 
 def render_timings(timings: dict) -> None:
     import pandas as pd
 
-    stages = {T(f"timing_{k}"): v for k, v in timings.items() if k != "total" and v is not None}
+    stages = {tr(f"timing_{k}"): v for k, v in timings.items() if k != "total" and v is not None}
     if not stages:
         return
-    st.caption(T("timings_title"))
-    st.bar_chart(pd.DataFrame({T("timing_ms"): list(stages.values())}, index=list(stages)), horizontal=True, height=150)
+    st.caption(tr("timings_title"))
+    st.bar_chart(pd.DataFrame({tr("timing_ms"): list(stages.values())}, index=list(stages)), horizontal=True, height=150)
 
 
 def render_compare(searcher, query: str, options: dict) -> None:
     """The same query through each stage combination this collection can run, side by side."""
-    runs = {"cmp_lexical": dict(stages="lexical", rerank=False)}
-    if searcher.has_dense:
-        runs["cmp_hybrid"] = dict(stages="hybrid", rerank=False)
-    if searcher.has_reranker:
-        key = "cmp_hybrid_rerank" if searcher.has_dense else "cmp_lexical_rerank"
-        runs[key] = dict(stages="hybrid" if searcher.has_dense else "lexical", rerank=True)
-    if len(runs) == 1:
-        st.info(T("cmp_single"))
+    compared = compare_stages(searcher, query, search_options(options))
+    if len(compared) == 1:
+        st.info(tr("cmp_single"))
     responses = {}
-    for key, kw in runs.items():
-        try:
-            responses[key] = searcher.search(query, top_k=options["top_k"], depth=options["depth"],
-                                             candidates=options["candidates"], fusion=options["fusion"],
-                                             max_length=options["max_length"], window=options["window"], **kw)
-        except QueryError as exc:
-            st.warning(f"{T(key)}: {exc}")
+    for name, answer in compared.items():
+        if isinstance(answer, QueryError):
+            st.warning(f"{tr(f'cmp_{name}')}: {answer}")
+        else:
+            responses["cmp_" + name] = answer
     if not responses:
         return
     positions = {key: {r.doc_id: r.rank for r in resp.results} for key, resp in responses.items()}
     by_rank = sorted((r.rank, r.doc_id) for resp in responses.values() for r in resp.results)
     colors = doc_colors(doc_id for _, doc_id in by_rank)
     if len(responses) > 1:
-        st.caption(T("cmp_caption"))
+        st.caption(tr("cmp_caption"))
     for col, (key, resp) in zip(st.columns(len(responses)), responses.items()):
         with col:
-            st.markdown(f"**{escape(T(key))}** · {escape(ms_text(resp.timings_ms['total']))}")
+            st.markdown(f"**{escape(tr(key))}** · {escape(ms_text(resp.timings_ms['total']))}")
             for r in resp.results:
                 html_snippet, matched = snippet(searcher.analyzer, r.text, resp.query_terms, budget=140)
-                elsewhere = " · ".join(f"{T(other)} #{positions[other][r.doc_id]}" for other in responses
+                elsewhere = " · ".join(f"{tr(other)} #{positions[other][r.doc_id]}" for other in responses
                                        if other != key and r.doc_id in positions[other])
-                meaning = "" if matched else f'<span class="as-meaning">{escape(T("matched_by_meaning"))}</span>'
+                meaning = "" if matched else f'<span class="as-meaning">{escape(tr("matched_by_meaning"))}</span>'
                 st.markdown(
                     f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{colors[r.doc_id]}"></span>'
                     f'<span class="as-rank">{r.rank}</span><span class="as-title">{escape(card_title(r))}</span></div>'
                     f'<div class="as-text">{html_snippet}{meaning}</div>'
-                    + (f'<div class="as-elsewhere">{escape(T("cmp_elsewhere"))}: {escape(elsewhere)}</div>' if elsewhere else "")
+                    + (f'<div class="as-elsewhere">{escape(tr("cmp_elsewhere"))}: {escape(elsewhere)}</div>' if elsewhere else "")
                     + "</div>",
                     unsafe_allow_html=True,
                 )
@@ -579,47 +573,47 @@ def render_compare(searcher, query: str, options: dict) -> None:
 
 def labels(prefix: str):
     """A widget's option labels, fixed when it is drawn (options stay the same across languages)."""
-    return {k[len(prefix):]: T(k) for k in STRINGS if k.startswith(prefix)}.get
+    return {k[len(prefix):]: tr(k) for k in STRINGS if k.startswith(prefix)}.get
 
 
 def header() -> None:
     top = st.columns([4, 2, 2], vertical_alignment="bottom")
-    top[0].title(T("page_title"))
-    top[1].radio(T("lang_label"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True,
+    top[0].title(tr("page_title"))
+    top[1].radio(tr("lang_label"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True,
                  label_visibility="collapsed")
-    top[2].radio(T("view_label"), VIEWS, format_func=labels("view_"), key="view", horizontal=True,
+    top[2].radio(tr("view_label"), VIEWS, format_func=labels("view_"), key="view", horizontal=True,
                  label_visibility="collapsed")
-    st.caption(T("tagline"))
+    st.caption(tr("tagline"))
 
 
 def expert_controls(searcher) -> dict:
     """Every control, in the sidebar; a control for a stage that is not available is replaced by why."""
     sb = st.sidebar
-    sb.subheader(T("settings"))
-    options = {"top_k": sb.slider(T("top_k"), 1, 50, 10, key="top_k"), "rerank": False, "mode": "lexical",
+    sb.subheader(tr("settings"))
+    options = {"top_k": sb.slider(tr("top_k"), 1, 50, 10, key="top_k"), "rerank": False, "mode": "lexical",
                "fusion": None, "depth": None, "candidates": 100, "max_length": None, "window": "best"}
     if searcher.has_dense:
-        options["mode"] = sb.radio(T("first_stage"), MODES, format_func=labels("mode_"), key="mode")
+        options["mode"] = sb.radio(tr("first_stage"), MODES, format_func=labels("mode_"), key="mode")
         methods = ["rrf", "weighted"]
-        options["fusion"] = sb.radio(T("fusion"), methods, index=methods.index(searcher.fusion.method), key="fusion",
-                                     format_func=labels("fusion_"), help=T("fusion_help"),
+        options["fusion"] = sb.radio(tr("fusion"), methods, index=methods.index(searcher.fusion.method), key="fusion",
+                                     format_func=labels("fusion_"), help=tr("fusion_help"),
                                      disabled=options["mode"] != "hybrid")
-        options["depth"] = sb.select_slider(T("depth"), [50, 100, 200, 300, 500], value=searcher.fusion.depth
+        options["depth"] = sb.select_slider(tr("depth"), [50, 100, 200, 300, 500], value=searcher.fusion.depth
                                             if searcher.fusion.depth in (50, 100, 200, 300, 500) else 300, key="depth")
     else:
-        sb.caption(T("dense_missing"))
+        sb.caption(tr("dense_missing"))
     if searcher.has_reranker:
-        options["rerank"] = sb.checkbox(T("rerank_toggle"), value=True, key="rerank")
+        options["rerank"] = sb.checkbox(tr("rerank_toggle"), value=True, key="rerank")
         if options["rerank"]:
-            options["candidates"] = sb.select_slider(T("candidates"), [10, 20, 30, 50, 100, 200], value=100, key="candidates")
+            options["candidates"] = sb.select_slider(tr("candidates"), [10, 20, 30, 50, 100, 200], value=100, key="candidates")
             default = getattr(searcher.reranker, "max_length", None) or 512
             lengths = sorted({128, 256, 384, 512, default})
-            options["max_length"] = sb.select_slider(T("max_length"), lengths, value=default, key="max_length",
-                                                     help=T("max_length_help"))
-            options["window"] = sb.radio(T("window"), ["best", "head"], format_func=labels("window_"), key="window")
+            options["max_length"] = sb.select_slider(tr("max_length"), lengths, value=default, key="max_length",
+                                                     help=tr("max_length_help"))
+            options["window"] = sb.radio(tr("window"), ["best", "head"], format_func=labels("window_"), key="window")
     else:
-        sb.caption(T("rerank_missing"))
-    options["translit"] = sb.checkbox(T("translit"), value=True, key="translit")
+        sb.caption(tr("rerank_missing"))
+    options["translit"] = sb.checkbox(tr("translit"), value=True, key="translit")
     return options
 
 
@@ -631,12 +625,12 @@ def simple_options(searcher) -> dict:
 def search_box(manifest: dict) -> str | None:
     with st.form("search", clear_on_submit=False, border=False):
         cols = st.columns([6, 1], vertical_alignment="bottom")
-        typed = cols[0].text_input(T("query_label"), key="query", placeholder=T("query_placeholder"),
+        typed = cols[0].text_input(tr("query_label"), key="query", placeholder=tr("query_placeholder"),
                                    label_visibility="collapsed")
-        submitted = cols[1].form_submit_button(T("search_button"), width="stretch", type="primary")
+        submitted = cols[1].form_submit_button(tr("search_button"), width="stretch", type="primary")
     examples = manifest.get("examples") or []
     if examples:
-        st.caption(T("examples_label"))
+        st.caption(tr("examples_label"))
         cols = st.columns(min(4, len(examples)))
         for i, example in enumerate(examples[:8]):
             if cols[i % len(cols)].button(example, key=f"ex{i}", width="stretch"):
@@ -658,7 +652,7 @@ def main() -> None:
     if "_set_query" in st.session_state:  # a query from an example or the URL fills the box before it is drawn
         st.session_state["query"] = st.session_state.pop("_set_query")
     expert = st.session_state.get("view") == "expert"
-    st.set_page_config(page_title=T("page_title"), page_icon="🔎", layout="wide" if expert else "centered")
+    st.set_page_config(page_title=tr("page_title"), page_icon="🔎", layout="wide" if expert else "centered")
     st.markdown(CSS, unsafe_allow_html=True)
     args = settings()
     root = Path(args.index_root)
@@ -668,13 +662,13 @@ def main() -> None:
     notes: list[str] = []
     indexes: dict[str, Path | str] = {}
     if args.api:  # the collections are the ones the service serves
-        from search.client import ServiceError
+        from search.service.client import ServiceError
 
         try:
             indexes = {name: name for name in load_client(args.api, None).indexes()}
         except ServiceError as exc:
             header()
-            st.error(T("api_unreachable"))
+            st.error(tr("api_unreachable"))
             st.code(str(exc), language=None, wrap_lines=True)
             return
     elif args.index:
@@ -687,13 +681,13 @@ def main() -> None:
 
     header()
     if not indexes:
-        st.error(T("no_collection"))
+        st.error(tr("no_collection"))
         st.code("amharic-search index build CORPUS --out DIR", language="bash")
         return
     choice = sidebar_collections(indexes)
     encoder = "index"
     try:
-        with st.spinner(T("loading")):
+        with st.spinner(tr("loading")):
             if args.api:
                 searcher = load_client(args.api, choice)
                 manifest = searcher.refresh()["manifest"]  # the service may have reloaded a rebuilt index
@@ -702,7 +696,7 @@ def main() -> None:
                 encoder = query_encoder(manifest, args.dense_model)
                 searcher = load_searcher(str(indexes[choice]), manifest.get("created", ""), encoder, args.reranker)
     except (IndexFormatError, ModelUnavailableError, ValueError, RuntimeError) as exc:  # RuntimeError: ServiceError
-        st.error(T("cannot_open"))
+        st.error(tr("cannot_open"))
         st.code(str(exc), language=None, wrap_lines=True)
         return
     sidebar_about(manifest, searcher)
@@ -718,20 +712,19 @@ def main() -> None:
     query = search_box(manifest)
     sync_url()
     if query is None:
-        st.info(T("guidance"))
+        st.info(tr("guidance"))
         return
     query = clean_query(query)
     if not query.strip():
-        st.info(T("empty_query"))
+        st.info(tr("empty_query"))
         return
-    if options["translit"] and looks_transliterated(query):
-        converted = to_ethiopic(query)
-        if converted != query:
-            st.markdown(T("searching_for", converted=escape(converted), typed=escape(query)))
-            query = converted
+    converted = transliterate_query(query, "auto" if options["translit"] else "off")
+    if converted != query:
+        st.markdown(tr("searching_for", converted=escape(converted), typed=escape(query)))
+        query = converted
 
     if expert:
-        results_tab, compare_tab = st.tabs([T("tab_results"), T("tab_compare")])
+        results_tab, compare_tab = st.tabs([tr("tab_results"), tr("tab_compare")])
         with compare_tab:
             render_compare(searcher, query, options)
         with results_tab:
@@ -743,6 +736,12 @@ def main() -> None:
 FIRST_BLOCK = 20  # the page reranks the first 20 candidates, shows them, then reranks the rest (progressive)
 
 
+def search_options(options: dict, **overrides) -> SearchOptions:
+    """The page's settings as the library's search options."""
+    chosen = {k: options[k] for k in ("top_k", "depth", "candidates", "fusion", "max_length", "window")}
+    return SearchOptions(**{**chosen, **overrides})
+
+
 def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
     """The first stage at once, then the top candidates reranked, then the whole reranked list in its
     place; the ranking story below.
@@ -751,10 +750,8 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
     """
     will_rerank = bool(options["rerank"] and searcher.has_reranker)
     try:
-        stream = searcher.search_stream(query, top_k=options["top_k"], stages=options["mode"], rerank=will_rerank,
-                                        fusion=options["fusion"], depth=options["depth"],
-                                        candidates=options["candidates"], rerank_depth=options["candidates"],
-                                        max_length=options["max_length"], window=options["window"],
+        stream = searcher.search_stream(query, search_options(options, stages=options["mode"], rerank=will_rerank,
+                                                             rerank_depth=options["candidates"]),
                                         blocks=(FIRST_BLOCK,) if options["candidates"] > FIRST_BLOCK else ())
         response = next(stream)
     except QueryError as exc:
@@ -773,10 +770,10 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
         return
     with flow_box.container():
         if expert:
-            st.subheader(T("flow_title"))
+            st.subheader(tr("flow_title"))
             render_flow(response, colors)
         else:
-            with st.expander(T("flow_title")):
+            with st.expander(tr("flow_title")):
                 render_flow(response, colors)
     if expert:
         with timing_box.container():
@@ -792,4 +789,4 @@ if __name__ == "__main__":
         import logging
 
         logging.getLogger("amharic-search").exception("unexpected error")
-        st.error(T("went_wrong", error=type(exc).__name__))
+        st.error(tr("went_wrong", error=type(exc).__name__))

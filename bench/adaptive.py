@@ -74,7 +74,7 @@ def scorer(searcher, reranker: str | None, proxy: bool):
                        f"({PROXY_WEIGHTS['dense']}) over the 100 candidates")
     from search.rerank import Reranker
 
-    searcher.reranker = Reranker.load(reranker)
+    searcher.second.reranker = Reranker.load(reranker)
     name = Path(reranker).name
     return (lambda query, passages, first: {name: np.asarray(searcher.score_passages(query, passages))}), \
         f"cross-encoder `{reranker}`"
@@ -87,7 +87,7 @@ def collect(searcher, score, queries: dict[str, str], qrels, desc: str) -> list[
     out = []
     for qid, text in tqdm(list(queries.items()), desc=desc, unit=" queries"):
         _, cands = searcher.first_stage(text, stages="lexical", candidates=100)
-        passages = searcher.store.passages([c.row for c in cands])
+        passages = searcher.collection.passages([c.row for c in cands])
         scores = score(text, passages, [c.scores.bm25 for c in cands])
         out.append(([p.doc_id for p in passages], {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()},
                     qrels.get(qid, {})))

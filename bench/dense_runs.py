@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, ROOT, read_jsonl, tuning_queries  # noqa: E402
-from index.build import searchable_text  # noqa: E402  (index imports bm25s/FAISS lazily: runs without them)
+from index.layout import searchable_text  # noqa: E402
 from index.embcache import EmbeddingCache, encode_cached, model_key  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"

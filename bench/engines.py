@@ -52,14 +52,14 @@ def candidate_texts(searcher, n: int) -> list[tuple[str, list]]:
     out = []
     for text in list(queries.values())[:n]:
         _, cands = searcher.first_stage(text, stages="lexical", candidates=100)
-        out.append((text, searcher.store.passages([c.row for c in cands])))
+        out.append((text, searcher.collection.passages([c.row for c in cands])))
     return out
 
 
 def reranker_inputs(searcher, reranker, cands):
     """What the product sends the cross-encoder: each passage's focus window at the model's length."""
-    searcher.reranker = reranker
-    return [(q, searcher._reranker_texts(q, ps, "best")) for q, ps in cands]
+    searcher.second.reranker = reranker
+    return [(q, searcher.reranker_inputs(q, ps, "best")) for q, ps in cands]
 
 
 def rerank_speed(searcher, cands, ce_path: Path) -> list[list]:
@@ -194,7 +194,7 @@ def main(part: str, n: int, trained: str | None, write: bool) -> None:
         corpus, _, _ = load_collection("enh")
         with tempfile.TemporaryDirectory() as tmp:
             encoder, _, _ = build_models(Path(tmp), "medium", [d["text"] for d in corpus[:3000]])
-            passages = [p.text for p in searcher.store.passages(range(5000, 5512))]
+            passages = [p.text for p in searcher.collection.passages(range(5000, 5512))]
             enc_rows = encode_speed(encoder, passages)
             ce_rows = rerank_speed(searcher, cands, Path(tmp) / "ce")
         sections["speed"] = (

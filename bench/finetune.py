@@ -109,8 +109,8 @@ def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: 
     """Dense alone: one embedding per document (cut at max_length tokens), cosine, document ranking."""
     import numpy as np
 
-    from index.build import searchable_text
     from index.dense import encode
+    from index.layout import searchable_text
     from index.models import load_encoder
     from search.evaluate import evaluate
 
@@ -132,7 +132,8 @@ def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: 
 def fused_eval(model_dir: str, queries, qrels, corpus, tag: str, reranker: str | None = None) -> dict:
     """The product's first stage (and reranking with ``reranker``): an index built with the encoder."""
     from index.build import build_index
-    from search.evaluate import evaluate
+    from search.evaluate import evaluate, run_queries
+    from search.options import SearchOptions
     from search.searcher import Searcher
 
     path = CACHE / f"corpus-{tag}.jsonl"
@@ -142,10 +143,7 @@ def fused_eval(model_dir: str, queries, qrels, corpus, tag: str, reranker: str |
     searcher = Searcher.load(out, reranker=reranker, strict=True)
     result = {}
     for mode, rerank in (("fused", False), ("fused+rerank", True)) if reranker else (("fused", False),):
-        run = {}
-        for qid, text in queries.items():
-            resp = searcher.search(text, top_k=100, rerank=rerank)
-            run[qid] = {r.doc_id: float(100 - r.rank + 1) for r in resp.results}
+        run = run_queries(searcher, queries, SearchOptions(top_k=100, rerank=rerank), desc=mode, progress=True)
         m = evaluate(run, qrels)
         result[mode] = {"MRR@10": m["MRR@10"], "Recall@100": m["Recall@100"]}
     return result

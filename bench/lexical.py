@@ -50,12 +50,25 @@ def run_lexical(corpus, queries, analyzer, params, depth=100):
     return run, build_s, lat
 
 
+class TimedSearcher:
+    """A searcher whose responses' total times are collected (the product's own per-query timing)."""
+
+    def __init__(self, searcher, times: list[float]) -> None:
+        self.searcher, self.times = searcher, times
+
+    def search(self, query, options=None):
+        response = self.searcher.search(query, options)
+        self.times.append(response.timings_ms["total"])
+        return response
+
+
 def product_row(name, corpus, queries, qrels):
     import json
     import tempfile
 
     from index.build import build_index
-    from search import Searcher
+    from search import Searcher, SearchOptions
+    from search.evaluate import run_queries
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.jsonl"
@@ -64,11 +77,9 @@ def product_row(name, corpus, queries, qrels):
         build_index(path, Path(tmp) / "idx", dense_model=None, show_progress=False)
         build_s = time.perf_counter() - t0
         searcher = Searcher.load(Path(tmp) / "idx", reranker=None)
-        run, lat = {}, []
-        for qid, text in queries.items():
-            resp = searcher.search(text, top_k=100, stages="lexical", rerank=False)
-            lat.append(resp.timings_ms["total"])
-            run[qid] = {r.doc_id: float(100 - r.rank) for r in resp.results}
+        lat = []
+        timed = TimedSearcher(searcher, lat)
+        run = run_queries(timed, queries, SearchOptions(top_k=100, stages="lexical", rerank=False))
     m = evaluate(run, qrels)
     return [name, "**product: passages, default analyzer**", m["MRR@10"], m["nDCG@10"], m["Recall@10"],
             m["Recall@100"], f"{build_s:.1f}", f"{np.percentile(lat, 50):.2f}", f"{np.percentile(lat, 95):.2f}"]

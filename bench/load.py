@@ -43,7 +43,7 @@ def prepare(tmp: Path, dense_model: str | None, reranker: str | None) -> tuple[P
     from tiny_models import build_cross_encoder, build_encoder, train_tokenizer
 
     from index.build import build_index
-    from search.catalog import SAMPLE_CORPUS, sample_examples
+    from search.ui.catalog import SAMPLE_CORPUS, sample_examples
 
     if dense_model is None or reranker is None:
         tok = train_tokenizer(SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines())
@@ -56,7 +56,7 @@ def prepare(tmp: Path, dense_model: str | None, reranker: str | None) -> tuple[P
 
 def library_load(index: Path, reranker: str, threads: int, seconds: float) -> list:
     from search import Searcher
-    from search.catalog import sample_examples
+    from search.ui.catalog import sample_examples
 
     searcher = Searcher.load(index, reranker=reranker)
     queries = sample_examples(40)
@@ -96,7 +96,7 @@ def ui_load(index: Path, dense_model: str, reranker: str, sessions: int, seconds
     from browser import browser_page, streamlit_server
 
     from search import Searcher
-    from search.catalog import sample_examples
+    from search.ui.catalog import sample_examples
 
     queries = sample_examples(sessions)
     searcher = Searcher.load(index, reranker=reranker)

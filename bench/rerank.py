@@ -36,7 +36,7 @@ def candidates(searcher, queries: dict[str, str], n: int):
     out = {}
     for qid, text in list(queries.items())[:n]:
         _, cands = searcher.first_stage(text, stages="lexical", candidates=100)
-        out[qid] = (text, searcher.store.passages([c.row for c in cands]))
+        out[qid] = (text, searcher.collection.passages([c.row for c in cands]))
     return out
 
 
@@ -47,8 +47,8 @@ def rerankers(path: str, backends, max_length: int):
 
 
 def texts_for(searcher, reranker, query, passages, window):
-    searcher.reranker = reranker
-    return searcher._reranker_texts(query, passages, window)
+    searcher.second.reranker = reranker
+    return searcher.reranker_inputs(query, passages, window)
 
 
 def mrr_at_depth(cands, scores, qrels, depth) -> float:

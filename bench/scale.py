@@ -95,7 +95,7 @@ def build_lexical(corpus: str, out: str) -> None:
 @click.argument("out")
 @click.argument("encoder")
 def build_dense(out: str, encoder: str) -> None:
-    from index.build import DENSE_FILE
+    from index.layout import DENSE_FILE
     from index.dense import DenseIndex
     from index.manifest import read_manifest, write_manifest
 
@@ -142,10 +142,10 @@ def search_phase(out: str, n: int, reranker: str | None, reranked: int) -> None:
     lex, dense, first = [], [], []
     for q in queries:
         t = time.perf_counter()
-        s.lexical(s.analyzer.tokens(q), 300)
+        s.collection.lexical(s.analyzer.tokens(q), 300)
         lex.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        s.dense_retrieve(q, 300)
+        s.first.dense_retrieve(q, 300)
         dense.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         s.first_stage(q, candidates=100)
@@ -162,14 +162,14 @@ def search_phase(out: str, n: int, reranker: str | None, reranked: int) -> None:
                       "e2e_p50": pct(e2e, 50) if e2e else None, "reranked": len(e2e),
                       "lexical_p50": pct(lex, 50), "lexical_p95": pct(lex, 95), "dense_p50": pct(dense, 50),
                       "dense_p95": pct(dense, 95), "first_p50": pct(first, 50), "first_p95": pct(first, 95),
-                      "info": s.dense.info}))
+                      "info": s.collection.vectors.info}))
 
 
 @cli.command("_recall")
 @click.argument("out")
 def recall_phase(out: str) -> None:
     """Recall@100 of the index's FAISS search against exact search over the same vectors."""
-    from index.build import DENSE_FILE
+    from index.layout import DENSE_FILE
     from index.dense import DenseIndex
     from index.manifest import read_manifest
 

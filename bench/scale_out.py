@@ -9,7 +9,7 @@
 - shards: the amqa index (dense) and the enh index (lexical), split into 2 and 4 shards; every test
   query's top 100 compared with the unsharded index (documents, passages, scores), first-stage
   latency p50/p95 in one process, resident memory of one process holding one shard.
-- serve: ``serve --ray`` (library :func:`search.ray_serve.deploy`) of the enh index in 2 shards with
+- serve: ``serve --ray`` (library :func:`search.service.ray_serve.deploy`) of the enh index in 2 shards with
   the medium cross-encoder architecture (random weights: speed does not depend on the values;
   30 candidates at 256 tokens), 16 concurrent clients, 1 and 2 cross-encoder replicas; then an API
   replica killed while clients query: requests lost.
@@ -116,7 +116,7 @@ def _shard_rss(directory: Path) -> tuple[float, float]:
     code = ("import sys; from search.shards import LocalShard\n"
             "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
             "base = rss(); s = LocalShard(sys.argv[1])\n"
-            "for q in ['ኢትዮጵያ', 'መንግሥት', 'ቡና', 'ምርጫ', 'ጤና'] * 4: s.lexical(s.index.analyzer.tokens(q), 100)\n"
+            "for q in ['ኢትዮጵያ', 'መንግሥት', 'ቡና', 'ምርጫ', 'ጤና'] * 4: s.collection.lexical(s.index.analyzer.tokens(q), 100)\n"
             "print(rss(), rss() - base)")
     out = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True)
@@ -179,7 +179,7 @@ def part_shards(tmp: Path) -> list[dict]:
 
 
 def _load(url: str, queries: list[str], clients: int, params: dict) -> dict:
-    from search.client import ServiceClient
+    from search.service.client import ServiceClient
 
     latencies, failures = [], []
     lock = threading.Lock()
@@ -217,8 +217,8 @@ def part_serve(tmp: Path, requests: int) -> dict:
     from bench.speed import build_models
     from index.ray_embed import connect
     from index.shard import split_index
-    from search import ray_serve
-    from search.client import ServiceClient
+    from search.service import ray_serve
+    from search.service.client import ServiceClient
     from search.evaluate import load_queries
     from search.service import ServiceConfig
 

@@ -99,7 +99,8 @@ class OtherLoad:
 def prepare(tmp: Path) -> tuple[Path, Path]:
     """The enh index (lexical, plus random vectors as its dense index) and the medium models."""
     from bench.speed import build_models
-    from index.build import DENSE_FILE, build_index
+    from index.build import build_index
+    from index.layout import DENSE_FILE
     from index.dense import DenseIndex
     from index.manifest import read_manifest, write_manifest
 

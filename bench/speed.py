@@ -88,18 +88,18 @@ def main(size: str, variant: str, n_queries: int, embed_sample: int, full_build:
         encoder, _, params = build_models(tmp, size, [d["text"] for d in corpus[:3000]])
         precision = choose_precision("auto", encoder) if after else "fp32"
         engine = choose_engine("auto", encoder, precision) if after else "torch"
-        passages = [p.text for p in searcher.store.passages(range(min(embed_sample, searcher.store.num_passages)))]
+        passages = [p.text for p in searcher.collection.passages(range(min(embed_sample, searcher.collection.num_passages)))]
         encode(encoder, passages[:32], kind="document", batch_size=32, precision=precision, engine=engine)  # warm, convert
         t0 = time.perf_counter()
         encode(encoder, passages, kind="document", batch_size=32, precision=precision, engine=engine)
         per_s = len(passages) / (time.perf_counter() - t0)
-        n_pass = searcher.store.num_passages
+        n_pass = searcher.collection.num_passages
         dim = encoder.get_embedding_dimension() if hasattr(encoder, "get_embedding_dimension") else encoder.get_sentence_embedding_dimension()
         vecs = np.random.default_rng(0).standard_normal((n_pass, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        searcher.dense, searcher.encoder = DenseIndex.build(vecs), encoder
+        searcher.collection.vectors, searcher.first.encoder = DenseIndex.build(vecs), encoder
         reranker = Reranker.load(str(tmp / "ce"), backend="auto" if after else "torch")
-        searcher.reranker = reranker
+        searcher.second.reranker = reranker
         window = "best" if after else "head"
 
         enc_ms, faiss_ms = [], []
@@ -108,7 +108,7 @@ def main(size: str, variant: str, n_queries: int, embed_sample: int, full_build:
             qv = encode(encoder, [q], kind="query")[0]
             enc_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            searcher.dense.search(qv, 900)
+            searcher.collection.vectors.search(qv, 900)
             faiss_ms.append((time.perf_counter() - t) * 1000)
         stage = {k: [] for k in ("bm25", "dense", "fusion", "first", "rerank", "total")}
         for q in list(queries.values())[:n_queries]:

@@ -94,7 +94,7 @@ def main(device, sizes, n_queries, cand_path, save_candidates, out, report) -> N
                 encoder.to(device=device, dtype=getattr(torch, dtype))
                 reranker.model.to(device=device, dtype=getattr(torch, dtype))
                 for max_length in (512, 256, 128):
-                    reranker.max_length = max_length
+                    reranker.max_seq_length = max_length  # a CrossEncoder, not the product's Reranker
                     times = []
                     for q in queries:
                         pairs = [(q, text_of[i]) for i in cands[q]]

@@ -31,6 +31,9 @@ from .analyzer import Analyzer, AnalyzerConfig
 from .bm25 import BM25Index, BM25Params
 from .chunking import ChunkConfig, chunk_text, estimate_tokens
 from .dense import DenseIndex, IndexKind, choose_engine, choose_precision, encode
+from . import atomic
+from .layout import (BM25_DIR, BM25_DOCS_DIR, CHECKPOINT_INFO, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, STORE_FILE,
+                     searchable_text)
 from .manifest import write_manifest
 from .models import (  # noqa: F401 - weights_fingerprint is part of this module's interface
     DEFAULT_DENSE_MODEL, ModelUnavailableError, DEFAULT_RERANKER, load_encoder, model_fingerprint, model_revision, resolve_model,
@@ -38,14 +41,6 @@ from .models import (  # noqa: F401 - weights_fingerprint is part of this module
 )
 from .readers import CorpusFormat, ReadReport, check_corpus, read_corpus
 
-STORE_FILE = "store.sqlite"
-BM25_DIR = "bm25"
-BM25_DOCS_DIR = "bm25_docs"
-DOC_OFFSETS_FILE = "doc_offsets.npy"
-DENSE_FILE = "dense.faiss"
-CHECKPOINT_INFO = "checkpoint.json"
-MAX_SHARDS = 1024
-"""Most shards an index is written as (:mod:`index.shard`)."""
 
 
 @dataclass
@@ -115,14 +110,9 @@ def check_build_inputs(
     :class:`~index.readers.CorpusError` for a missing or unreadable corpus or a bad first record,
     a :class:`FileExistsError` for an ``out`` that is a file or a directory that is not an index.
     """
-    _check_out(Path(out))
+    atomic.check_out(Path(out))
     check_corpus(corpus, format=format, id_field=id_field, text_field=text_field, title_field=title_field,
                  skip_bad=skip_bad)
-
-
-def searchable_text(title: str, text: str) -> str:
-    """What BM25, the encoder and the reranker see of a passage: its document title, then the text."""
-    return f"{title}\n{text}" if title else text
 
 
 def _token_counter(model) -> tuple[Callable[[str], int], str]:
@@ -280,7 +270,7 @@ def build_index(
         # Documents are ranked on their whole text (long articles match a query across passages);
         # the passage index picks each document's best passage.
         if all(t is None for t in doc_texts):
-            _link_tree(tmp / BM25_DIR, tmp / BM25_DOCS_DIR)  # every document is one passage: the same index
+            atomic.link_tree(tmp / BM25_DIR, tmp / BM25_DOCS_DIR)  # every document is one passage: the same index
         else:
             doc_terms = (ana.tokens(texts[doc_offsets[i]] if t is None else t)
                          for i, t in enumerate(tqdm(doc_texts, desc="analyzing documents", unit=" docs", disable=not show_progress)))
@@ -371,7 +361,7 @@ def build_index(
             manifest = split_index(tmp, out, shards=shards, show_progress=show_progress)
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            _replace_dir(tmp, out)
+            atomic.replace_dir(tmp, out)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if checkpoint is None or checkpoint.total is None or isinstance(exc, BuildInterrupted):
@@ -578,58 +568,3 @@ def _encode_with_progress(model, texts, batch_size, show_progress, progress, *, 
         progress("embedding", 0.3 + 0.65 * (number + 1) / len(steps))
     bar.close()
     return out, embedded, resumed
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """``dst`` holds the files of ``src``: hard links where the file system has them, else copies."""
-    dst.mkdir()
-    for path in src.iterdir():
-        try:
-            os.link(path, dst / path.name)
-        except OSError:
-            shutil.copy2(path, dst / path.name)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return result == 0
-
-
-def _check_out(out: Path) -> None:
-    """A build may write ``out``: it does not exist, or is an empty directory or an index."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory; choose another --out")
-    if any(out.iterdir()) and not (out / "manifest.json").exists():
-        raise FileExistsError(f"{out} exists and is not an amharic-search index; choose another --out")
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``. An existing index at ``out`` is exchanged with ``new`` atomically
-    where the system allows (readers never see a missing index), else moved aside first."""
-    if not out.exists():
-        os.rename(new, out)
-        return
-    _check_out(out)
-    if _exchange(new, out):
-        shutil.rmtree(new, ignore_errors=True)  # now holds the old index
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rename(out, old / "index")
-    try:
-        os.rename(new, out)
-    except BaseException:
-        os.rename(old / "index", out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

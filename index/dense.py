@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import weakref
 from pathlib import Path
 from typing import Literal, Sequence
@@ -11,35 +9,10 @@ from typing import Literal, Sequence
 import numpy as np
 
 
+from .engines import bf16_autocast, cores, cpu_has_bf16  # noqa: F401 - part of this module's interface
+
 Precision = Literal["fp32", "bf16"]
 Engine = Literal["torch", "openvino"]
-
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): then bf16 is fast, else slow."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next(line for line in f if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def bf16_autocast(enabled: bool):
-    """A context computing in bfloat16 on the CPU when ``enabled`` (else it changes nothing)."""
-    if not enabled:
-        return contextlib.nullcontext()
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def choose_precision(precision: Literal["auto", "fp32", "bf16"], model) -> Precision:
@@ -55,7 +28,7 @@ def choose_engine(engine: Literal["auto", "torch", "openvino"], model, precision
     to cosine 0.99999: BENCHMARKS.md, "Engines"), else PyTorch."""
     if engine != "auto":
         return engine
-    from .openvino_backend import available
+    from .engines.openvino import available
 
     on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
     return "openvino" if on_cpu and precision == "bf16" and available() else "torch"
@@ -68,7 +41,7 @@ def _openvino(model, precision: Precision):
     """The model's OpenVINO engine at ``precision``, converted on first use (one per model and precision)."""
     import torch
 
-    from .openvino_backend import OpenVINOEncoder
+    from .engines.openvino import OpenVINOEncoder
 
     mine = _engines.setdefault(model, {})
     if precision not in mine:
@@ -96,7 +69,7 @@ def encode(
 
     Texts are encoded longest first in batches (less padding), then put back in order.
     ``precision="bf16"`` computes in bfloat16 on the CPU (autocast; the vectors stay float32);
-    ``engine="openvino"`` runs the network through OpenVINO (:mod:`index.openvino_backend`).
+    ``engine="openvino"`` runs the network through OpenVINO (:mod:`index.engines.openvino`).
     """
     texts = list(texts)
     if not texts:

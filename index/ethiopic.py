@@ -8,7 +8,6 @@ homophone letters row by row and lets the stemmer split a syllable into consonan
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Vowel orders of a regular row.
 ORDER_A1, ORDER_U, ORDER_I, ORDER_A, ORDER_E, ORDER_6, ORDER_O, ORDER_WA = range(8)
@@ -80,14 +79,6 @@ def is_ethiopic(char: str) -> bool:
         or 0xAB00 <= cp <= 0xAB2F
         or 0x1E7E0 <= cp <= 0x1E7FF
     )
-
-
-def is_word_char(char: str) -> bool:
-    """Letters, digits and combining marks of any script; Ethiopic punctuation is not."""
-    if char in ETHIOPIC_PUNCTUATION:
-        return False
-    cat = unicodedata.category(char)
-    return cat[0] in "LNM"
 
 
 _ETHIOPIC_NUMERAL_RE = re.compile("[፩-፼]+")

@@ -6,8 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+from .layout import FORMAT_VERSION, MANIFEST
 
 
 class IndexFormatError(ValueError):

@@ -25,12 +25,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .bm25 import BM25Index
-from .build import (BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, STORE_FILE, _check_out,
-                    _replace_dir)
+from . import atomic
+from .layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, SHARD_DIR, STORE_FILE
 from .dense import DenseIndex
 from .manifest import read_manifest, write_manifest
 
-SHARD_DIR = "shard-{:03d}"
 
 
 class ShardError(ValueError):
@@ -70,7 +69,7 @@ def split_index(source: str | Path, out: str | Path, *, shards: int, show_progre
         raise ShardError(f"{source} is already sharded ({len(manifest['shards'])} shards); split the unsharded index")
     if source.resolve() == out.resolve():
         raise ShardError("write the shards to another directory than the index they are cut from")
-    _check_out(out)
+    atomic.check_out(out)
     doc_offsets = np.load(source / DOC_OFFSETS_FILE)
     bounds = shard_bounds(doc_offsets, shards)
     bm25 = BM25Index.load(source / BM25_DIR, mmap=False)
@@ -116,7 +115,7 @@ def split_index(source: str | Path, out: str | Path, *, shards: int, show_progre
         if dense_info:
             top["dense"] = {**dense_info, "faiss": {"type": "flat"} if kind == "flat" else {"type": "per shard"}}
         write_manifest(tmp, top)
-        _replace_dir(tmp, out)
+        atomic.replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

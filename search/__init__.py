@@ -1,5 +1,9 @@
 """Query time of amharic-search: load an index, retrieve, fuse, rerank, evaluate.
 
+The retrieval library is this package's top level (:mod:`search.searcher` and its parts); the
+search service lives in :mod:`search.service`, training in :mod:`search.train`, the page's helpers
+in :mod:`search.ui`, the command line in :mod:`search.cli` (docs/ARCHITECTURE.md).
+
 Names are imported lazily, so light modules (``search.fusion``) load without the whole engine.
 """
 
@@ -7,10 +11,13 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["Searcher", "SearchResponse", "SearchResult", "QueryError"]
+_LAZY = {"Searcher": ".searcher", "SearchOptions": ".options", "SearchResponse": ".schema", "SearchResult": ".schema",
+         "QueryError": ".schema"}
+
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module(".searcher", __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

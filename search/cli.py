@@ -25,6 +25,7 @@ from index.readers import CorpusError
 from index.shard import MAX_SHARDS, ShardError
 
 from .adaptive import AdaptiveDepth
+from .options import SearchOptions
 from .evaluate import EvalInputError
 from .rerank import BACKENDS
 
@@ -55,7 +56,7 @@ def user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .searcher import QueryError
+        from .schema import QueryError
 
         try:
             return func(*args, **kwargs)
@@ -268,14 +269,13 @@ def _fmt(v: float | None) -> str:
 def prepare_query(text: str, translit: str) -> str:
     """The query as searched: cleaned, Latin typing turned into Ethiopic (``auto``: as the page does,
     when the query has Latin letters and no Ethiopic); an empty query is an error before any model loads."""
-    from .searcher import QueryError, clean_query
-    from .translit import looks_transliterated, to_ethiopic
+    from .schema import QueryError, clean_query
+    from .translit import transliterate_query
 
     query = clean_query(text)
-    if translit == "on" or (translit == "auto" and looks_transliterated(query)):
-        converted = to_ethiopic(query)
-        if converted != query:
-            Output.note(f"searching for {converted!r} (Latin typing converted; --translit off searches {query!r})")
+    converted = transliterate_query(query, translit)
+    if converted != query:
+        Output.note(f"searching for {converted!r} (Latin typing converted; --translit off searches {query!r})")
         query = converted
     if not query:
         raise QueryError("the query is empty: type a word or a question")
@@ -299,15 +299,16 @@ def query_cmd(directory, text, top_k, as_json, translit, adaptive, dense_model, 
     query = prepare_query(text, translit)
     manifest = read_manifest(directory)  # a wrong directory or a query with nothing to search: before any model loads
     if (no_dense or not manifest.get("dense")) and not Analyzer.from_dict(manifest["analyzer"]).tokens(query):
-        from .searcher import NO_SEARCHABLE_WORDS
+        from .schema import NO_SEARCHABLE_WORDS
 
         raise click.ClickException(NO_SEARCHABLE_WORDS)
     searcher = load_searcher(directory, dense_model=dense_model, no_dense=no_dense, reranker=reranker,
                              no_rerank=no_rerank, max_length=max_length, reranker_backend=reranker_backend,
                              allow_other_encoder=allow_other_encoder, strict=strict)
-    response = searcher.search(query, top_k=top_k, stages="lexical" if no_dense else "hybrid", rerank=not no_rerank,
-                               fusion=fusion, rrf_k=rrf_k, depth=depth, candidates=candidates, window=window,
-                               adaptive=AdaptiveDepth() if adaptive else None)
+    options = SearchOptions(top_k=top_k, stages="lexical" if no_dense else "hybrid", rerank=not no_rerank, fusion=fusion,
+                            rrf_k=rrf_k, depth=depth, candidates=candidates, window=window,
+                            adaptive=AdaptiveDepth() if adaptive else None)
+    response = searcher.search(query, options)
     for w in response.warnings:
         if w not in searcher.warnings:  # a skipped stage was noted once, at load
             Output.note(w)
@@ -357,10 +358,7 @@ def runnable(mode: str, searcher) -> str | None:
 def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_dense, allow_other_encoder, reranker,
              no_rerank, max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
     """Score the pipeline on judged queries: MRR@10, nDCG@10, Recall@10, Recall@100, MAP."""
-    from tqdm.auto import tqdm
-
-    from .evaluate import evaluate, load_qrels, load_queries
-    from .searcher import QueryError
+    from .evaluate import evaluate, load_qrels, load_queries, run_queries
 
     qs, judgments = load_queries(queries), load_qrels(qrels)  # before any model loads
     judged = [q for q in qs if q in judgments]
@@ -389,18 +387,12 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
         raise click.ClickException("no mode can run: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()))
 
     table = {}
+    judged_queries = {q: qs[q] for q in judged}
     for mode in modes:
         stages = "hybrid" if mode.startswith("hybrid") else ("lexical" if mode.startswith("lexical") else mode)
-        rerank = mode.endswith("+rerank")
-        run = {}
-        for qid in tqdm(judged, desc=mode, unit=" queries", disable=not Output.progress()):
-            try:
-                resp = searcher.search(qs[qid], top_k=100, stages=stages, rerank=rerank, fusion=fusion, rrf_k=rrf_k,
-                                       depth=depth, candidates=candidates, window=window)
-            except QueryError:
-                run[qid] = {}
-                continue
-            run[qid] = {r.doc_id: float(len(resp.results) - r.rank + 1) for r in resp.results}
+        options = SearchOptions(top_k=100, stages=stages, rerank=mode.endswith("+rerank"), fusion=fusion, rrf_k=rrf_k,
+                                depth=depth, candidates=candidates, window=window)
+        run = run_queries(searcher, judged_queries, options, desc=mode, progress=Output.progress())
         table[mode] = evaluate(run, {q: judgments[q] for q in judged})
     if as_json:
         click.echo(json.dumps({"queries": len(judged), "results": table, "skipped": skipped}, indent=2))
@@ -513,7 +505,7 @@ def train_options(kind: str):
 def run_training(kind, *, pairs_paths, titles_corpus, title_field, text_field, base, out, epochs, batch_size, lr,
                  max_length, device, index_dir, negatives, negative_depth, holdout, eval_queries, eval_qrels, seed,
                  max_steps, checkpoint_minutes, resume, overwrite, strict, loss=None, matryoshka=None):
-    from . import train as T
+    from . import train
 
     if bool(pairs_paths) == bool(titles_corpus):
         raise click.UsageError("give the training pairs: --pairs FILE (repeatable) or --from-titles CORPUS")
@@ -536,26 +528,26 @@ def run_training(kind, *, pairs_paths, titles_corpus, title_field, text_field, b
 
     try:
         if titles_corpus:
-            report = T.TitlesReport()
-            pairs = T.pairs_from_titles(titles_corpus, title_field=title_field, text_field=text_field, report=report)
+            report = train.TitlesReport()
+            pairs = train.pairs_from_titles(titles_corpus, title_field=title_field, text_field=text_field, report=report)
             log(f"--from-titles {titles_corpus}: {report.summary()}")
             if not pairs:
                 raise click.ClickException(f"{titles_corpus}: no document gives a training pair ({report.summary()})")
             source = f"titles and bodies of {titles_corpus} ({report.summary()})"
         else:
-            pairs = [p for path in pairs_paths for p in T.read_pairs(path)]
+            pairs = [p for path in pairs_paths for p in train.read_pairs(path)]
             source = ", ".join(str(p) for p in pairs_paths) + f" ({len(pairs)} pairs)"
-        eval_set = T.eval_from_qrels(eval_queries, eval_qrels, index_dir) if eval_queries else None
-        config = T.TrainConfig(base=base, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
+        eval_set = train.eval_from_qrels(eval_queries, eval_qrels, index_dir) if eval_queries else None
+        config = train.TrainConfig(base=base, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length,
                                device=device, loss=loss, matryoshka=dims, negatives=negatives,
                                negative_depth=negative_depth, holdout=holdout, seed=seed, max_steps=max_steps,
                                checkpoint_minutes=checkpoint_minutes)
-        result = T.train_model(kind, pairs, out, config, source=source, index=index_dir, eval_set=eval_set,
+        result = train.train_model(kind, pairs, out, config, source=source, index=index_dir, eval_set=eval_set,
                                resume=resume, overwrite=overwrite, progress=Output.progress(), log=log, strict=strict)
-    except T.TrainingInterrupted as exc:
+    except train.TrainingInterrupted as exc:
         click.echo(f"Interrupted: {exc}", err=True)
         sys.exit(130)
-    except (T.PairsError, T.TrainError) as exc:
+    except (train.PairsError, train.TrainError) as exc:
         raise click.ClickException(str(exc)) from None
     if result.before and result.after:
         click.echo(f"{'':<12}" + "".join(f"{k:>12}" for k in result.before))
@@ -783,8 +775,8 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
 
     from index.models import ModelUnavailableError, resolve_model
 
-    from .ray_serve import deploy, shutdown
-    from .searcher import lexical_only_note
+    from .service.ray_serve import deploy, shutdown
+    from .loading import lexical_only_note
     from .service import served_indexes
 
     root = Path(config.path)
@@ -833,7 +825,7 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
 def app_cmd(index_dir, api, dense_model, reranker, port, streamlit_args):
     """Start the browser UI (Streamlit)."""
-    from .paths import app_path
+    from .ui.paths import app_path
 
     app = app_path()  # the checkout's app.py, else the copy packaged in the wheel
     if not app.is_file():

@@ -9,7 +9,7 @@ from typing import Callable, Literal, Sequence, get_args
 import numpy as np
 
 from index.chunking import split_sentences
-from index.dense import bf16_autocast, cpu_has_bf16
+from index.engines import bf16_autocast, cpu_has_bf16, length_kwargs
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
 Backend = Literal["auto", "torch", "torch-bf16", "openvino", "openvino-bf16", "onnx", "onnx-int8"]
@@ -27,7 +27,7 @@ def choose_backend(backend: Backend, device: str) -> str:
         return "torch"
     if not cpu_has_bf16():
         return "torch"
-    from index.openvino_backend import available
+    from index.engines.openvino import available
 
     return "openvino-bf16" if available() else "torch-bf16"
 
@@ -113,11 +113,11 @@ class Reranker:
         engine = None
         try:
             if chosen.startswith("onnx"):
-                from .onnx_backend import OnnxCrossEncoder
+                from index.engines.onnx import OnnxCrossEncoder
 
                 engine = OnnxCrossEncoder(model, quantize=chosen == "onnx-int8")
             elif chosen.startswith("openvino"):
-                from index.openvino_backend import OpenVINOCrossEncoder
+                from index.engines.openvino import OpenVINOCrossEncoder
 
                 engine = OpenVINOCrossEncoder(model, precision="bf16" if chosen.endswith("bf16") else "fp32")
         except Exception as exc:  # noqa: BLE001 - export, conversion or runtime failure
@@ -133,21 +133,19 @@ class Reranker:
 
     @property
     def max_length(self) -> int | None:
-        return getattr(self.model, "max_length", None)
+        """The model's own max length in tokens (a call's ``max_length`` overrides it for that call)."""
+        return getattr(self.model, "max_seq_length", None) or getattr(self.model, "max_length", None)
 
-    @max_length.setter
-    def max_length(self, value: int) -> None:
-        self.model.max_length = value
-
-    def score(self, query: str, passages: Sequence[str], *, batch_size: int = 16) -> np.ndarray:
-        """One relevance score per passage (higher is more relevant), in the order given.
+    def score(self, query: str, passages: Sequence[str], *, batch_size: int = 16, max_length: int | None = None) -> np.ndarray:
+        """One relevance score per passage (higher is more relevant), in the order given, reading at most
+        ``max_length`` tokens of each pair (None: the model's max length).
 
         Scores of (query, passage) pairs seen before at the same max length come from a cache.
         """
-        return self.score_many([(query, passages)], batch_size=batch_size)[0]
+        return self.score_many([(query, passages)], batch_size=batch_size, max_length=max_length)[0]
 
     def score_many(self, jobs: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 16,
-                   pack: bool = False) -> list[np.ndarray]:
+                   pack: bool = False, max_length: int | None = None) -> list[np.ndarray]:
         """:meth:`score` for several queries at once (the search service's micro-batches): one array per job.
 
         A pair asked twice (two clients with the same query) is scored once. Without ``pack`` each
@@ -157,8 +155,9 @@ class Reranker:
         ``pack=True`` sorts the new pairs of all jobs together into fuller batches with less padding
         (scores then differ from a call of their own in the last bits, about 1e-7).
         """
+        length = max_length or self.max_length
         results = [np.zeros(len(passages), dtype=np.float32) for _, passages in jobs]
-        keys = [[(self.max_length, query, p) for p in passages] for query, passages in jobs]
+        keys = [[(length, query, p) for p in passages] for query, passages in jobs]
         todo: list[list[int]] = []  # per job: the positions of its pairs to score
         owner: dict[tuple, tuple[int, int]] = {}  # a pair to score -> the (job, position) that scores it
         with self._lock:
@@ -179,7 +178,7 @@ class Reranker:
                 groups = [sorted((p for g in groups for p in g), key=lambda p: -len(jobs[p[0]][1][p[1]]))]
             scored: dict[tuple, float] = {}
             for group in groups:
-                raw = self._predict([(jobs[j][0], jobs[j][1][i]) for j, i in group], batch_size)
+                raw = self._predict([(jobs[j][0], jobs[j][1][i]) for j, i in group], batch_size, length)
                 for (j, i), value in zip(group, raw.tolist()):
                     scored[keys[j][i]] = value
             with self._lock:
@@ -194,12 +193,13 @@ class Reranker:
                         results[j][i] = scored[key]
         return results
 
-    def _predict(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
+    def _predict(self, pairs: list[tuple[str, str]], batch_size: int, max_length: int | None) -> np.ndarray:
         if self._engine is not None:
-            raw = self._engine.predict(pairs, batch_size=batch_size)
+            raw = self._engine.predict(pairs, batch_size=batch_size, max_length=max_length)
         else:
             with bf16_autocast(self.backend == "torch-bf16"):
-                raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+                raw = self.model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True,
+                                         **length_kwargs(self.model, max_length))
         raw = np.asarray(raw, dtype=np.float32)
         if raw.ndim == 2:  # a two-class head: use the "relevant" logit
             raw = raw[:, -1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Literal
 
 _LATIN_WORD = re.compile(r"[A-Za-z']+")
 _ETHIOPIC = re.compile("[\u1200-\u137f]")
@@ -37,3 +38,16 @@ def to_ethiopic(query: str) -> str:
     'ሰላም ቡና'
     """
     return _LATIN_WORD.sub(lambda m: _word(m.group(0)), query)
+
+
+def transliterate_query(query: str, mode: Literal["auto", "on", "off"] = "auto") -> str:
+    """The query as searched, the one decision for every interface: ``on`` converts Latin typing to
+    Ethiopic, ``auto`` converts when the query looks transliterated (Latin letters, no Ethiopic),
+    ``off`` never. Returns ``query`` itself when nothing changes (the caller says what was searched).
+
+    >>> transliterate_query("selam", "off")
+    'selam'
+    """
+    if mode == "on" or (mode == "auto" and looks_transliterated(query)):
+        return to_ethiopic(query)
+    return query

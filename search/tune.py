@@ -9,7 +9,8 @@ import numpy as np
 
 from .evaluate import evaluate
 from .fusion import FusionConfig
-from .searcher import QueryError, Searcher, clean_query
+from .schema import QueryError, clean_query
+from .searcher import Searcher
 
 MAX_DEPTH = 300
 
@@ -52,7 +53,7 @@ def tune(
     """
     if not searcher.has_dense:
         raise QueryError("tuning fusion needs an index with dense embeddings and its encoder")
-    doc_ids = searcher.store.doc_ids()
+    doc_ids = searcher.collection.doc_ids()
 
     def to_run(docs) -> dict[str, float]:
         return {doc_ids[d]: float(candidates - i) for i, d in enumerate(docs)}
@@ -61,8 +62,8 @@ def tune(
     for i, (qid, text) in enumerate(queries.items()):
         query = clean_query(text)
         if query:
-            lists[qid] = {"bm25": searcher.lexical(searcher.analyzer.tokens(query), MAX_DEPTH),
-                          "dense": searcher.dense_retrieve(query, MAX_DEPTH)}
+            lists[qid] = {"bm25": searcher.collection.lexical(searcher.analyzer.tokens(query), MAX_DEPTH),
+                          "dense": searcher.first.dense_retrieve(query, MAX_DEPTH)}
         else:
             lists[qid] = {"bm25": (np.empty(0, int), np.empty(0)), "dense": (np.empty(0, int), np.empty(0))}
         if progress:
@@ -70,13 +71,13 @@ def tune(
     judged = {q: qrels[q] for q in queries if q in qrels}
     results = []
     for stage in ("bm25", "dense"):
-        run = {q: to_run(searcher.document_of(l[stage][0][:candidates]).tolist()) for q, l in lists.items()}
+        run = {q: to_run(searcher.collection.document_of(l[stage][0][:candidates]).tolist()) for q, l in lists.items()}
         results.append(TuneResult(None, "lexical alone" if stage == "bm25" else "dense alone", evaluate(run, judged)))
     for config in configs or candidate_configs():
         run = {}
         for q, l in lists.items():
             cut = {s: (rows[: config.depth], scores[: config.depth]) for s, (rows, scores) in l.items()}
-            run[q] = to_run([doc for doc, _, _ in searcher.fuse(cut, config)[:candidates]])
+            run[q] = to_run([doc for doc, _, _ in searcher.first.fuse(cut, config)[:candidates]])
         results.append(TuneResult(config, describe(config), evaluate(run, judged)))
     results.sort(key=lambda r: (-r.metrics["MRR@10"], -r.metrics["Recall@100"]))
     return results

@@ -46,6 +46,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return {
         "encoder": build_encoder(root / "encoder", tokenizer),
         "reranker": build_cross_encoder(root / "reranker", tokenizer),
+        "reranker_spread": build_cross_encoder(root / "reranker_spread", tokenizer, init_range=0.5),
     }
 
 
@@ -84,7 +85,7 @@ def service_url(sample_index, tiny_models):
 
     from browser import stop
 
-    from search.client import ServiceClient
+    from search.service.client import ServiceClient
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

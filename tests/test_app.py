@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from index.build import build_index
-from search.display import SNIPPET_CHARS, escape
-from search.strings import STRINGS, missing_keys, t
+from search.ui.display import SNIPPET_CHARS, escape
+from search.ui.strings import STRINGS, missing_keys, t
 
 from conftest import ROOT
 
@@ -118,7 +118,7 @@ def test_expert_view_has_scores_the_rank_flow_and_timings(both_modes):
 def test_rank_flow_names_the_documents(app_env, searcher):
     import importlib.util
 
-    from search.display import doc_colors
+    from search.ui.display import doc_colors
 
     spec = importlib.util.spec_from_file_location("app_page", APP)
     page_module = importlib.util.module_from_spec(spec)
@@ -206,14 +206,15 @@ def test_compare_view_on_a_lexical_collection_says_so(lexical_index, monkeypatch
 
 
 def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
+    from search.options import SearchOptions
     from search.searcher import Searcher
 
     seen = []
     original = Searcher.search
 
-    def spy(self, query, **kwargs):
-        seen.append(kwargs)
-        return original(self, query, **kwargs)
+    def spy(self, query, options=None, /, **kwargs):
+        seen.append(SearchOptions.of(options, **kwargs))
+        return original(self, query, options, **kwargs)
 
     monkeypatch.setattr(Searcher, "search", spy)
     at = page(view="expert")
@@ -222,7 +223,7 @@ def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
     at.radio(key="window").set_value("head")
     search(at, "የአድዋ ጦርነት")
     assert len(seen) == 3
-    assert all(kw["fusion"] == "rrf" and kw["max_length"] == 128 and kw["window"] == "head" for kw in seen)
+    assert all(o.fusion == "rrf" and o.max_length == 128 and o.window == "head" for o in seen)
 
 
 def test_missing_model_is_said_once_and_kindly(app_env, monkeypatch):
@@ -310,8 +311,8 @@ def test_every_string_exists_in_both_languages():
 
 def test_no_unused_strings_and_no_unknown_keys():
     source = (ROOT / "app.py").read_text(encoding="utf-8")
-    literal = set(re.findall(r"""T\(["'](\w+)["']""", source)) | set(re.findall(r'"(cmp_\w+)"', source))
-    prefixes = set(re.findall(r'T\(f"(\w+_)\{', source)) | set(re.findall(r'labels\("(\w+_)"\)', source)) | {"progress_"}
+    literal = set(re.findall(r"""\btr\(["'](\w+)["']""", source)) | set(re.findall(r'"(cmp_\w+)"', source))
+    prefixes = set(re.findall(r'''\btr\(f["'](\w+_)\{''', source)) | set(re.findall(r'labels\("(\w+_)"\)', source)) | {"progress_"}
     assert literal <= set(STRINGS), literal - set(STRINGS)
     unused = [k for k in STRINGS if k not in literal and not any(k.startswith(p) for p in prefixes)]
     assert unused == []
@@ -345,7 +346,7 @@ ADAPT = t("adapt_title", "en")
 def titled_collection(tmp_path, tiny_models, monkeypatch):
     """40 titled sample documents indexed with the tiny encoder: the page's only collection (no reranker)."""
     from conftest import sample_docs
-    from search import adapt
+    from search.train import adapt
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
@@ -414,7 +415,7 @@ def test_adapt_is_replaced_by_one_sentence_when_it_cannot_run(lexical_index, app
 
 
 def test_adapt_shows_progress_without_blocking_and_can_be_stopped(titled_collection):
-    from search import adapt
+    from search.train import adapt
 
     job = adapt.Job("adapt", titled_collection.resolve(), phase="training", done=2, total=5, eta_s=30.0)
     adapt._JOBS[str(titled_collection.resolve())] = job  # a job as the registry holds it while it trains
@@ -432,7 +433,7 @@ def test_adapt_shows_progress_without_blocking_and_can_be_stopped(titled_collect
 def test_adapt_runs_to_the_end_then_the_collection_is_rebuilt_with_it(titled_collection):
     from index.manifest import read_manifest
     from index.models import load_encoder
-    from search import adapt
+    from search.train import adapt
 
     before = read_manifest(titled_collection)
     at = page(view="expert")

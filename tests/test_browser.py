@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from index.build import build_index
-from search.display import SNIPPET_CHARS
-from search.strings import STRINGS
+from search.ui.display import SNIPPET_CHARS
+from search.ui.strings import STRINGS
 
 from browser import browser_page, run_query, streamlit_server
 

@@ -71,7 +71,7 @@ def test_interrupted_rebuild_keeps_the_old_index(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("stage", ["chunk_text", "BM25Index.build", "encode", "DenseIndex.build", "write_manifest", "_exchange"])
+@pytest.mark.parametrize("stage", ["chunk_text", "BM25Index.build", "encode", "DenseIndex.build", "write_manifest", "atomic.exchange"])
 def test_interruption_at_any_stage_keeps_the_old_index(tmp_path, monkeypatch, tiny_models, stage):
     out = tmp_path / "idx"
     enc = str(tiny_models["encoder"])
@@ -225,7 +225,7 @@ def test_exchange_swaps_directories_atomically(tmp_path):
     a.mkdir(), b.mkdir()
     (a / "x").write_text("A")
     (b / "x").write_text("B")
-    assert build_mod._exchange(a, b) is True  # Linux renameat2(RENAME_EXCHANGE)
+    assert build_mod.atomic.exchange(a, b) is True  # Linux renameat2(RENAME_EXCHANGE)
     assert (a / "x").read_text() == "B" and (b / "x").read_text() == "A"
 
 
@@ -266,7 +266,7 @@ def test_ivf_index_round_trip(tmp_path, tiny_models):
     from search import Searcher
 
     s = Searcher.load(tmp_path / "ivf", reranker=None)
-    assert s.dense.info == manifest["dense"]["faiss"]
+    assert s.collection.vectors.info == manifest["dense"]["faiss"]
     assert s.search("የቡና ምርት", stages="dense", rerank=False).results
 
 
@@ -339,9 +339,9 @@ def test_document_index_is_built_from_whole_documents(tmp_path):
     for name in os.listdir(tmp_path / "short" / build_mod.BM25_DIR):  # not built twice, not stored twice
         assert os.path.samefile(tmp_path / "short" / build_mod.BM25_DIR / name, tmp_path / "short" / build_mod.BM25_DOCS_DIR / name)
     s = Searcher.load(tmp_path / "short", reranker=None)
-    rows, _ = s.lexical(s.analyzer.tokens("የቡና ምርት"), 5)
-    assert rows.size and [p.doc_id for p in s.store.passages(rows.tolist())][0] == \
-        f"d{int(np.argmax(s.bm25.scores(s.analyzer.tokens('የቡና ምርት'))))}"
+    rows, _ = s.collection.lexical(s.analyzer.tokens("የቡና ምርት"), 5)
+    assert rows.size and [p.doc_id for p in s.collection.passages(rows.tolist())][0] == \
+        f"d{int(np.argmax(s.collection.bm25.scores(s.analyzer.tokens('የቡና ምርት'))))}"
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ def no_model_loads(monkeypatch):
     import index.build
     import index.models
     import search.rerank
-    import search.searcher
+    import search.loading
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
     for module, name in [(index.models, "load_encoder"), (index.models, "load_cross_encoder"), (index.build, "load_encoder"),
-                         (search.searcher, "load_encoder"), (search.rerank, "load_cross_encoder")]:
+                         (search.loading, "load_encoder"), (search.rerank, "load_cross_encoder")]:
         monkeypatch.setattr(module, name, refuse)
 
 

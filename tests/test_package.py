@@ -67,9 +67,9 @@ def installed(tmp_path_factory):
            and k not in ("PYTHONPATH", "XDG_CACHE_HOME", "XDG_DATA_HOME")}
     env.update(HOME=str(tmp / "home"), XDG_DATA_HOME=str(tmp / "data"), XDG_CACHE_HOME=str(tmp / "cache"),
                HF_HOME=str(tmp / "hf"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    probe = ("import json, search, index, search.paths as p; print(json.dumps({'search': search.__file__, "
+    probe = ("import json, search, index, index.engines as e, search.ui.paths as p; print(json.dumps({'search': search.__file__, "
              "'index': index.__file__, 'checkout': str(p.checkout_root()), 'app': str(p.app_path()), "
-             "'sample': str(p.sample_dir()), 'index_root': str(p.index_root()), 'cache': str(p.cache_dir())}))")
+             "'sample': str(p.sample_dir()), 'index_root': str(p.index_root()), 'cache': str(e.cache_dir())}))")
     where = {k: Path(v) for k, v in json.loads(run([python, "-c", probe], cwd=work, env=env).stdout).items()}
     packages = [site / "search", site / "index"]
     return {"names": names, "venv": venv, "site": site, "work": work, "env": env, "where": where,

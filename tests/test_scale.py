@@ -65,7 +65,7 @@ def test_split_writes_self_contained_shards(sample_index, sharded):
     for entry in manifest["shards"]:
         shard = Searcher.load(sharded / entry["path"], reranker=None, use_dense=False)
         start = entry["first_document"]
-        assert shard.store.doc_ids() == ids[start : start + entry["documents"]]
+        assert shard.collection.doc_ids() == ids[start : start + entry["documents"]]
         assert read_manifest(sharded / entry["path"])["shard"]["count"] == 3
 
 
@@ -74,7 +74,7 @@ def test_sharded_search_equals_unsharded(sample_index, sharded, tiny_models, sta
     reranker = str(tiny_models["reranker"])
     one = Searcher.load(sample_index, reranker=reranker, reranker_backend="torch")
     many = Searcher.load(sharded, reranker=reranker, reranker_backend="torch")
-    assert type(many).__name__ == "ShardedSearcher" and many.has_dense and many.warnings == one.warnings
+    assert type(many.collection).__name__ == "ShardedIndex" and many.has_dense and many.warnings == one.warnings
     for q in QUERIES:
         _assert_same(one.search(q, top_k=100, stages=stages, rerank=False),
                      many.search(q, top_k=100, stages=stages, rerank=False), tol=0.0)
@@ -134,7 +134,7 @@ def test_split_refuses_what_it_cannot_do(sample_index, sharded, tmp_path):
 def test_cli_split_info_query(run, sample_index, tmp_path, tiny_models):
     out = tmp_path / "cli-2"
     result = run("index", "split", sample_index, "--out", out, "--shards", "2")
-    assert result.exit_code == 0 and result.output.startswith(f"Wrote 2 shards of ") and str(out) in result.output
+    assert result.exit_code == 0 and result.output.startswith("Wrote 2 shards of ") and str(out) in result.output
     info = run("index", "info", out, "--verify")
     assert "\nshards            2 (83, 82 passages; BM25 with collection-wide statistics)\n" in info.output
     assert "\nchecksums         ok (" in info.output
@@ -174,14 +174,14 @@ def test_eval_and_the_page_on_a_sharded_index(run, sharded, sample_index, tiny_m
 def test_service_serves_a_sharded_index(sharded, sample_index, tiny_models):
     from fastapi.testclient import TestClient
 
-    from search.client import ServiceClient
+    from search.service.client import ServiceClient
     from search.service import SearchService, ServiceConfig, create_app
 
     service = SearchService(ServiceConfig(path=str(sharded), reranker=str(tiny_models["reranker"]), reload_interval=0))
     one = Searcher.load(sample_index, reranker=str(tiny_models["reranker"]))
     with TestClient(create_app(service)) as http:
         client = ServiceClient("http://testserver", http=http)
-        assert client.info["passages"] == one.store.num_passages and client.info["stages"] == ["bm25", "dense", "rerank"]
+        assert client.info["passages"] == one.collection.num_passages and client.info["stages"] == ["bm25", "dense", "rerank"]
         _assert_same(one.search(QUERIES[0], top_k=10), client.search(QUERIES[0], top_k=10))
         assert client.document("health-001")["title"] == one.document("health-001")["title"]
 
@@ -243,8 +243,8 @@ def test_ray_build_equals_local_build_and_survives_a_killed_worker(ray_cluster, 
 
 
 def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sharded, sample_index, tiny_models):
-    from search import ray_serve
-    from search.client import ServiceClient
+    from search.service import ray_serve
+    from search.service.client import ServiceClient
     from search.service import ServiceConfig
 
     reranker = str(tiny_models["reranker"])

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from index.build import searchable_text
+from index.layout import searchable_text
 from index.manifest import IndexFormatError
 from index.models import ModelUnavailableError, load_cross_encoder
 from search import QueryError, Searcher
@@ -30,7 +30,7 @@ def test_final_order_is_the_cross_encoders_order(searcher, tiny_models):
     final = searcher.search(query, top_k=100)
     # score every candidate independently with a freshly loaded CrossEncoder
     ce = load_cross_encoder(str(tiny_models["reranker"]))
-    passages = searcher.store.passages([c.row for c in cands])
+    passages = searcher.collection.passages([c.row for c in cands])
     direct = ce.predict([(first.query, searchable_text(p.title, p.text)) for p in passages])
     best = {}
     for p, s in zip(passages, direct):
@@ -166,13 +166,13 @@ def test_concurrent_searches_match_sequential(searcher):
 
 def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
     terms = searcher.analyzer.tokens("የወባ በሽታ ምልክቶችና መከላከያ")
-    rows, scores = searcher.lexical(terms, 20)
-    doc_rows, doc_scores = searcher.bm25_docs.top_k(terms, 20)
+    rows, scores = searcher.collection.lexical(terms, 20)
+    doc_rows, doc_scores = searcher.collection.bm25_docs.top_k(terms, 20)
     np.testing.assert_allclose(scores, doc_scores)
-    passage_scores = searcher.bm25.scores(terms)
-    passages = searcher.store.passages(rows.tolist())
+    passage_scores = searcher.collection.bm25.scores(terms)
+    passages = searcher.collection.passages(rows.tolist())
     for p, d in zip(passages, doc_rows.tolist()):
-        start, end = int(searcher.doc_offsets[d]), int(searcher.doc_offsets[d + 1])
+        start, end = int(searcher.collection.doc_offsets[d]), int(searcher.collection.doc_offsets[d + 1])
         assert start <= p.row < end
         assert p.row == start + int(np.argmax(passage_scores[start:end]))  # the best, the first on ties
     assert "long-004" in [p.doc_id for p in passages]  # the long malaria guide, split into passages
@@ -180,37 +180,37 @@ def test_lexical_ranks_documents_and_picks_their_best_passage(searcher):
 
 def test_dense_ranks_documents_by_their_best_passage(searcher):
     query = "የወባ በሽታ ምልክቶችና መከላከያ"
-    rows, scores = searcher.dense_retrieve(query, 140)  # 140 of the 143 documents (155 passages)
-    docs = searcher.document_of(rows)
+    rows, scores = searcher.first.dense_retrieve(query, 140)  # 140 of the 143 documents (155 passages)
+    docs = searcher.collection.document_of(rows)
     assert len(set(docs.tolist())) == len(docs) == 140  # one entry per document
     assert np.all(np.diff(scores) <= 1e-6)
     # each document's score is its best passage's: compare with exhaustive passage scores
     from index.dense import encode
 
     qvec = encode(searcher.encoder, [query], kind="query")[0]
-    all_scores = searcher.dense.vectors() @ qvec
+    all_scores = searcher.collection.vectors.vectors() @ qvec
     for row, doc, score in zip(rows.tolist(), docs.tolist(), scores.tolist()):
-        start, end = int(searcher.doc_offsets[doc]), int(searcher.doc_offsets[doc + 1])
+        start, end = int(searcher.collection.doc_offsets[doc]), int(searcher.collection.doc_offsets[doc + 1])
         assert start <= row < end
         assert score == pytest.approx(all_scores[start:end].max(), abs=1e-5)
-    top_docs = np.argsort([-all_scores[searcher.doc_offsets[d]:searcher.doc_offsets[d + 1]].max()
-                           for d in range(len(searcher.doc_offsets) - 1)])[:140]
+    top_docs = np.argsort([-all_scores[searcher.collection.doc_offsets[d]:searcher.collection.doc_offsets[d + 1]].max()
+                           for d in range(len(searcher.collection.doc_offsets) - 1)])[:140]
     assert set(top_docs.tolist()) == set(docs.tolist())
 
 
 def test_fusion_joins_the_evidence_of_a_document(searcher):
     """A document found by both retrievers is one candidate with both scores, whichever passages they chose."""
     resp, cands = searcher.first_stage("የወባ በሽታ ምልክቶችና መከላከያ", fusion="rrf", rrf_k=60, depth=140, candidates=300)
-    docs = searcher.document_of([c.row for c in cands]).tolist()
+    docs = searcher.collection.document_of([c.row for c in cands]).tolist()
     assert len(docs) == len(set(docs))
-    lex_rows, _ = searcher.lexical(searcher.analyzer.tokens(resp.query), 140)
-    dense_rows, _ = searcher.dense_retrieve(resp.query, 140)
-    both = set(searcher.document_of(lex_rows).tolist()) & set(searcher.document_of(dense_rows).tolist())
+    lex_rows, _ = searcher.collection.lexical(searcher.analyzer.tokens(resp.query), 140)
+    dense_rows, _ = searcher.first.dense_retrieve(resp.query, 140)
+    both = set(searcher.collection.document_of(lex_rows).tolist()) & set(searcher.collection.document_of(dense_rows).tolist())
     assert both
     for c, doc in zip(cands, docs):
         assert (c.ranks.bm25 is not None and c.ranks.dense is not None) == (doc in both)
     # the long malaria guide has several passages; it is one candidate
-    assert sum(p.doc_id == "long-004" for p in searcher.store.passages([c.row for c in cands])) == 1
+    assert sum(p.doc_id == "long-004" for p in searcher.collection.passages([c.row for c in cands])) == 1
 
 
 def test_reranker_cache_returns_the_same_scores(tiny_models):
@@ -221,12 +221,11 @@ def test_reranker_cache_returns_the_same_scores(tiny_models):
     first = rr.score("ቡና", passages)
     calls = []
     original = rr._predict
-    rr._predict = lambda pairs, batch_size: (calls.append(len(pairs)), original(pairs, batch_size))[1]
+    rr._predict = lambda pairs, batch_size, max_length: (calls.append(len(pairs)), original(pairs, batch_size, max_length))[1]
     again = rr.score("ቡና", passages + ["አዲስ ምንባብ"])
     np.testing.assert_allclose(again[:3], first, rtol=1e-6)
     assert calls == [1]  # only the new passage was scored
-    rr.max_length = 64
-    rr.score("ቡና", passages)
+    rr.score("ቡና", passages, max_length=64)
     assert calls == [1, 3]  # another max length is another score
 
 

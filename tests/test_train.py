@@ -259,7 +259,7 @@ def test_eval_from_judged_queries(tiny_models, sample_index):
     assert set(metrics) == {"MRR@10", "Recall@1", "Recall@10"} and 0 <= metrics["MRR@10"] <= 1
 
 
-# -- from an index's own documents; the page's background job (search.adapt) ------------------------
+# -- from an index's own documents; the page's background job (search.train.adapt) ------------------------
 
 
 def test_pairs_from_index_are_the_pairs_of_its_corpus(lexical_index, tmp_path):
@@ -278,7 +278,7 @@ def test_adapt_stops_on_request_continues_and_rebuilds_with_the_index_settings(t
     from index.build import build_index
     from index.chunking import ChunkConfig
     from index.manifest import read_manifest, update_manifest
-    from search import adapt
+    from search.train import adapt
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")

@@ -15,6 +15,7 @@ the command line's message; other refusals raise :class:`ServiceError` (its ``st
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 import os
 import time
 from types import SimpleNamespace
@@ -25,12 +26,14 @@ import httpx
 
 from index.analyzer import Analyzer
 
-from .fusion import FusionConfig
-from .searcher import QueryError, SearchResponse
+from ..adaptive import AdaptiveDepth
+from ..fusion import FusionConfig
+from ..options import SearchOptions
+from ..schema import QueryError, SearchResponse
 
 API_ENV = "AMHARIC_SEARCH_API"
-SEARCH_ARGS = ("top_k", "stages", "rerank", "fusion", "rrf_k", "depth", "candidates", "rerank_depth", "max_length",
-               "window", "deadline_ms", "blocks", "adaptive")
+REQUEST_ARGS = ("deadline_ms", "blocks")
+"""What a request takes beyond the search options (:class:`~search.options.SearchOptions`)."""
 
 
 def _on_the_way(r: httpx.Response) -> bool:
@@ -123,28 +126,35 @@ class ServiceClient:
 
     # -- searching ---------------------------------------------------------------------------------
 
-    def _params(self, query: str, kwargs: dict) -> dict:
-        unknown = set(kwargs) - set(SEARCH_ARGS)
-        if unknown:
-            raise TypeError(f"the search service does not take {', '.join(sorted(unknown))}")
-        body = {"query": query, "translit": "off", **{k: v for k, v in kwargs.items() if v is not None}}
+    def _params(self, query: str, options: SearchOptions | None, kwargs: dict) -> dict:
+        request = {k: kwargs.pop(k) for k in REQUEST_ARGS if k in kwargs}
+        if isinstance(kwargs.get("adaptive"), bool):  # the service applies its rule (AdaptiveDepth())
+            kwargs["adaptive"] = AdaptiveDepth() if kwargs["adaptive"] else None
+        chosen = SearchOptions.of(options, **kwargs).to_dict()
+        if chosen["adaptive"] not in (None, AdaptiveDepth().to_dict()):
+            raise TypeError("the search service applies its own adaptive rule: pass adaptive=True")
+        local_only = [f.name for f in fields(SearchOptions) if not f.metadata.get("api", True) and chosen[f.name] is not None]
+        if local_only:
+            raise TypeError(f"the search service does not take {', '.join(local_only)}")
+        body = {"query": query, "translit": "off",
+                **{k: v for k, v in {**chosen, **request}.items() if v is not None and k not in local_only}}
         if "blocks" in body:
             body["blocks"] = list(body["blocks"])
-        if "adaptive" in body:  # the service applies its rule (search.adaptive.AdaptiveDepth())
-            body["adaptive"] = bool(body["adaptive"])
+        if "adaptive" in body:
+            body["adaptive"] = True
         if self.index:
             body["index"] = self.index
         return body
 
-    def search(self, query: str, **kwargs) -> SearchResponse:
-        """As :meth:`Searcher.search` (top_k, stages, rerank, fusion, rrf_k, depth, candidates,
-        rerank_depth, max_length, window), plus ``deadline_ms``."""
-        return SearchResponse.from_dict(self._send("POST", "/v1/search", json=self._params(query, kwargs)))
+    def search(self, query: str, options: SearchOptions | None = None, /, **kwargs) -> SearchResponse:
+        """As :meth:`Searcher.search` (the options as :class:`~search.options.SearchOptions` or keywords),
+        plus ``deadline_ms``."""
+        return SearchResponse.from_dict(self._send("POST", "/v1/search", json=self._params(query, options, kwargs)))
 
-    def search_stream(self, query: str, **kwargs) -> Iterator[SearchResponse]:
+    def search_stream(self, query: str, options: SearchOptions | None = None, /, **kwargs) -> Iterator[SearchResponse]:
         """As :meth:`Searcher.search_stream`: the first-stage response, then (when reranking) the reranked one."""
         try:
-            with self.http.stream("POST", self.url + "/v1/search/stream", json=self._params(query, kwargs),
+            with self.http.stream("POST", self.url + "/v1/search/stream", json=self._params(query, options, kwargs),
                                   headers=self._headers) as r:
                 if r.status_code != 200:
                     r.read()

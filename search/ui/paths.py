@@ -6,7 +6,7 @@ From a source checkout (an editable install included) the repository's own files
 to the user's data directory and caches to the user's cache directory (platformdirs).
 
     AMHARIC_SEARCH_INDEX_ROOT   where indexes (the sample index, uploads) go
-    AMHARIC_SEARCH_CACHE        where caches (exported ONNX graphs) go
+    AMHARIC_SEARCH_CACHE        where caches (exported ONNX graphs) go (index.engines.cache_dir)
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from pathlib import Path
 
 APP_NAME = "amharic-search"
 INDEX_ROOT_ENV = "AMHARIC_SEARCH_INDEX_ROOT"
-CACHE_ENV = "AMHARIC_SEARCH_CACHE"
 
 
 def checkout_root() -> Path | None:
     """The repository root when this code runs from a source checkout, else None (installed)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "app.py").is_file() and (root / "data" / "sample").is_dir():
         return root
     return None
@@ -61,13 +60,3 @@ def default_index_root() -> Path:
 def index_root() -> Path:
     """$AMHARIC_SEARCH_INDEX_ROOT, else :func:`default_index_root`."""
     return Path(os.environ.get(INDEX_ROOT_ENV) or default_index_root())
-
-
-def cache_dir() -> Path:
-    """$AMHARIC_SEARCH_CACHE, else the user's cache directory (~/.cache/amharic-search on Linux)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir(APP_NAME))

@@ -1,6 +1,6 @@
 """The search service on Ray Serve: the query side's one module that imports Ray (``amharic-search[scale]``).
 
-``amharic-search serve PATH --ray [ADDRESS] --replicas N`` deploys the HTTP API of :mod:`search.service`
+``amharic-search serve PATH --ray [ADDRESS] --replicas N`` deploys the HTTP API of :mod:`search.service.app`
 (the same FastAPI app, the same answers) as three kinds of Ray Serve deployments:
 
 - ``Ingress`` (CPU, ``replicas`` of it): the HTTP API and the first stage (query analysis, the query
@@ -16,7 +16,6 @@ options. Nothing here is imported unless ``--ray`` is given.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from index.manifest import read_manifest
 
-from .service import ServiceConfig, _stamp, served_indexes
+from .core import ServiceConfig, _stamp, served_indexes
 
 APP_NAME = "amharic-search"
 INGRESS_CPUS = 0.2
@@ -50,23 +49,16 @@ class CrossEncoderServer:
     def __init__(self, name: str, max_length: int | None, backend: str) -> None:
         from index.models import quiet_libraries
 
-        from .rerank import Reranker
+        from ..rerank import Reranker
 
         quiet_libraries()
         self.reranker = Reranker.load(name, max_length=max_length, backend=backend)
-        self.default_length = self.reranker.max_length
-        self._lock = threading.Lock()
 
     def info(self) -> dict:
-        return {"name": self.reranker.name, "backend": self.reranker.backend, "max_length": self.default_length}
+        return {"name": self.reranker.name, "backend": self.reranker.backend, "max_length": self.reranker.max_length}
 
     def score_many(self, jobs: list[tuple[str, list[str]]], max_length: int | None, pack: bool) -> list[np.ndarray]:
-        with self._lock:
-            self.reranker.max_length = max_length or self.default_length
-            try:
-                return self.reranker.score_many(jobs, pack=pack)
-            finally:
-                self.reranker.max_length = self.default_length
+        return self.reranker.score_many(jobs, pack=pack, max_length=max_length)
 
     def cache(self) -> tuple[int, int]:
         return self.reranker.cache_hits, self.reranker.cache_misses
@@ -80,7 +72,7 @@ class ShardServer:
         self._open()
 
     def _open(self) -> None:
-        from .shards import LocalShard
+        from ..shards import LocalShard
 
         self.stamp = _stamp(self.directory)
         self.shard = LocalShard(self.directory)
@@ -151,12 +143,12 @@ class RemoteReranker:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return self.score_many([(query, list(passages))])[0]
+    def score(self, query: str, passages: Sequence[str], *, max_length: int | None = None) -> np.ndarray:
+        return self.score_many([(query, list(passages))], max_length=max_length)[0]
 
-    def score_many(self, jobs, *, pack: bool = False, batch_size: int = 16) -> list[np.ndarray]:
+    def score_many(self, jobs, *, pack: bool = False, batch_size: int = 16, max_length: int | None = None) -> list[np.ndarray]:
         jobs = [(q, list(p)) for q, p in jobs]
-        return self.handle.score_many.remote(jobs, self.max_length, pack).result()
+        return self.handle.score_many.remote(jobs, max_length or self.max_length, pack).result()
 
 
 class Ingress:
@@ -173,9 +165,9 @@ class Ingress:
     def _load(settings: dict, reranker, shards: dict):
         from index.models import quiet_libraries
 
-        from .searcher import Searcher
-        from .service import SearchService, default_load
-        from .shards import LocalShard
+        from ..searcher import Searcher
+        from .core import SearchService, default_load
+        from ..shards import LocalShard
 
         quiet_libraries()
         config = ServiceConfig(**settings)
@@ -190,13 +182,13 @@ class Ingress:
             if remote is None:  # no cross-encoder deployed: loading says why, as the one-process service does
                 return default_load(directory, **options, shard_client=client)
             searcher = default_load(directory, **{**options, "no_rerank": True}, shard_client=client)
-            searcher.reranker = remote
+            searcher.second.reranker = remote
             return searcher
 
         return SearchService(config, load=load)
 
     def __serve_build_asgi_app__(self):
-        from .service import create_app
+        from .app import create_app
 
         return create_app(self.service)
 

@@ -19,7 +19,7 @@ shared by every page session and surviving Streamlit reruns; the page only reads
 
 Example::
 
-    from search import adapt
+    from search.train import adapt
 
     why = adapt.unavailable(index_dir, manifest)        # None, or a reason code
     job = adapt.start_adapt(index_dir)
@@ -49,7 +49,7 @@ _FIELDS = {"id": "amharic-search:id", "title": "amharic-search:title", "text": "
 
 def page_config(base: str):
     """The training settings of the page's action: the command's defaults, one hard negative per pair."""
-    from .train import TrainConfig
+    from .trainer import TrainConfig
 
     return TrainConfig(base=base, epochs=1, batch_size=16, lr=2e-5, max_length=256, negatives=1, negative_depth=30,
                        holdout=0.1)
@@ -66,7 +66,7 @@ def base_model(manifest: dict) -> str | None:
 def count_titles(index: str | Path):
     """How many (title, body) pairs the index's documents give: a :class:`search.train.TitlesReport`
     (reads every document once, keeps none)."""
-    from .train import TitlesReport, index_documents, title_pairs
+    from .pairs import TitlesReport, index_documents, title_pairs
 
     report = TitlesReport()
     for _ in title_pairs(index_documents(index), report=report):
@@ -90,7 +90,7 @@ def model_unavailable(manifest: dict, base: str | None = None) -> str | None:
     """The reasons of :func:`unavailable` that need no reading of the documents (all but ``titles``)."""
     from index.models import cached_model
 
-    from .train import missing_trainer_packages
+    from .trainer import missing_trainer_packages
 
     if manifest.get("shards"):
         return "sharded"
@@ -114,7 +114,7 @@ def _siblings(index: Path) -> list[Path]:
 
 def unfinished_run(index: str | Path) -> Path | None:
     """The folder of a stopped adaptation of ``index`` (checkpoints, no model yet) that the next one continues."""
-    from .train import CHECKPOINTS, RUN_FILE, TRAINING_FILE
+    from .common import CHECKPOINTS, RUN_FILE, TRAINING_FILE
 
     for path in _siblings(Path(index).resolve()):
         if (path / CHECKPOINTS / RUN_FILE).is_file() and not (path / TRAINING_FILE).is_file():
@@ -124,14 +124,14 @@ def unfinished_run(index: str | Path) -> Path | None:
 
 def latest_model(index: str | Path) -> Path | None:
     """The newest finished adapted model of ``index``, or None."""
-    from .train import TRAINING_FILE
+    from .common import TRAINING_FILE
 
     return next((p for p in _siblings(Path(index).resolve()) if (p / TRAINING_FILE).is_file()), None)
 
 
 def training_info(model: str | Path) -> dict:
     """What training wrote about an adapted model (training.json): before/after, counts, steps."""
-    from .train import TRAINING_FILE
+    from .common import TRAINING_FILE
 
     try:
         return json.loads((Path(model) / TRAINING_FILE).read_text(encoding="utf-8"))
@@ -292,15 +292,17 @@ def _adapt(job: Job, base: str | None, config) -> None:
     from index.manifest import read_manifest
     from index.models import resolve_model
 
-    from . import train as T
+    from .common import TrainError, TrainingInterrupted
+    from .pairs import TitlesReport, pairs_from_index
+    from .trainer import train_model
 
     manifest = read_manifest(job.index)
     reason = model_unavailable(manifest, base)
     base = base or base_model(manifest)
     if reason is None:
         resolve_model(base)  # ModelUnavailableError: said as "the model could not be loaded"
-        report = T.TitlesReport()
-        pairs = T.pairs_from_index(job.index, report=report)
+        report = TitlesReport()
+        pairs = pairs_from_index(job.index, report=report)
         job.pairs, job.documents = report.pairs, report.documents
         if report.pairs < MIN_PAIRS:
             reason = "titles"
@@ -321,13 +323,13 @@ def _adapt(job: Job, base: str | None, config) -> None:
     for attempt in (1, 2):
         job.model = out
         try:
-            result = T.train_model("encoder", pairs, out, config, source=source, index=job.index, log=log.info,
+            result = train_model("encoder", pairs, out, config, source=source, index=job.index, log=log.info,
                                    on_step=on_step, stop=job._stop, extra_info={"adapted_index": str(job.index)})
             break
-        except T.TrainingInterrupted as exc:
+        except TrainingInterrupted as exc:
             job.done, job.total, job.state = exc.step, exc.total, "stopped"
             return
-        except T.TrainError as exc:
+        except TrainError as exc:
             if attempt == 1 and "holds an interrupted run" in str(exc):  # a stopped run with other titles or settings
                 out = _new_output(job.index)
                 continue

@@ -19,7 +19,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .dense import cores
+from . import cores, pair_features
 
 EnginePrecision = Literal["fp32", "bf16"]
 
@@ -147,7 +147,7 @@ class OpenVINOCrossEncoder:
         self.compiled, self.names = _compile(logits_module(cross_encoder.model, names),
                                              {n: example[n] for n in names}, precision=precision, threads=threads)
 
-    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16) -> np.ndarray:
+    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16, max_length: int | None = None) -> np.ndarray:
         import torch
 
         order = np.argsort([-len(q) - len(p) for q, p in pairs], kind="stable")
@@ -156,7 +156,7 @@ class OpenVINOCrossEncoder:
         request = self.compiled.create_infer_request()  # one per call: calls from several threads run side by side
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            features = _features(self.cross_encoder.preprocess([pairs[i] for i in idx]), self.names)
+            features = _features(pair_features(self.cross_encoder, [pairs[i] for i in idx], max_length), self.names)
             logits = torch.from_numpy(_run(request, features))
             scores = activation(logits) if activation is not None else logits
             out[idx] = scores[:, -1].float().numpy()

@@ -16,16 +16,14 @@ from typing import Sequence
 
 import numpy as np
 
-from index.dense import cores
+from . import cache_dir, cores, pair_features
 
 OPSET = 17
 
 
 def cache_root() -> Path:
     """Where exported graphs live: $AMHARIC_SEARCH_CACHE, else the user's cache directory
-    (~/.cache/amharic-search on Linux); see :mod:`search.paths`."""
-    from .paths import cache_dir
-
+    (~/.cache/amharic-search on Linux)."""
     return cache_dir() / "onnx"
 
 
@@ -33,7 +31,7 @@ def _fingerprint(cross_encoder) -> str:
     import onnxruntime
     import torch
 
-    from index.models import weights_fingerprint
+    from ..models import weights_fingerprint
 
     source = getattr(cross_encoder.model, "name_or_path", "") or ""
     h = hashlib.sha256(json.dumps({"opset": OPSET, "torch": torch.__version__, "ort": onnxruntime.__version__,
@@ -56,7 +54,7 @@ def export(cross_encoder, *, quantize: bool, directory: Path | None = None) -> P
     fp32, int8 = out / "model.onnx", out / "model.int8.onnx"
     if not fp32.exists():
         features = cross_encoder.preprocess([("ሰላም", "ሰላም ነው ወይ")])
-        from index.openvino_backend import input_names, logits_module
+        from .openvino import input_names, logits_module
 
         names = input_names(features)
 
@@ -99,7 +97,7 @@ class OnnxCrossEncoder:
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16) -> np.ndarray:
+    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16, max_length: int | None = None) -> np.ndarray:
         import torch
 
         order = np.argsort([-len(q) - len(p) for q, p in pairs], kind="stable")
@@ -107,7 +105,7 @@ class OnnxCrossEncoder:
         activation = getattr(self.cross_encoder, "activation_fn", None)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            features = self.cross_encoder.preprocess([pairs[i] for i in idx])
+            features = pair_features(self.cross_encoder, [pairs[i] for i in idx], max_length)
             feeds = {n: features[n].cpu().numpy().astype(np.int64) for n in self.input_names}
             logits = torch.from_numpy(self.session.run(None, feeds)[0])
             scores = activation(logits) if activation is not None else logits

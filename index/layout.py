@@ -1,0 +1,31 @@
+"""The layout of an index directory: the names of its files and its format version.
+
+Build (:mod:`index.build`), shards (:mod:`index.shard`) and query time (:mod:`search`) all read the
+names from here, so a directory is described in one place::
+
+    manifest.json        what the index holds and how it was built (index.manifest)
+    store.sqlite         passages and documents (index.store)
+    bm25/, bm25_docs/    BM25 over passages and over whole documents (index.bm25)
+    doc_offsets.npy      first passage row of each document
+    dense.faiss          passage vectors (index.dense), when the index has embeddings
+    shard-000/ ...       a sharded index's shards, each an index of this layout (index.shard)
+"""
+
+from __future__ import annotations
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STORE_FILE = "store.sqlite"
+BM25_DIR = "bm25"
+BM25_DOCS_DIR = "bm25_docs"
+DOC_OFFSETS_FILE = "doc_offsets.npy"
+DENSE_FILE = "dense.faiss"
+CHECKPOINT_INFO = "checkpoint.json"
+SHARD_DIR = "shard-{:03d}"
+MAX_SHARDS = 1024
+"""Most shards an index is written as (:mod:`index.shard`)."""
+
+
+def searchable_text(title: str, text: str) -> str:
+    """What BM25, the encoder and the reranker see of a passage: its document title, then the text."""
+    return f"{title}\n{text}" if title else text

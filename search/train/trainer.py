@@ -1,0 +1,480 @@
+"""Fine-tuning the dense encoder and the reranker on (query, positive passage) pairs.
+
+The trainers are sentence-transformers' own (``SentenceTransformerTrainer`` with
+MultipleNegativesRankingLoss, optionally inside MatryoshkaLoss, for the encoder;
+``CrossEncoderTrainer`` with binary cross-entropy or a listwise loss for the reranker), so
+checkpoints, resuming, progress bars with an ETA and GPU use are theirs. This module prepares the
+data (pairs files checked line by line, pairs made from a corpus's titles, hard negatives mined
+from an index), evaluates before and after on a held-out split, and writes a standard model
+directory (safetensors only) with a model card.
+
+Example::
+
+    from search.train import TrainConfig, read_pairs, train_model
+
+    pairs = read_pairs("train_pairs.jsonl.gz")
+    result = train_model("encoder", pairs, "models/my-encoder",
+                         TrainConfig(base="rasyosef/embedding-amharic-medium", epochs=1), index="indexes/mine")
+    print(result.before, result.after)   # {'MRR@10': ..., 'Recall@1': ..., 'Recall@10': ...}
+
+An interrupted run (Ctrl-C, a crash, ``stop_after``) leaves checkpoints in ``OUT/checkpoints``;
+the same call resumes from the last one. A finished run leaves only the model in ``OUT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import random
+import shutil
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from .card import format_metrics, model_card
+from .common import CHECKPOINTS, DATA_FILE, KINDS, RUN_FILE, TRAINING_FILE, Kind, TrainError, TrainingInterrupted
+from .evaluation import EvalSet, eval_from_pairs, evaluate_encoder, evaluate_reranker
+from .pairs import MiningReport, Pair, mine_negatives, pairs_hash, split_holdout
+
+# -- training ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a run. ``loss``: ``mnrl`` (encoder), ``bce`` or ``listwise`` (reranker);
+    ``matryoshka``: embedding sizes to train for as well (encoder); ``negatives``/``negative_depth``:
+    hard negatives per pair and how deep in the first stage they are looked for (``--index``);
+    ``holdout``: the fraction of pairs held out for the before/after evaluation (when no eval set is
+    given); ``max_steps``: a bound on the optimizer steps (a short run)."""
+
+    base: str
+    epochs: float = 1.0
+    batch_size: int = 16
+    lr: float = 2e-5
+    max_length: int = 256
+    device: str = "auto"
+    loss: str | None = None
+    matryoshka: tuple[int, ...] | None = None
+    negatives: int = 3
+    negative_depth: int = 30
+    holdout: float = 0.1
+    holdout_max: int = 1000
+    seed: int = 13
+    warmup: float = 0.1
+    checkpoint_minutes: float = 10.0
+    max_steps: int | None = None
+
+    def settings(self, kind: Kind) -> dict:
+        d = asdict(self)
+        d["loss"] = self.loss or ("mnrl" if kind == "encoder" else "bce")
+        d["matryoshka"] = list(self.matryoshka) if self.matryoshka else None
+        for k in ("device", "checkpoint_minutes"):  # may change between an interrupted run and its resumption
+            d.pop(k)
+        return d
+
+
+@dataclass
+class TrainResult:
+    kind: str
+    out: Path
+    before: dict[str, float] | None
+    after: dict[str, float] | None
+    steps: int
+    resumed_from: int
+    seconds: float
+    train_pairs: int
+    heldout: int
+    info: dict
+
+
+def choose_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError("--device cuda: no CUDA GPU is available to PyTorch here (use --device cpu or auto)")
+    return device
+
+
+def _base_error(exc, kind: Kind) -> TrainError:
+    from index.models import ModelUnavailableError
+
+    assert isinstance(exc, ModelUnavailableError)
+    advice = exc.advice().replace("--dense-model/--reranker", "--base")
+    return TrainError(f"cannot train the {kind}: its base model {exc.model!r} is not available ({exc.reason}). {advice}")
+
+
+def _load_base(kind: Kind, base: str, device: str):
+    from index.models import ModelUnavailableError, load_cross_encoder, load_encoder, resolve_model
+
+    try:
+        resolve_model(base)
+        if kind == "encoder":
+            model = load_encoder(base, device=device)
+        else:
+            model = load_cross_encoder(base, device=device)
+    except ModelUnavailableError as exc:
+        raise _base_error(exc, kind) from None
+    if kind == "reranker" and getattr(model, "num_labels", 1) != 1:
+        raise TrainError(f"{base}: a reranker base must have one output (it has {model.num_labels}); "
+                         "start from an encoder or a one-logit cross-encoder")
+    return model
+
+
+def _set_max_length(model, value: int | None) -> None:
+    if value is not None:
+        model.max_seq_length = value
+
+
+def _fill_negatives(pairs: list[Pair], n: int, seed: int) -> tuple[list[Pair], int]:
+    """Every pair with exactly ``n`` negatives: missing ones are other pairs' positives, at random."""
+    if n <= 0:
+        return [Pair(p.query, p.positive, [], p.doc_id, p.line) for p in pairs], 0
+    rng = random.Random(seed)
+    positives = list(dict.fromkeys(p.positive for p in pairs))
+    filled = 0
+    out = []
+    for p in pairs:
+        negs = list(p.negatives[:n])
+        tries = 0
+        while len(negs) < n and tries < 10 * n:
+            tries += 1
+            cand = rng.choice(positives)
+            if cand != p.positive and cand not in negs:
+                negs.append(cand)
+                filled += 1
+        while len(negs) < n:  # too few distinct passages: repeat
+            negs.append(negs[-1] if negs else p.positive[: max(1, len(p.positive) // 2)])
+            filled += 1
+        out.append(Pair(p.query, p.positive, negs, p.doc_id, p.line))
+    return out, filled
+
+
+def _dataset(kind: Kind, pairs: list[Pair], n_neg: int, loss: str):
+    from datasets import Dataset
+
+    if kind == "encoder" or loss == "listwise":
+        cols = {"query": [p.query for p in pairs], "positive": [p.positive for p in pairs]}
+        for i in range(n_neg):
+            cols[f"negative_{i + 1}"] = [p.negatives[i] for p in pairs]
+        return Dataset.from_dict(cols)
+    queries, passages, labels = [], [], []
+    for p in pairs:
+        for text, label in [(p.positive, 1.0), *((n, 0.0) for n in p.negatives[:n_neg])]:
+            queries.append(p.query)
+            passages.append(text)
+            labels.append(label)
+    return Dataset.from_dict({"query": queries, "passage": passages, "label": labels})
+
+
+def _stopper(every_s: float, stop_after: int | None, flag: threading.Event,
+             on_step: Callable[[int, int], None] | None = None):
+    from transformers import TrainerCallback
+
+    class Checkpoints(TrainerCallback):
+        """A checkpoint every ``every_s`` seconds, a clean stop (with a checkpoint) on Ctrl-C, ``stop_after``
+        or ``flag``; ``on_step(step, total)`` at the start and after each step."""
+
+        stopped = False
+
+        def __init__(self):
+            self.last = time.monotonic()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if on_step is not None:
+                on_step(state.global_step, state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if on_step is not None:
+                on_step(state.global_step, state.max_steps)
+            if time.monotonic() - self.last >= every_s:
+                control.should_save = True
+                self.last = time.monotonic()
+            if flag.is_set() or (stop_after is not None and state.global_step >= stop_after and state.global_step < state.max_steps):
+                control.should_save = True
+                control.should_training_stop = True
+                Checkpoints.stopped = True
+            return control
+
+    return Checkpoints()
+
+
+@contextlib.contextmanager
+def _sigint_stops(flag: threading.Event, log: Callable[[str], None]):
+    """The first Ctrl-C finishes the current step, saves a checkpoint and stops; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        log("stopping after this step and saving a checkpoint (Ctrl-C again aborts without one)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def missing_trainer_packages() -> list[str]:
+    """The Python packages training needs that are not installed here (``amharic-search[train]``)."""
+    import importlib.util
+
+    return [name for name in ("accelerate", "datasets") if importlib.util.find_spec(name) is None]
+
+
+def _check_trainer_packages() -> None:
+    missing = missing_trainer_packages()
+    if missing:
+        raise TrainError(f"training needs the Python packages {', '.join(missing)}: "
+                         "pip install 'amharic-search[train]' (or pip install " + " ".join(missing) + ")")
+
+
+def _is_training_output(out: Path) -> bool:
+    return (out / TRAINING_FILE).is_file() or (out / CHECKPOINTS).is_dir()
+
+
+def _write_state(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".gz":
+        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False)
+    else:
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_state(path: Path):
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def train_model(
+    kind: Kind,
+    pairs: list[Pair],
+    out: str | Path,
+    config: TrainConfig,
+    *,
+    source: str = "",
+    index: str | Path | None = None,
+    eval_set: EvalSet | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+    stop_after: int | None = None,
+    extra_info: dict | None = None,
+    strict: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.base`` on ``pairs`` and write the model to ``out`` (safetensors, model card).
+
+    ``index``: mine hard negatives from its first stage (:func:`mine_negatives`). ``eval_set``:
+    evaluate on it instead of a held-out split of the pairs. Checkpoints go to ``out/checkpoints``;
+    with ``resume`` a run left there by an interrupted call with the same pairs and settings
+    continues from its last checkpoint (other settings are refused). ``stop_after`` stops after that
+    many steps as an interruption would (:class:`TrainingInterrupted`). ``log`` receives the progress
+    lines (counts, before/after figures). ``strict``: an index whose encoder is missing is an error
+    (else its hard negatives come from BM25 alone, with a note). ``on_step(step, total)`` is called
+    when training starts and after each optimizer step (a progress display). Setting ``stop`` (from
+    another thread: a page's Stop button) stops as Ctrl-C does: after the current step, with a
+    checkpoint, raising :class:`TrainingInterrupted`.
+    """
+    if kind not in KINDS:
+        raise TrainError(f"unknown model kind {kind!r} (encoder or reranker)")
+    loss = config.loss or ("mnrl" if kind == "encoder" else "bce")
+    allowed = {"encoder": ("mnrl",), "reranker": ("bce", "listwise")}[kind]
+    if loss not in allowed:
+        raise TrainError(f"--loss {loss} does not train a {kind} (choose {' or '.join(allowed)})")
+    if config.matryoshka and kind != "encoder":
+        raise TrainError("--matryoshka trains an encoder's embedding sizes; a reranker has none")
+    if not 0 <= config.holdout < 1:
+        raise TrainError(f"--holdout must be a fraction in [0, 1), got {config.holdout}")
+    if not pairs:
+        raise TrainError("no training pairs")
+    out = Path(out)
+    state_dir = out / CHECKPOINTS
+    device = choose_device(config.device)
+    settings = config.settings(kind)
+    identity = {"kind": kind, "settings": settings, "pairs": pairs_hash(pairs), "index": str(index) if index else None,
+                "eval": hashlib.sha256(json.dumps(eval_set.to_dict(), sort_keys=True).encode()).hexdigest() if eval_set else None}
+
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not _is_training_output(out):
+        raise TrainError(f"--out {out} is a folder that holds other files; choose a new or empty folder")
+    run = _read_state(state_dir / RUN_FILE) if resume and (state_dir / RUN_FILE).is_file() else None
+    if run is None and (out / TRAINING_FILE).is_file() and not overwrite:
+        raise TrainError(f"{out} already holds a trained model; pass --overwrite to replace it or choose another --out")
+    if run is not None and run.get("identity") != identity:
+        differs = [k for k in identity if run.get("identity", {}).get(k) != identity[k]]
+        if "settings" in differs:
+            old = run["identity"]["settings"]
+            differs = [f"{k} ({old.get(k)} -> {v})" for k, v in settings.items() if old.get(k) != v] + \
+                      [k for k in differs if k != "settings"]
+        raise TrainError(f"{state_dir} holds an interrupted run with other data or settings ({', '.join(differs)}); "
+                         "run it again as it was to resume, or pass --no-resume to start over")
+
+    _check_trainer_packages()
+    model = _load_base(kind, config.base, device)  # a missing base: an error before any work
+    t_start = time.perf_counter()
+    if run is None:
+        if out.is_dir():
+            shutil.rmtree(out)
+        state_dir.mkdir(parents=True)
+        if eval_set is None:
+            train_pairs, held = split_holdout(pairs, config.holdout, seed=config.seed, max_pairs=config.holdout_max)
+            ev = eval_from_pairs(held) if held else None
+        else:
+            train_pairs, held, ev = list(pairs), [], eval_set
+        mining = None
+        if index is not None and config.negatives > 0:
+            mining = MiningReport()
+            train_pairs = mine_negatives(train_pairs, index, negatives=config.negatives, depth=config.negative_depth,
+                                         progress=progress, report=mining, strict=strict)
+            for note in mining.notes:
+                log(f"note: {note}")
+            log(mining.summary())
+        have_negatives = any(p.negatives for p in train_pairs)
+        n_neg = config.negatives if (have_negatives or kind == "reranker" and loss == "bce") else 0
+        train_pairs, filled = _fill_negatives(train_pairs, n_neg, config.seed)
+        run = {
+            "identity": identity,
+            "counts": {"pairs": len(pairs), "train": len(train_pairs), "heldout": len(held),
+                       "eval_queries": len(ev.queries) if ev else 0, "eval_passages": len(ev.passages) if ev else 0,
+                       "negatives_per_pair": n_neg, "random_negatives": filled,
+                       "mined_negatives": mining.mined if mining else 0},
+            "mining": asdict(mining) if mining else None,
+            "source": source, "eval_source": ev.source if ev else None,
+            "before": None, "prepare_seconds": round(time.perf_counter() - t_start, 1),
+        }
+        _write_state(state_dir / DATA_FILE, {"train": [p.to_dict() for p in train_pairs],
+                                             "eval": ev.to_dict() if ev else None})
+        _write_state(state_dir / RUN_FILE, run)
+    data = _read_state(state_dir / DATA_FILE)
+    train_pairs = [Pair(d["query"], d["positive"], d.get("negatives", []), d.get("doc_id")) for d in data["train"]]
+    ev = EvalSet.from_dict(data["eval"]) if data["eval"] else None
+    n_neg = run["counts"]["negatives_per_pair"]
+    counts = run["counts"]
+    log(f"{counts['train']} training pairs ({n_neg} negatives each: {counts['mined_negatives']} mined, "
+        f"{counts['random_negatives']} random); evaluation: "
+        + (f"{len(ev.queries)} queries, {len(ev.passages)} passages ({ev.source})" if ev else "none (--holdout 0)"))
+
+    inference_length = model.max_seq_length
+    _set_max_length(model, config.max_length)
+    evaluate = evaluate_encoder if kind == "encoder" else evaluate_reranker
+    if ev is not None and run.get("before") is None:
+        run["before"] = evaluate(model, ev)
+        _write_state(state_dir / RUN_FILE, run)
+    if ev is not None:
+        log("before: " + format_metrics(run["before"]))
+
+    trainer, total_steps = _trainer(kind, model, train_pairs, n_neg, loss, config, device, state_dir, progress,
+                                    stop_after)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(state_dir))
+    resumed_from = 0
+    if last:
+        resumed_from = _read_state(Path(last) / "trainer_state.json").get("global_step", 0)
+        log(f"resuming from {last} (step {resumed_from} of {total_steps})")
+    flag = stop if stop is not None else threading.Event()
+    trainer.add_callback(_stopper(config.checkpoint_minutes * 60, stop_after, flag, on_step))
+    t_train = time.perf_counter()
+    with _sigint_stops(flag, log), contextlib.redirect_stdout(_DropStdout()) if not progress else contextlib.nullcontext():
+        output = trainer.train(resume_from_checkpoint=last or None)
+    step = trainer.state.global_step
+    run["train_seconds"] = run.get("train_seconds", 0.0) + time.perf_counter() - t_train  # over all sessions
+    if step < trainer.state.max_steps:
+        _write_state(state_dir / RUN_FILE, run)
+        raise TrainingInterrupted(out, step, trainer.state.max_steps)
+    train_seconds = run["train_seconds"]
+
+    model = trainer.model
+    model.eval()
+    after = evaluate(model, ev) if ev is not None else None
+    if after:
+        log("after:  " + format_metrics(after))
+    _set_max_length(model, inference_length)
+    model.save_pretrained(str(out), safe_serialization=True)
+    for path in out.rglob("*"):
+        if path.is_file() and CHECKPOINTS not in path.relative_to(out).parts and path.suffix in (".bin", ".pt", ".pth", ".pkl"):
+            path.unlink()  # safetensors only
+    info = {
+        "kind": kind, "base": config.base, "settings": {**settings, "device": device, "loss": loss},
+        "counts": counts, "mining": run.get("mining"), "source": run.get("source"), "eval_source": run.get("eval_source"),
+        "before": run.get("before"), "after": after, "steps": step, "resumed_from": resumed_from,
+        "train_seconds": round(train_seconds, 1), "train_loss": round(float(output.training_loss), 4),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **(extra_info or {}),
+    }
+    (out / "README.md").write_text(model_card(info), encoding="utf-8")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    (out / TRAINING_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
+    return TrainResult(kind, out, run.get("before"), after, step, resumed_from, train_seconds, counts["train"],
+                       counts["heldout"], info)
+
+
+class _DropStdout:
+    """The trainers print their loss dictionaries on stdout; without progress they are dropped."""
+
+    def write(self, s):
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, state_dir, progress, stop_after):
+    import math
+
+    import torch
+
+    dataset = _dataset(kind, train_pairs, n_neg, loss_name)
+    steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
+    total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
+    common = dict(
+        output_dir=str(state_dir), num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+        learning_rate=config.lr, warmup_steps=int(config.warmup * total), weight_decay=0.01,
+        max_steps=config.max_steps or -1, save_strategy="steps", save_steps=max(1, total // 4) if total >= 8 else total,
+        save_total_limit=2, logging_steps=max(1, min(50, total // 10)), report_to="none", seed=config.seed,
+        use_cpu=device == "cpu", disable_tqdm=not progress, dataloader_num_workers=0,
+        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+    )
+    if kind == "encoder":
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+
+        prompts = getattr(model, "prompts", None) or {}
+        qp = next((prompts[n] for n in ("query",) if prompts.get(n)), None)
+        dp = next((prompts[n] for n in ("document", "passage", "doc") if prompts.get(n)), None)
+        column_prompts = {}
+        if qp:
+            column_prompts["query"] = qp
+        if dp:
+            column_prompts.update({c: dp for c in dataset.column_names if c != "query"})
+        args = SentenceTransformerTrainingArguments(**common, batch_sampler="no_duplicates",
+                                                    prompts=column_prompts or None)
+        loss = MultipleNegativesRankingLoss(model)
+        if config.matryoshka:
+            loss = MatryoshkaLoss(model, loss, matryoshka_dims=list(config.matryoshka))
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    else:
+        from sentence_transformers import CrossEncoderTrainer, CrossEncoderTrainingArguments
+        from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
+
+        args = CrossEncoderTrainingArguments(**common)
+        loss = BinaryCrossEntropyLoss(model) if loss_name == "bce" else MultipleNegativesRankingLoss(model)
+        trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    return trainer, total
