@@ -47,6 +47,24 @@ def lexical_only_note(manifest: dict, directory: Path, dense_model: str | None =
             "retrieval out without this note")
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """Which models a searcher loads (:meth:`search.searcher.Searcher.load` takes these as keywords).
+
+    ``dense_model="index"``: the encoder the index was built with; ``reranker=None`` or
+    ``use_dense=False`` skip those stages; ``strict``: a missing model is an error, not a note;
+    ``allow_other_encoder``: accept an encoder whose fingerprint differs from the index's.
+    """
+
+    dense_model: str | None = "index"
+    reranker: str | None = DEFAULT_RERANKER
+    max_length: int | None = None
+    reranker_backend: Backend = "auto"
+    use_dense: bool = True
+    strict: bool = False
+    allow_other_encoder: bool = False
+
+
 @dataclass
 class Models:
     """The models a searcher has, and the notes of the stages it skipped."""
@@ -56,20 +74,9 @@ class Models:
     notes: list[str] = field(default_factory=list)
 
 
-def load_models(
-    directory: Path,
-    manifest: dict,
-    *,
-    dense_model: str | None = "index",
-    reranker: str | None = DEFAULT_RERANKER,
-    max_length: int | None = None,
-    reranker_backend: Backend = "auto",
-    use_dense: bool = True,
-    strict: bool = False,
-    allow_other_encoder: bool = False,
-) -> Models:
-    """The query encoder (``dense_model="index"``: the one the index was built with) and the
-    reranker for the index at ``directory``; see :meth:`search.searcher.Searcher.load`."""
+def load_models(directory: Path, manifest: dict, options: LoadOptions) -> Models:
+    """The query encoder and the reranker for the index at ``directory``, per ``options``."""
+    dense_model, reranker, strict, use_dense = options.dense_model, options.reranker, options.strict, options.use_dense
     notes: list[str] = []
 
     def missing(exc: ModelUnavailableError, stage: Stage) -> None:
@@ -84,7 +91,7 @@ def load_models(
     if use_dense and built.get("model"):
         dense_name = built["model"] if dense_model in ("index", None) else dense_model
         try:
-            check_encoder(built, dense_name, allow_other=allow_other_encoder, notes=notes)
+            check_encoder(built, dense_name, allow_other=options.allow_other_encoder, notes=notes)
         except ModelUnavailableError as exc:
             missing(exc, "dense")
             dense_name = None
@@ -113,7 +120,7 @@ def load_models(
     rr = None
     if reranker:
         try:
-            rr = Reranker.load(reranker, max_length=max_length, backend=reranker_backend)
+            rr = Reranker.load(reranker, max_length=options.max_length, backend=options.reranker_backend)
         except ModelUnavailableError as exc:
             missing(exc, "rerank")
     return Models(encoder, rr, notes)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Sequence
+from dataclasses import asdict, replace
+from typing import Callable, Iterator, Sequence
 
 from index.analyzer import Analyzer
 from index.manifest import read_manifest
-from index.models import DEFAULT_RERANKER, Stage, skipped_note
+from index.models import Stage, skipped_note
 
 from .collection import open_collection
 from .firststage import Candidate, FirstStage, set_total
 from .fusion import FusionConfig
-from .loading import load_models
+from .loading import LoadOptions, load_models
 from .options import SearchOptions
-from .rerank import Backend, Reranker
+from .rerank import Reranker
 from .reranking import PassageScorer, SecondStage
 from .schema import SearchResponse, SearchResult
 
@@ -48,26 +49,16 @@ class Searcher:
         """The index's fusion settings (``amharic-search tune`` writes them); per-query options override."""
         self.first = FirstStage(collection, analyzer, encoder, self.fusion, warnings)
         self.second = SecondStage(collection, analyzer, reranker)
-        self.load_options: dict = {}
+        self.load_options = LoadOptions()
+        """How the models were chosen (:meth:`reopen` chooses the same)."""
+        self.shard_client = None
 
     # -- loading ---------------------------------------------------------------------------------
 
     @classmethod
-    def load(
-        cls,
-        directory: str | Path,
-        *,
-        dense_model: str | None | Literal["index"] = "index",
-        reranker: str | None = DEFAULT_RERANKER,
-        max_length: int | None = None,
-        reranker_backend: Backend = "auto",
-        use_dense: bool = True,
-        strict: bool = False,
-        allow_other_encoder: bool = False,
-        verify: bool = False,
-        shard_client: Callable[[Path, dict], object] | None = None,
-    ) -> "Searcher":
-        """Load an index and the models its stages need.
+    def load(cls, directory: str | Path, *, verify: bool = False,
+             shard_client: Callable[[Path, dict], object] | None = None, **options) -> "Searcher":
+        """Load an index and the models its stages need (``options``: :class:`~search.loading.LoadOptions`).
 
         ``dense_model="index"`` uses the encoder the index was built with; ``reranker=None``
         or ``use_dense=False`` skip those stages; ``reranker_backend``: see :mod:`search.rerank`.
@@ -85,17 +76,15 @@ class Searcher:
             print(searcher.warnings)   # e.g. ['dense retrieval skipped: model ... is not available ...']
         """
         directory = Path(directory)
-        options = dict(dense_model=dense_model, reranker=reranker, max_length=max_length,
-                       reranker_backend=reranker_backend, use_dense=use_dense, strict=strict,
-                       allow_other_encoder=allow_other_encoder)
+        chosen = LoadOptions(**options)
         manifest = read_manifest(directory, verify=verify)
         analyzer = Analyzer.from_dict(manifest["analyzer"])
         collection = open_collection(directory, manifest, shard_client=shard_client)
-        models = load_models(directory, manifest, **options)
+        models = load_models(directory, manifest, chosen)
         if models.encoder is not None:
             collection.load_vectors()
         searcher = cls(directory, manifest, analyzer, collection, models.encoder, models.reranker, models.notes)
-        searcher.load_options = {**options, "shard_client": shard_client}
+        searcher.load_options, searcher.shard_client = chosen, shard_client
         return searcher
 
     def reopen(self, directory: str | Path | None = None) -> "Searcher":
@@ -105,12 +94,12 @@ class Searcher:
         Loading options and missing-model notes carry over. This searcher keeps working meanwhile.
         """
         directory = Path(directory or self.directory)
-        options = dict(self.load_options)
+        options = self.load_options
         manifest = read_manifest(directory)
         built, mine = manifest.get("dense") or {}, self.manifest.get("dense") or {}
         keep_encoder = self.has_dense and all(built.get(k) == mine.get(k) for k in ("model", "fingerprint", "dim"))
-        new = Searcher.load(directory, **{**options, "reranker": None,
-                                          "use_dense": options.get("use_dense", True) and not keep_encoder})
+        new = Searcher.load(directory, shard_client=self.shard_client,
+                            **asdict(replace(options, reranker=None, use_dense=options.use_dense and not keep_encoder)))
         rerank_note = self.skipped_note("rerank")
         if keep_encoder:
             new.adopt_encoder(self)
