@@ -249,8 +249,7 @@ def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
         base = None if encoder == "index" else encoder
         reason = adapt.model_unavailable(manifest, base)  # before reading the documents
         titles, documents = title_count(str(index_dir), manifest.get("created", "")) if reason is None else (0, 0)
-        if reason is None and titles < adapt.MIN_PAIRS:
-            reason = "titles"
+        reason = reason or adapt.too_few_titles(titles)
         polling = job is not None and job.running
         # the panel alone is redrawn every second while a job runs; the page stays usable
         st.fragment(adapt_panel, run_every=1.0 if polling else None)(str(index_dir), manifest, base, reason, titles,

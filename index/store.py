@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -113,6 +113,18 @@ class Store:
             return None
         r = found[0]
         return {"id": r[0], "title": r[1], "text": r[2], "metadata": json.loads(r[3])}
+
+    def documents(self, *, batch: int = 1000) -> Iterator[dict]:
+        """Every document (as :meth:`document` gives it), in row order, read ``batch`` at a time."""
+        last = -1
+        while True:
+            rows = self._query("SELECT row, doc_id, title, text, metadata FROM documents WHERE row > ? ORDER BY row LIMIT ?",
+                               (last, batch))
+            if not rows:
+                return
+            for r in rows:
+                yield {"id": r[1], "title": r[2], "text": r[3], "metadata": json.loads(r[4])}
+            last = rows[-1][0]
 
     def doc_ids(self) -> list[str]:
         """Document ids in row order."""

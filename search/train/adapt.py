@@ -81,9 +81,15 @@ def unavailable(index: str | Path, manifest: dict, *, base: str | None = None, t
     number as :func:`count_titles` says, counted here when not given). ``base``: the encoder to
     start from (default: the index's; the same model from another folder, e.g. an offline bundle)."""
     reason = model_unavailable(manifest, base)
-    if reason is None and (titles if titles is not None else count_titles(index).pairs) < MIN_PAIRS:
-        return "titles"
+    if reason is None:
+        reason = too_few_titles(titles if titles is not None else count_titles(index).pairs)
     return reason
+
+
+def too_few_titles(titles: int) -> str | None:
+    """``titles`` when fewer than :data:`MIN_PAIRS` usable titles were counted, else None: the reason
+    checked after :func:`model_unavailable` (which needs no reading of the documents)."""
+    return "titles" if titles < MIN_PAIRS else None
 
 
 def model_unavailable(manifest: dict, base: str | None = None) -> str | None:
@@ -304,8 +310,7 @@ def _adapt(job: Job, base: str | None, config) -> None:
         report = TitlesReport()
         pairs = pairs_from_index(job.index, report=report)
         job.pairs, job.documents = report.pairs, report.documents
-        if report.pairs < MIN_PAIRS:
-            reason = "titles"
+        reason = too_few_titles(report.pairs)
     if reason is not None:
         job.error, job.state = reason, "failed"
         return
@@ -342,14 +347,13 @@ def _adapt(job: Job, base: str | None, config) -> None:
 def export_documents(index: str | Path, path: str | Path) -> int:
     """Write the documents of an index (id, title, text and metadata, from its store) to a JSONL file
     that :func:`index.build.build_index` reads with :data:`_FIELDS`; returns how many."""
-    from index.build import STORE_FILE
+    from index.layout import STORE_FILE
     from index.store import Store
 
     store = Store(Path(index) / STORE_FILE)
     n = 0
     with open(path, "w", encoding="utf-8") as f:
-        for doc_id in store.doc_ids():
-            doc = store.document(doc_id)
+        for doc in store.documents():
             record = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in _FIELDS.values()}
             record.update({_FIELDS["id"]: doc["id"], _FIELDS["title"]: doc["title"], _FIELDS["text"]: doc["text"]})
             f.write(json.dumps(record, ensure_ascii=False) + "\n")

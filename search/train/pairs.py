@@ -153,7 +153,7 @@ def pairs_from_index(index: str | Path, *, min_title_words: int = 2, min_title_c
 def index_documents(index: str | Path):
     """(id, title, text) of each document of an index, in the index's order (read from its store).
     An index that cannot be read raises :class:`~index.manifest.IndexFormatError`."""
-    from index.build import STORE_FILE
+    from index.layout import STORE_FILE
     from index.manifest import IndexFormatError, read_manifest
     from index.store import Store
 
@@ -161,10 +161,8 @@ def index_documents(index: str | Path):
     if manifest.get("shards"):
         raise IndexFormatError(f"{index} is split into shards; read the documents of the unsharded index")
     store = Store(Path(index) / STORE_FILE)
-    for doc_id in store.doc_ids():
-        doc = store.document(doc_id)
-        if doc is not None:
-            yield doc["id"], doc["title"], doc["text"]
+    for doc in store.documents():
+        yield doc["id"], doc["title"], doc["text"]
 
 
 def title_pairs(docs: Iterable[tuple[str, str, str]], *, min_title_words: int = 2, min_title_chars: int = 6,
