@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
@@ -25,9 +26,10 @@ from index.readers import CorpusError
 from index.shard import MAX_SHARDS, ShardError
 
 from .adaptive import AdaptiveDepth
-from .options import SearchOptions
+from .fusion import FusionMethod
+from .options import TRANSLIT_DOC, SearchOptions, Translit, option_field
+from .rerank import BACKENDS, Window
 from .evaluate import EvalInputError
-from .rerank import BACKENDS
 
 USER_ERRORS = (
     CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
@@ -218,6 +220,12 @@ def index_info(directory, as_json, verify):
 # -- query -----------------------------------------------------------------------------------------
 
 
+def search_option(name: str, *decls: str, **kwargs):
+    """A command-line option for a search option: its default and help from :class:`SearchOptions`."""
+    field = option_field(name)
+    return click.option(*decls, default=field.default, help=field.metadata["doc"], **kwargs)
+
+
 def searcher_options(func):
     for option in reversed([
         click.option("--dense-model", default="index", show_default=True,
@@ -227,20 +235,16 @@ def searcher_options(func):
                      help="Query with an encoder other than the index's (its fingerprint differs): experts only."),
         click.option("--reranker", default=DEFAULT_RERANKER, show_default=True, help="Cross-encoder: hub id or local path."),
         click.option("--no-rerank", is_flag=True, help="Skip the cross-encoder."),
-        click.option("--max-length", default=None, type=click.IntRange(16, 8192), help="Reranker max tokens (default: the model's)."),
+        search_option("max_length", "--max-length", type=click.IntRange(16, 8192)),
         click.option("--reranker-backend", type=click.Choice(BACKENDS),
                      default="auto", show_default=True,
                      help="auto: PyTorch on a GPU; on a CPU with bfloat16 (AMX, AVX-512 BF16) OpenVINO bf16, "
                           "else PyTorch fp32."),
-        click.option("--window", type=click.Choice(["best", "head"]), default="best", show_default=True,
-                     help="What the reranker reads of a long passage: the sentences matching the query most, or its head."),
-        click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None,
-                     help="Fusion method (default: the index's, see `amharic-search tune`; else the z-score weighted sum)."),
-        click.option("--rrf-k", default=None, type=float, help="RRF k (default: the index's; else 60)."),
-        click.option("--depth", default=None, type=click.IntRange(1, 10000),
-                     help="Documents per retriever (default: the index's; else 300)."),
-        click.option("--candidates", default=100, show_default=True, type=click.IntRange(1, 10000),
-                     help="Fused documents kept (each with one passage, the one the reranker reads)."),
+        search_option("window", "--window", type=click.Choice(get_args(Window)), show_default=True),
+        search_option("fusion", "--fusion", type=click.Choice(get_args(FusionMethod))),
+        search_option("rrf_k", "--rrf-k", type=float),
+        search_option("depth", "--depth", type=click.IntRange(1, 10000)),
+        search_option("candidates", "--candidates", show_default=True, type=click.IntRange(1, 10000)),
         strict_option,
     ]):
         func = option(func)
@@ -285,12 +289,10 @@ def prepare_query(text: str, translit: str) -> str:
 @main.command("query")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.argument("text")
-@click.option("--top-k", "-k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@search_option("top_k", "--top-k", "-k", show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
-@click.option("--translit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Latin typing to Ethiopic (selam -> ሰላም); auto: when the query has no Ethiopic letters.")
-@click.option("--adaptive", is_flag=True,
-              help="Adaptive rerank depth: stop scoring candidates once the rest are unlikely to reach the top 10.")
+@click.option("--translit", type=click.Choice(get_args(Translit)), default="auto", show_default=True, help=TRANSLIT_DOC)
+@click.option("--adaptive", is_flag=True, help=option_field("adaptive").metadata["doc"])
 @searcher_options
 @user_errors
 def query_cmd(directory, text, top_k, as_json, translit, adaptive, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,

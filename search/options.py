@@ -37,18 +37,21 @@ class SearchOptions:
     top_k: int = _opt(10, "Documents to return.", ge=1, le=100)
     stages: Stages = _opt("hybrid", "First-stage retrievers.")
     rerank: bool = _opt(True, "Rerank the candidates with the cross-encoder (when one is loaded).")
-    fusion: FusionMethod | None = _opt(None, "Fusion method (default: the index's).")
-    rrf_k: float | None = _opt(None, "RRF k (default: the index's).", gt=0, le=1e6)
+    fusion: FusionMethod | None = _opt(None, "Fusion method (default: the index's, see `amharic-search tune`; else the "
+                                             "z-score weighted sum).")
+    rrf_k: float | None = _opt(None, "RRF k (default: the index's; else 60).", gt=0, le=1e6)
     weights: dict[str, float] | None = _opt(None, "Weight per retriever of the weighted fusion (default: the index's).",
                                             api=False)
     normalization: Normalization | None = _opt(None, "Score normalization of the weighted fusion (default: the index's).",
                                                api=False)
-    depth: int | None = _opt(None, "Documents per retriever (default: the index's).", ge=1, le=2000)
-    candidates: int = _opt(100, "Fused documents kept (and reranked).", ge=1, le=500)
+    depth: int | None = _opt(None, "Documents per retriever (default: the index's; else 300).", ge=1, le=2000)
+    candidates: int = _opt(100, "Fused documents kept (each with one passage, the one the reranker reads).",
+                           ge=1, le=500)
     rerank_depth: int | None = _opt(None, "How many candidates to rerank (default: all).", ge=1, le=500)
     max_length: int | None = _opt(None, "Reranker max tokens (default: the model's).", ge=16, le=512)
     window: Window = _opt("best", "What the reranker reads of a long passage: the sentences that match the query "
                                   "most (best) or its beginning (head).")
+    """Bounds (``ge``, ``gt``, ``le``) are the search service's caps; the command line, local, allows more."""
     adaptive: AdaptiveDepth | None = _opt(None, "Adaptive rerank depth: stop scoring candidates once the rest are "
                                                 "unlikely to reach the top 10 (the rule and where it stopped: "
                                                 "\"adaptive\").")
@@ -72,8 +75,15 @@ class SearchOptions:
 
 
 Translit = Literal["auto", "on", "off"]
+TRANSLIT_DOC = "Latin typing to Ethiopic (selam -> ሰላም); auto: when the query has no Ethiopic letters."
+"""What ``translit`` does (the command line's ``--translit``, the service's ``translit``)."""
+
+
+def option_field(name: str):
+    """The dataclass field of a search option (its default, and its description and bounds in ``metadata``)."""
+    return next(f for f in fields(SearchOptions) if f.name == name)
 
 
 def option_bound(name: str, bound: str):
     """A bound (``ge``, ``gt``, ``le``) of a search option, as the service enforces it."""
-    return next(f for f in fields(SearchOptions) if f.name == name).metadata[bound]
+    return option_field(name).metadata[bound]

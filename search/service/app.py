@@ -52,7 +52,7 @@ from starlette.exceptions import HTTPException
 
 from ..adaptive import AdaptiveDepth
 from ..schema import MAX_QUERY_CHARS, QueryError, SearchResponse, clean_query
-from ..options import SearchOptions, Translit
+from ..options import TRANSLIT_DOC, SearchOptions, Translit
 from ..translit import transliterate_query
 from .core import (CONFIG_ENV, LIMITS, MAX_BODY_BYTES, MAX_CANDIDATES, MAX_DEADLINE_MS, ApiError, SearchService,
                    ServiceConfig)
@@ -73,8 +73,7 @@ class _RequestFields(BaseModel):
     deadline_ms: int | None = Field(None, ge=1, le=MAX_DEADLINE_MS,
                                     description="Past this many ms since the request arrived, answer with the first-stage "
                                                 "list (\"reranked\": false, with a warning) instead of waiting for the reranker.")
-    translit: Translit = Field("auto", description="Latin typing to Ethiopic (selam -> ሰላም); auto: when the query has "
-                                                   "no Ethiopic letters.")
+    translit: Translit = Field("auto", description=TRANSLIT_DOC)
     blocks: list[Annotated[int, Field(ge=1, le=MAX_CANDIDATES)]] = Field(
         default_factory=list, max_length=8,
         description="/v1/search/stream only: rerank progressively, e.g. [20]: the first 20 candidates, a line with "
