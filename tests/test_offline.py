@@ -242,6 +242,23 @@ def test_query_transliteration(run, lexical_index):
     assert d["query"] == "ቡና buna"  # auto: a query with Ethiopic letters is left as typed
     d = json.loads(run("query", lexical_index, "ቡና buna", "--no-rerank", "--json", "--translit", "on").stdout)
     assert d["query"] == "ቡና ቡና"
+    r = run("query", lexical_index, "xyzqwv blorf", "--no-rerank", "--json")  # Latin, but not Amharic typed in it
+    assert json.loads(r.stdout)["query"] == "xyzqwv blorf" and "searching for" not in r.stderr
+
+
+def test_the_fix_it_command_names_absolute_paths(run, tmp_path, monkeypatch):
+    """An index built with relative paths, searched from elsewhere (a server started in another folder):
+    the note's command names the corpus and the index where they are."""
+    from search import Searcher
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SAMPLE / "corpus.jsonl", "corpus.jsonl")
+    assert run("index", "build", "corpus.jsonl", "--out", "idx", "--no-dense").exit_code == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    searcher = Searcher.load(tmp_path / "idx", reranker=None)
+    (note,) = [w for w in searcher.warnings if w.startswith("dense retrieval skipped")]
+    assert f"`amharic-search index build {tmp_path / 'corpus.jsonl'} --out {tmp_path / 'idx'} --dense-model MODEL`" in note
 
 
 # -- interrupted builds ---------------------------------------------------------------------------
