@@ -65,6 +65,7 @@ CSS = """
 .as-up {color: #1a7f37;} .as-down {color: #cf222e;} .as-same {opacity: .6;}
 .as-text {margin: .35rem 0 .1rem 0; line-height: 1.7;}
 .as-text mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
+.as-full {line-height: 1.7; margin-bottom: .6rem;}
 .as-title mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
 .as-found {display: inline-block; font-size: .78rem; border-radius: 1rem; padding: 0 .5rem; margin-left: .3rem;
   cursor: help;}
@@ -550,11 +551,11 @@ def render_card(searcher, response, result, color: str, *, expert: bool, details
     if details:
         with st.expander(tr("more")):
             st.caption(tr("passage_heading"))
-            st.markdown(escape(result.text))
+            st.markdown(f'<div class="as-full">{escape(result.text)}</div>', unsafe_allow_html=True)  # escaped: safe
             full = (doc or {}).get("text", "")
             if full and len(" ".join(full.split())) > len(" ".join(result.text.split())) + 1:
                 st.caption(tr("full_document"))
-                st.markdown(escape(full))
+                st.markdown(f'<div class="as-full">{escape(full)}</div>', unsafe_allow_html=True)
 
 
 def ms_text(ms: float) -> str:

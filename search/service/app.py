@@ -65,6 +65,11 @@ from .core import (CONFIG_ENV, LIMITS, MAX_BODY_BYTES, MAX_CANDIDATES, MAX_DEADL
 
 DOCS_ASSETS = "/static-offline-docs"
 """Where the service serves the assets of /docs and /redoc (from the fastapi-offline package)."""
+DOCS_POLICY = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+"""The documentation pages load nothing from elsewhere, not even ReDoc's logo (it then leaves it out):
+a server without internet waits for no request that cannot be answered."""
+DOCS_PAGES = ("/docs", "/redoc")
 
 log = logging.getLogger("amharic_search.service")
 access_log = logging.getLogger("amharic_search.access")
@@ -204,6 +209,9 @@ class RequestMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
+                if scope.get("path") in DOCS_PAGES:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"content-security-policy", DOCS_POLICY)]}
             await send(message)
 
         try:
