@@ -562,17 +562,21 @@ def ms_text(ms: float) -> str:
     return tr("ms", value=f"{ms:.1f}" if ms < 10 else f"{ms:.0f}")
 
 
+def time_text(ms: float) -> str:
+    """A duration for readers: milliseconds under a second, else seconds."""
+    return ms_text(ms) if ms < 1000 else tr("seconds", value=f"{ms / 1000:.1f}")
+
+
 def summary_line(response, *, reranking: int = 0) -> str:
     n = len(response.results)
     parts = [tr("results_one") if n == 1 else tr("results_count", n=n)]
     first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
-    parts.append(ms_text(first))
+    parts.append(time_text(first))
     progress = response.rerank_progress
     if progress and progress[0] < progress[1]:
         parts.append(tr("reranked_so_far", done=progress[0], of=progress[1]))
     elif response.timings_ms.get("rerank") is not None:
-        ms = response.timings_ms["rerank"]
-        parts.append(tr("reranked_in", time=ms_text(ms) if ms < 1000 else tr("seconds", value=f"{ms / 1000:.1f}")))
+        parts.append(tr("reranked_in", time=time_text(response.timings_ms["rerank"])))
     elif reranking:
         parts.append(tr("reranking_now", n=reranking))
     return " · ".join(parts)
@@ -726,7 +730,7 @@ def labels(prefix: str):
 
 
 def header() -> None:
-    top = st.columns([4, 4], vertical_alignment="bottom")
+    top = st.columns([4, 4], vertical_alignment="center")
     top[0].title(tr("page_title"))
     # the two switches side by side in one row, which stays one row on a phone (columns would stack)
     with top[1].container(horizontal=True, key="switches", gap="medium"):
