@@ -6,16 +6,24 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 PORT ?= 8501
 
-.PHONY: setup app test browser-deps bench clean
+.PHONY: setup setup-test app test browser-deps bench clean
 
+# The page and the command line need only the package; the tests add their extra (pytest, Playwright,
+# Ray, the trainers' packages), so `make app` does not install what only `make test` uses.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
 
 app: setup
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
@@ -27,7 +35,7 @@ browser-deps:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Chromium (Debian/Ubuntu: apt-get install chromium) for the browser tests"; exit 1; fi; }
 
-test: setup browser-deps
+test: setup-test browser-deps
 	$(PY) -m pytest -q
 
 bench: setup

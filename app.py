@@ -20,18 +20,26 @@ from pathlib import Path
 
 import streamlit as st
 
-from index.manifest import IndexFormatError, describe_manifest, find_indexes, read_manifest
-from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, skipped_note
+from index.manifest import IndexFormatError, corpus_source, find_indexes, read_manifest
+from index.models import (
+    DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, looks_like_path, skipped_note,
+)
 from index.readers import CorpusError
 from search import QueryError, Searcher, SearchOptions
 from search.compare import compare_stages
+from search.loading import rebuild_command
 from search.ui.catalog import (
-    DEFAULT_INDEX_ROOT, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build, table_columns,
+    DEFAULT_INDEX_ROOT, MAX_UPLOAD_BYTES, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build,
+    table_columns,
 )
-from search.ui.display import doc_colors, escape, first_sentence, metadata_line, rank_change, rank_flow, sig3, snippet
-from search.schema import clean_query
+from search.ui.display import (
+    CHART_FONT, collection_facts, css_string, doc_colors, escape, first_sentence, highlight, match_label, metadata_line,
+    rank_change, rank_flow, sig3, snippet,
+)
+from search.ui.paths import models_dir
+from search.schema import NO_SEARCHABLE_WORDS, clean_query
 from search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
-from search.translit import transliterate_query
+from search.translit import latin_only, transliterate_query
 
 STAGES = ("bm25", "dense", "fused", "rerank")
 VIEWS = ("simple", "expert")
@@ -44,6 +52,7 @@ CSS = """
   unicode-range: U+030E, U+1200-1399, U+2D80-2DDE, U+AB01-AB2E;}
 .stApp :is(p, li, span, label, input, textarea, button, h1, h2, h3, h4, div):not([data-testid="stIconMaterial"]) {
   font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif;}
+.stApp :is(code, code *, pre) {font-family: 'Noto Sans Ethiopic Variable', 'Source Code Pro', monospace !important;}
 [data-testid="stMainBlockContainer"] {padding-top: 2.2rem;}
 .as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 10px; padding: .7rem .9rem; margin-bottom: .3rem;
   overflow-wrap: anywhere;}
@@ -56,14 +65,39 @@ CSS = """
 .as-up {color: #1a7f37;} .as-down {color: #cf222e;} .as-same {opacity: .6;}
 .as-text {margin: .35rem 0 .1rem 0; line-height: 1.7;}
 .as-text mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
-.as-meaning {display: inline-block; font-size: .78rem; border-radius: 1rem; padding: 0 .5rem; margin-left: .3rem;
-  background: rgba(31,119,180,.12); color: #1f5f99;}
+.as-full {line-height: 1.7; margin-bottom: .6rem;}
+.as-title mark {background: #ffe58f; padding: 0 .1rem; border-radius: 2px;}
+.as-found {display: inline-block; font-size: .78rem; border-radius: 1rem; padding: 0 .5rem; margin-left: .3rem;
+  cursor: help;}
+.as-found-dense {background: rgba(31,119,180,.12); color: #1f5f99;}
+.as-found-bm25, .as-found-both {background: rgba(44,160,44,.12); color: #1d6b1d;}
 .as-scores {font-size: .8rem; opacity: .8; margin-top: .2rem;}
 .as-summary {font-size: .95rem; opacity: .8; margin: .2rem 0 .5rem 0;}
 .as-dot {display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; flex: none;}
 .as-elsewhere {font-size: .8rem; opacity: .8;}
+/* the header's language and view switches stay on one line, also on a phone */
+.st-key-switches {justify-content: flex-end;}
+.st-key-switches [data-testid="stRadio"] {width: auto;}
+/* Streamlit's own words, replaced by the page's (localized_css) */
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {display: none;}
+[data-testid="stFileUploaderDropzoneInstructions"] > div > span {display: none;}
+[data-testid="stFileUploaderDropzoneInstructions"] > div::after {white-space: normal; font-size: .85rem;}
+[data-testid="InputInstructions"] > span {display: none;}
 </style>
 """
+
+
+def localized_css() -> str:
+    """The words Streamlit's own widgets show (the upload button and its limits, the Enter hint under
+    a text box), in the page's language: CSS replaces them, since Streamlit has no setting for them."""
+    mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+    rules = {
+        '[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"]::after': tr("upload_choose"),
+        '[data-testid="stFileUploaderDropzoneInstructions"] > div::after': tr("upload_limit", mb=mb),
+        '.st-key-query [data-testid="InputInstructions"]::after': tr("enter_to_search"),
+        '.st-key-upload_name [data-testid="InputInstructions"]::after': tr("enter_to_apply"),
+    }
+    return "<style>" + "".join(f"{selector} {{content: {css_string(text)};}}" for selector, text in rules.items()) + "</style>"
 
 
 def settings() -> argparse.Namespace:
@@ -156,20 +190,26 @@ def sidebar_collections(indexes: dict) -> str:
         st.session_state["index_choice"] = st.session_state.pop("pending_index")
     if st.session_state.get("index_choice") not in names:
         st.session_state["index_choice"] = names[0]
-    return st.sidebar.selectbox(tr("collection_label"), names, key="index_choice")
+    shown = {name: collection_name(name) for name in names}  # fixed when it is drawn, as labels()
+    return st.sidebar.selectbox(tr("collection_label"), names, key="index_choice", format_func=shown.get)
 
 
-def sidebar_about(manifest: dict, searcher) -> None:
+def collection_name(name: str) -> str:
+    """A collection as the page names it: the sample collection in the page's language, others as named."""
+    return tr("sample_name") if name == "sample" else name
+
+
+def sidebar_about(manifest: dict, searcher, *, expert: bool) -> None:
     with st.sidebar.expander(tr("about_collection")):
-        for key, value in describe_manifest(manifest):
-            st.text(f"{key}: {value}")
-        st.text(f"{tr('reranker_in_use')}: {searcher.reranker.name if searcher.reranker else tr('none')}")
+        reranker = searcher.reranker.name if searcher.reranker else None
+        for label, value in collection_facts(manifest, reranker, tr, expert=expert):
+            st.caption(escape(f"{label}{tr('label_sep')}{value}"))  # escaped: names are the collection's own
 
 
 def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
     with st.sidebar.expander(tr("upload_title")):
         files = st.file_uploader(tr("upload_files"), type=["jsonl", "ndjson", "csv", "tsv", "txt", "md"],
-                                 accept_multiple_files=True, key="uploads")
+                                 accept_multiple_files=True, key="uploads", max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
         uploads = [Upload(f.name, f.getvalue()) for f in files or []]
         text_field, title_field = "text", "title"
         columns = table_columns(uploads[0]) if len(uploads) == 1 else None
@@ -180,7 +220,7 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
             chosen = st.selectbox(tr("upload_title_column"), options,
                                   index=options.index("title") if "title" in options else 0, key="upload_title_field")
             title_field = "" if chosen == none else chosen
-        name = st.text_input(tr("upload_name"), value="my-corpus", key="upload_name")
+        name = st.text_input(tr("upload_name"), value=tr("upload_default_name"), key="upload_name")
         skip_bad = st.checkbox(tr("upload_skip_bad"), value=False, key="upload_skip_bad")
         if encoder_here:
             with_dense = st.checkbox(tr("upload_dense"), value=True, key="upload_dense", help=tr("upload_dense_help"))
@@ -352,35 +392,97 @@ def adapt_figures(before: dict | None, after: dict | None, heldout: int) -> None
 # -- notices ----------------------------------------------------------------------------------------
 
 
-def missing_models_notice(searcher, manifest: dict, notes: list[str], encoder_here: bool) -> None:
-    """One short notice for what is off, and the details for whoever runs the server in an expander."""
+def missing_models_notice(searcher, manifest: dict, encoder_here: bool, *, args, encoder: str,
+                          index_dir: Path | None) -> None:
+    """One short notice for what is off; "How to turn it on" under it: a sentence for the reader, then
+    the administrator's part, marked as such, with its command lines (paths as they are on this server).
+    ``encoder``: the one the page queries the collection with (see query_encoder)."""
+    lexical = not manifest.get("dense")
     # a collection without embeddings because the encoder is not here counts as "meaning-based search is off"
-    dense_off = skipped_note(searcher.warnings, "dense") or (not manifest.get("dense") and not encoder_here)
-    rerank_off = skipped_note(searcher.warnings, "rerank")
-    if dense_off and rerank_off:
+    # (through the service the page cannot tell; the collection is then said to be a keyword collection)
+    dense_missing = (not args.api and not encoder_here) if lexical else bool(skipped_note(searcher.warnings, "dense"))
+    rerank_missing = bool(skipped_note(searcher.warnings, "rerank"))
+    if dense_missing and rerank_missing:
         line = tr("off_both")
-    elif dense_off:
+    elif dense_missing:
         line = tr("off_dense")
-    elif rerank_off:
+    elif rerank_missing:
         line = tr("off_rerank")
-    elif not manifest.get("dense"):
+    elif lexical:
         line = tr("off_lexical_index")
     else:
         return
     st.info(line, icon="ℹ️")
     with st.expander(tr("how_to_turn_on")):
-        st.caption(tr("how_to_intro"))
-        for note in dict.fromkeys([*notes, *searcher.warnings]):
-            st.code(note, language=None, wrap_lines=True)
-        st.caption(tr("how_to_bundle"))
-        st.code("amharic-search models download --to bundle\n"
-                f"amharic-search app --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]} "
-                f"--reranker bundle/{DEFAULT_RERANKER.split('/')[-1]}", language="bash")
-        if not manifest.get("dense"):
-            st.caption(tr("how_to_lexical"))
-            st.code(f"amharic-search index build {manifest.get('corpus', {}).get('path', 'CORPUS')} "
-                    f"--out {getattr(searcher, 'directory', 'DIR')} --dense-model bundle/{DEFAULT_DENSE_MODEL.split('/')[-1]}",
-                    language="bash")
+        st.caption(tr("how_reader"))
+        with st.container(border=True, key="admin"):
+            st.markdown(f":material/build: **{escape(tr('how_admin'))}**")
+            admin_steps(manifest, args=args, index_dir=index_dir, encoder=encoder, dense_missing=dense_missing,
+                        rerank_missing=rerank_missing)
+
+
+BUNDLE = "amharic-models"  # the folder `amharic-search models download --to` writes, in the administrator's steps
+
+
+def admin_steps(manifest: dict, *, args, index_dir: Path | None, encoder: str, dense_missing: bool,
+                rerank_missing: bool) -> None:
+    """What the administrator does to turn the missing stages on: get the models here, start the page
+    (or the service) with them, prepare a lexical-only collection again. Command lines stay Latin; every
+    path is absolute, as it is on the machine the page runs on."""
+    import shlex
+
+    def say(key: str, **values) -> None:
+        st.caption(escape(tr(key, **values)))  # escaped: plain text (no Markdown lists from "1.")
+
+    def command(text: str) -> None:
+        st.code(text, language="bash", wrap_lines=True)
+
+    built = (manifest.get("dense") or {}).get("model")
+    dense_model = (built if encoder == "index" else encoder) or args.dense_model or DEFAULT_DENSE_MODEL
+    download = f"amharic-search models download --to {BUNDLE}"
+    for option, name, default in (("--dense-model", dense_model, DEFAULT_DENSE_MODEL),
+                                  ("--reranker", args.reranker, DEFAULT_RERANKER)):
+        if name and name != default and not looks_like_path(name):  # another hub model than the defaults
+            download += f" {option} {shlex.quote(name)}"
+    folder = models_dir(args.index_root)
+
+    def bundled(name: str, root: str) -> str:
+        return f"{root}/{name.rstrip('/').split('/')[-1]}"
+
+    if args.api:  # the service has the models, on its own machine
+        say("how_missing_service", url=args.api)
+        say("how_step_download")
+        command(download)
+        say("how_step_serve", bundle=BUNDLE)
+        command(f"amharic-search serve INDEX --dense-model {bundled(dense_model, 'MODELS')} "
+                f"--reranker {bundled(args.reranker or DEFAULT_RERANKER, 'MODELS')}")
+        return
+    if dense_missing:
+        say("how_missing_dense", model=dense_model)
+    if rerank_missing:
+        say("how_missing_rerank", model=args.reranker)
+    dense_path = bundled(dense_model, str(folder)) if dense_missing else dense_model
+    if dense_missing or rerank_missing:
+        say("how_step_download")
+        command(download)
+        say("how_step_copy", bundle=BUNDLE)
+        command(str(folder))
+        say("how_step_restart")
+        start = "amharic-search app" + (f" --index {shlex.quote(str(Path(args.index).resolve()))}" if args.index else "")
+        if dense_missing:
+            start += f" --dense-model {shlex.quote(dense_path)}"
+        if rerank_missing:
+            start += f" --reranker {shlex.quote(bundled(args.reranker, str(folder)))}"
+        command(start)
+    if not manifest.get("dense") and index_dir is not None:
+        if (not args.index and manifest.get("name") == "sample"
+                and Path(index_dir).resolve().parent == Path(args.index_root).resolve()):
+            say("how_sample_auto")  # the page adds the sample's embeddings itself (ensure_sample)
+        elif corpus_source(manifest) is None:
+            say("how_rebuild_gone")
+        else:
+            say("how_step_rebuild")
+            command(rebuild_command(manifest, Path(index_dir), dense_path))
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -401,7 +503,7 @@ def card_title(result) -> str:
 
 
 def move_badge(result) -> str:
-    change = rank_change(result.ranks.fused, result.ranks.rerank)
+    change = rank_change(result.ranks.fused, result.ranks.rerank, new=tr("rank_new"))
     if not change:
         return ""
     cls = "as-up" if change.startswith("↑") else "as-down" if change.startswith("↓") else "as-same"
@@ -417,45 +519,63 @@ def score_line(result, stages: list[str]) -> str:
     return " · ".join(parts)
 
 
+def title_and_text(searcher, response, result, *, budget: int | None = None) -> tuple[str, str]:
+    """A card's title and snippet as safe HTML, the words of the search highlighted in both, and after
+    the snippet the label that says how the result was found when no highlighted word says it."""
+    html_snippet, matched = snippet(searcher.analyzer, result.text, response.query_terms,
+                                    **({"budget": budget} if budget else {}))
+    title = highlight(searcher.analyzer, card_title(result), response.query_terms)
+    found = match_label(result, matched or "<mark>" in title)
+    if found:
+        html_snippet += (f'<span class="as-found as-found-{found}" title="{escape(tr(f"found_{found}_why"))}">'
+                         f'{escape(tr(f"found_{found}"))}</span>')
+    return title, html_snippet
+
+
 def render_card(searcher, response, result, color: str, *, expert: bool, details: bool) -> None:
-    html_snippet, matched = snippet(searcher.analyzer, result.text, response.query_terms)
+    title, html_snippet = title_and_text(searcher, response, result)
     doc = searcher.document(result.doc_id)
     meta = metadata_line(result.doc_id, (doc or {}).get("metadata"))
     meta_html = " · ".join(
-        f'<span class="as-id">{escape(v)}</span>' if k == "id" else f"{escape(k)}: {escape(v)}" for k, v in meta)
-    meaning = "" if matched else f'<span class="as-meaning">{escape(tr("matched_by_meaning"))}</span>'
+        f'<span class="as-id" title="{escape(tr("doc_id"))}">{escape(v)}</span>' if k == "id"
+        else f"{escape(k)}{escape(tr('label_sep'))}{escape(v)}" for k, v in meta)
     scores = f'<div class="as-scores">{escape(score_line(result, stages_shown(response)))}</div>' if expert else ""
     st.markdown(
         f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{color}"></span>'
-        f'<span class="as-rank">{result.rank}</span><span class="as-title">{escape(card_title(result))}</span>'
+        f'<span class="as-rank">{result.rank}</span><span class="as-title">{title}</span>'
         f'{move_badge(result)}</div><div class="as-meta">{meta_html}</div>'
-        f'<div class="as-text">{html_snippet}{meaning}</div>{scores}</div>',
+        f'<div class="as-text">{html_snippet}</div>{scores}</div>',
         unsafe_allow_html=True,
     )
     if details:
         with st.expander(tr("more")):
             st.caption(tr("passage_heading"))
-            st.markdown(escape(result.text))
+            st.markdown(f'<div class="as-full">{escape(result.text)}</div>', unsafe_allow_html=True)  # escaped: safe
             full = (doc or {}).get("text", "")
             if full and len(" ".join(full.split())) > len(" ".join(result.text.split())) + 1:
                 st.caption(tr("full_document"))
-                st.markdown(escape(full))
+                st.markdown(f'<div class="as-full">{escape(full)}</div>', unsafe_allow_html=True)
 
 
 def ms_text(ms: float) -> str:
     return tr("ms", value=f"{ms:.1f}" if ms < 10 else f"{ms:.0f}")
 
 
+def time_text(ms: float) -> str:
+    """A duration for readers: milliseconds under a second, else seconds."""
+    return ms_text(ms) if ms < 1000 else tr("seconds", value=f"{ms / 1000:.1f}")
+
+
 def summary_line(response, *, reranking: int = 0) -> str:
     n = len(response.results)
     parts = [tr("results_one") if n == 1 else tr("results_count", n=n)]
     first = sum(v or 0 for k, v in response.timings_ms.items() if k in ("bm25", "dense", "fusion"))
-    parts.append(ms_text(first))
+    parts.append(time_text(first))
     progress = response.rerank_progress
     if progress and progress[0] < progress[1]:
         parts.append(tr("reranked_so_far", done=progress[0], of=progress[1]))
     elif response.timings_ms.get("rerank") is not None:
-        parts.append(tr("reranked_in", time=tr("seconds", value=f"{response.timings_ms['rerank'] / 1000:.1f}")))
+        parts.append(tr("reranked_in", time=time_text(response.timings_ms["rerank"])))
     elif reranking:
         parts.append(tr("reranking_now", n=reranking))
     return " · ".join(parts)
@@ -507,28 +627,62 @@ def flow_chart(response, colors: dict[str, str]):
         color=alt.Color("doc_id:N", scale=alt.Scale(domain=ids, range=[colors[i] for i in ids]), legend=None),
         tooltip=[alt.Tooltip("title:N", title=tr("axis_document"))],
     )
-    font = "Noto Sans Ethiopic Variable, Source Sans Pro, sans-serif"  # the served font: Ethiopic labels on any machine
-    return ((lines + names).properties(height=360, padding={"right": 190}, usermeta={"embedOptions": {"renderer": "svg"}})
-            .configure_axis(labelFont=font, titleFont=font).configure_text(font=font))
+    return styled((lines + names).properties(height=360, padding={"right": 190}))
+
+
+def styled(chart):
+    """Every chart of the page: the served Ethiopic font (labels, titles, tooltips) drawn as SVG, so
+    Ethiopic text renders on a machine without an Ethiopic font of its own."""
+    return (chart.properties(usermeta={"embedOptions": {"renderer": "svg"}})
+            .configure(font=CHART_FONT)
+            .configure_axis(labelFont=CHART_FONT, titleFont=CHART_FONT)
+            .configure_legend(labelFont=CHART_FONT, titleFont=CHART_FONT)
+            .configure_title(font=CHART_FONT).configure_text(font=CHART_FONT))
 
 
 def render_flow(response, colors: dict[str, str]) -> None:
     chart = flow_chart(response, colors)
     if chart is None:
-        st.caption(tr("flow_single"))
+        shown = stages_shown(response)
+        st.caption(tr("flow_single", stage=tr(f"stage_{shown[0]}") if shown else ""))
         return
     st.caption(tr("flow_caption"))
     st.altair_chart(chart, width="stretch")
 
 
-def render_timings(timings: dict) -> None:
+def timed_stages(response) -> list[str]:
+    """The stages whose time the chart shows: those that ran (combining only when two lists were fused)."""
+    ran = {"bm25": "bm25" in response.stages, "dense": "dense" in response.stages, "fusion": bool(response.fusion),
+           "rerank": "rerank" in response.stages}
+    return [k for k, v in response.timings_ms.items() if ran.get(k) and v is not None]
+
+
+def timing_chart(response):
+    """Time per stage: one bar per stage that ran, in milliseconds."""
+    import altair as alt
     import pandas as pd
 
-    stages = {tr(f"timing_{k}"): v for k, v in timings.items() if k != "total" and v is not None}
+    stages = timed_stages(response)
     if not stages:
+        return None
+    frame = pd.DataFrame({"stage": [tr(f"timing_{k}") for k in stages],
+                          "ms": [round(response.timings_ms[k], 1) for k in stages]})
+    frame["label"] = [ms_text(v) for v in frame["ms"]]
+    base = alt.Chart(frame).encode(
+        x=alt.X("ms:Q", title=tr("timing_ms"), axis=alt.Axis(tickCount=5)),
+        y=alt.Y("stage:N", sort=list(frame["stage"]), title=None, axis=alt.Axis(labelLimit=160)),
+        tooltip=[alt.Tooltip("stage:N", title=tr("axis_stage")), alt.Tooltip("label:N", title=tr("timing_ms"))],
+    )
+    bars = base.mark_bar(color="#1f77b4") + base.mark_text(align="left", dx=4, fontSize=12).encode(text="label:N")
+    return styled(bars.properties(height={"step": 30}, padding={"right": 90}))
+
+
+def render_timings(response) -> None:
+    chart = timing_chart(response)
+    if chart is None:
         return
     st.caption(tr("timings_title"))
-    st.bar_chart(pd.DataFrame({tr("timing_ms"): list(stages.values())}, index=list(stages)), horizontal=True, height=150)
+    st.altair_chart(chart, width="stretch")
 
 
 def render_compare(searcher, query: str, options: dict) -> None:
@@ -553,14 +707,13 @@ def render_compare(searcher, query: str, options: dict) -> None:
         with col:
             st.markdown(f"**{escape(tr(key))}** · {escape(ms_text(resp.timings_ms['total']))}")
             for r in resp.results:
-                html_snippet, matched = snippet(searcher.analyzer, r.text, resp.query_terms, budget=140)
+                title, html_snippet = title_and_text(searcher, resp, r, budget=140)
                 elsewhere = " · ".join(f"{tr(other)} #{positions[other][r.doc_id]}" for other in responses
                                        if other != key and r.doc_id in positions[other])
-                meaning = "" if matched else f'<span class="as-meaning">{escape(tr("matched_by_meaning"))}</span>'
                 st.markdown(
                     f'<div class="as-card"><div class="as-head"><span class="as-dot" style="background:{colors[r.doc_id]}"></span>'
-                    f'<span class="as-rank">{r.rank}</span><span class="as-title">{escape(card_title(r))}</span></div>'
-                    f'<div class="as-text">{html_snippet}{meaning}</div>'
+                    f'<span class="as-rank">{r.rank}</span><span class="as-title">{title}</span></div>'
+                    f'<div class="as-text">{html_snippet}</div>'
                     + (f'<div class="as-elsewhere">{escape(tr("cmp_elsewhere"))}: {escape(elsewhere)}</div>' if elsewhere else "")
                     + "</div>",
                     unsafe_allow_html=True,
@@ -576,11 +729,13 @@ def labels(prefix: str):
 
 
 def header() -> None:
-    top = st.columns([4, 2, 2], vertical_alignment="bottom")
+    top = st.columns([4, 4], vertical_alignment="center")
     top[0].title(tr("page_title"))
-    top[1].radio(tr("lang_label"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True,
+    # the two switches side by side in one row, which stays one row on a phone (columns would stack)
+    with top[1].container(horizontal=True, key="switches", gap="medium"):
+        st.radio(tr("lang_label"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True,
                  label_visibility="collapsed")
-    top[2].radio(tr("view_label"), VIEWS, format_func=labels("view_"), key="view", horizontal=True,
+        st.radio(tr("view_label"), VIEWS, format_func=labels("view_"), key="view", horizontal=True,
                  label_visibility="collapsed")
     st.caption(tr("tagline"))
 
@@ -623,18 +778,26 @@ def simple_options(searcher) -> dict:
 
 def search_box(manifest: dict) -> str | None:
     with st.form("search", clear_on_submit=False, border=False):
-        cols = st.columns([6, 1], vertical_alignment="bottom")
-        typed = cols[0].text_input(tr("query_label"), key="query", placeholder=tr("query_placeholder"),
-                                   label_visibility="collapsed")
-        submitted = cols[1].form_submit_button(tr("search_button"), width="stretch", type="primary")
+        # the box and its button on one line, on a phone too
+        with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+            typed = st.text_input(tr("query_label"), key="query", placeholder=tr("query_placeholder"),
+                                  label_visibility="collapsed")
+            submitted = st.form_submit_button(tr("search_button"), type="primary")
     examples = manifest.get("examples") or []
+    searched = submitted or "pending_query" in st.session_state or bool(st.session_state.get("last_query"))
     if examples:
-        st.caption(tr("examples_label"))
-        cols = st.columns(min(4, len(examples)))
-        for i, example in enumerate(examples[:8]):
-            if cols[i % len(cols)].button(example, key=f"ex{i}", width="stretch"):
-                st.session_state["pending_query"] = st.session_state["_set_query"] = example
-                st.rerun()  # the example fills the search box, then runs
+        # whole examples (never cut with "…"), wrapping as the width allows; once a search has run they
+        # fold away, so that on a phone the first result is on the first screen
+        if searched:
+            shelf = st.expander(tr("examples_more"))
+        else:
+            st.caption(tr("examples_label"))
+            shelf = st.container()
+        with shelf, st.container(horizontal=True, gap="small", key="examples"):
+            for i, example in enumerate(examples[:8]):
+                if st.button(example, key=f"ex{i}"):
+                    st.session_state["pending_query"] = st.session_state["_set_query"] = example
+                    st.rerun()  # the example fills the search box, then runs
     query = st.session_state.pop("pending_query", None)
     if query is not None:
         st.session_state["last_query"] = query
@@ -652,13 +815,12 @@ def main() -> None:
         st.session_state["query"] = st.session_state.pop("_set_query")
     expert = st.session_state.get("view") == "expert"
     st.set_page_config(page_title=tr("page_title"), page_icon="🔎", layout="wide" if expert else "centered")
-    st.markdown(CSS, unsafe_allow_html=True)
+    st.markdown(CSS + localized_css(), unsafe_allow_html=True)
     args = settings()
     root = Path(args.index_root)
     build_model = args.dense_model or DEFAULT_DENSE_MODEL
     encoder_here = not args.api and bool(cached_model(build_model))  # looked up once a run (uploads, the notice)
 
-    notes: list[str] = []
     indexes: dict[str, Path | str] = {}
     if args.api:  # the collections are the ones the service serves
         from search.service.client import ServiceError
@@ -673,7 +835,7 @@ def main() -> None:
     elif args.index:
         indexes[Path(args.index).name] = Path(args.index)
     else:
-        notes += ensure_sample(root, build_model)
+        ensure_sample(root, build_model)  # its notes: the notice's "How to turn it on" says what they say
     if not args.api:
         for path in find_indexes(root):
             indexes.setdefault(path.name, path)
@@ -698,7 +860,7 @@ def main() -> None:
         st.error(tr("cannot_open"))
         st.code(str(exc), language=None, wrap_lines=True)
         return
-    sidebar_about(manifest, searcher)
+    sidebar_about(manifest, searcher, expert=expert)
     if not args.api:  # uploads are indexed here; a service serves the collections it was started with
         sidebar_upload(root, build_model, encoder_here)
     if expert:
@@ -706,7 +868,8 @@ def main() -> None:
 
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")
-    missing_models_notice(searcher, manifest, notes, encoder_here)
+    missing_models_notice(searcher, manifest, encoder_here, args=args, encoder=encoder,
+                          index_dir=None if args.api else Path(indexes[choice]))
     options = expert_controls(searcher) if expert else simple_options(searcher)
     query = search_box(manifest)
     sync_url()
@@ -721,6 +884,8 @@ def main() -> None:
     if converted != query:
         st.markdown(tr("searching_for", converted=escape(converted), typed=escape(query)))
         query = converted
+    elif options["translit"] and latin_only(query):  # Latin, but not Amharic typed in Latin letters
+        st.caption(escape(tr("not_transliterated", typed=query)))
 
     if expert:
         results_tab, compare_tab = st.tabs([tr("tab_results"), tr("tab_compare")])
@@ -754,7 +919,7 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
                                         blocks=(FIRST_BLOCK,) if options["candidates"] > FIRST_BLOCK else ())
         response = next(stream)
     except QueryError as exc:
-        st.info(str(exc))
+        st.info(tr("no_searchable_words") if str(exc) == NO_SEARCHABLE_WORDS else str(exc))
         return
     results_box, flow_box, timing_box = st.empty(), st.empty(), st.empty()
     colors = doc_colors(r.doc_id for r in response.results)
@@ -776,7 +941,7 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
                 render_flow(response, colors)
     if expert:
         with timing_box.container():
-            render_timings(response.timings_ms)
+            render_timings(response)
 
 
 if __name__ == "__main__":

@@ -336,7 +336,7 @@ def build_index(
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "amharic_search_version": __version__,
             "corpus": {
-                "path": str(corpus),
+                "path": str(corpus.resolve()),  # absolute: a fix-it command names it wherever it runs
                 "format": format,
                 "sha256": corpus_hash.hexdigest(),
                 "documents": writer.num_docs,

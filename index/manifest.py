@@ -80,6 +80,16 @@ def read_manifest(directory: str | Path, *, verify: bool = False) -> dict:
     return manifest
 
 
+def corpus_source(m: dict) -> Path | None:
+    """The corpus an index was built from, as an absolute path, when it is on this machine (a fix-it
+    command names it); None when it is not (moved, deleted, an upload's temporary folder)."""
+    recorded = (m.get("corpus") or {}).get("path")
+    if not recorded:
+        return None
+    path = Path(recorded).expanduser()
+    return path.resolve() if path.exists() else None
+
+
 def describe_manifest(m: dict) -> list[tuple[str, str]]:
     """The manifest as (label, value) lines for people."""
     corpus, dense, ana = m.get("corpus", {}), m.get("dense"), m.get("analyzer", {})

@@ -27,6 +27,22 @@ class CorpusError(ValueError):
     """A corpus that cannot be read; the message names the file and line."""
 
 
+def json_problem(msg: str, doc: str, pos: int, *, line: bool = False) -> str:
+    r"""What is wrong with a JSON text, where: ``json.JSONDecodeError``'s message (``msg``, which may
+    end in "at") completed with the column (and the line, with ``line=True``) of ``pos`` in ``doc``.
+
+    >>> json_problem("Invalid control character at", '{"a": "x\ty"}', 8)
+    'not valid JSON: invalid control character at column 9'
+    >>> json_problem("Expecting value", '{"a":\n}', 6, line=True)
+    'not valid JSON: expecting value at line 2, column 1'
+    """
+    lineno = doc.count("\n", 0, pos) + 1
+    column = pos - doc.rfind("\n", 0, pos)
+    where = f"line {lineno}, column {column}" if line else f"column {column}"
+    what = msg[:1].lower() + msg[1:]
+    return f"not valid JSON: {what} {where}" if what.endswith(" at") else f"not valid JSON: {what} at {where}"
+
+
 @dataclass
 class Document:
     id: str
@@ -231,7 +247,7 @@ def _read_jsonl(text, path, id_field, text_field, title_field, skip_bad, report)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            _bad(skip_bad, report, f"{where}: not valid JSON ({exc.msg})")
+            _bad(skip_bad, report, f"{where}: {json_problem(exc.msg, exc.doc, exc.pos)}")
             continue
         if not isinstance(record, dict):
             _bad(skip_bad, report, f"{where}: expected a JSON object, got {type(record).__name__}")

@@ -404,8 +404,8 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
     click.echo(f"{'mode':<16}" + "".join(f"{n:>12}" for n in names))
     for mode, metrics in table.items():
         click.echo(f"{mode:<16}" + "".join(f"{metrics[n]:>12.4f}" for n in names))
-    for mode, why in skipped.items():
-        click.echo(f"{mode:<16}  skipped: {why}")
+    for mode, why in skipped.items():  # in the table's columns: the word under the first figure, then why
+        click.echo(f"{mode:<16}{'skipped':>12}  ({why})")
 
 
 @main.command("tune")

@@ -4,11 +4,12 @@ one note; ``strict`` makes it an error)."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.dense import embedding_dim
-from index.manifest import IndexFormatError
+from index.manifest import IndexFormatError, corpus_source
 from index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, model_fingerprint, resolve_model
 
 from .rerank import Backend, Reranker
@@ -38,13 +39,20 @@ def check_encoder(built: dict, name: str, *, allow_other: bool = False, notes: l
 
 def lexical_only_note(manifest: dict, directory: Path, dense_model: str | None = None) -> str:
     """The note for an index built without embeddings: how to add them (the same build, with an encoder)."""
-    corpus = (manifest.get("corpus") or {}).get("path") or "CORPUS"
+    return (f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
+            f"build it again with an encoder: `{rebuild_command(manifest, directory, dense_model)}` (only the "
+            "embeddings are new work); --no-dense leaves dense retrieval out without this note")
+
+
+def rebuild_command(manifest: dict, directory: Path, dense_model: str | None = None) -> str:
+    """The command that adds embeddings to a lexical-only index, with paths that work where it runs
+    (absolute: a server's working directory is not the one the index was built in); ``CORPUS``
+    stands for a corpus that is no longer where it was built from, ``MODEL`` for an unknown encoder."""
+    corpus = corpus_source(manifest) or "CORPUS"
     model = dense_model if dense_model not in ("index", None) else "MODEL"
     shards = f" --shards {len(manifest['shards'])}" if manifest.get("shards") else ""
-    return (f"dense retrieval skipped: the index was built without embeddings (lexical only). To add them, "
-            f"build it again with an encoder: `amharic-search index build {corpus} --out {directory} "
-            f"--dense-model {model}{shards}` (only the embeddings are new work); --no-dense leaves dense "
-            "retrieval out without this note")
+    return (f"amharic-search index build {shlex.quote(str(corpus))} --out {shlex.quote(str(Path(directory).resolve()))} "
+            f"--dense-model {shlex.quote(str(model))}{shards}")
 
 
 @dataclass(frozen=True)

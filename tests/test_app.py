@@ -62,7 +62,14 @@ def plain(html: str) -> str:
 
 
 def snippet_of(card: str) -> str:
-    return plain(re.search(r'<div class="as-text">(.*?)</div>', card).group(1))
+    """A card's snippet without its label (how the result was found)."""
+    return plain(re.search(r'<div class="as-text">(.*?)(<span class="as-found.*?</span>)?</div>', card).group(1))
+
+
+def found_label(card: str) -> str | None:
+    """The stage part of a card's label (``dense``, ``bm25``, ``both``), None when it has none."""
+    m = re.search(r'class="as-found as-found-(\w+)"', card)
+    return m.group(1) if m else None
 
 
 def test_empty_page_shows_guidance(app_env):
@@ -78,11 +85,10 @@ def test_simple_view_reads_like_search_results(both_modes):
     assert 'class="as-rank">1<' in found[0]
     assert all("as-scores" not in c for c in found)  # no score line for readers
     for card in found:
-        text = snippet_of(card).replace(t("matched_by_meaning", "en"), "")
-        assert len(text.strip("…")) <= SNIPPET_CHARS
+        assert len(snippet_of(card).strip("…")) <= SNIPPET_CHARS
     assert "<mark>" in "".join(found)  # query words highlighted
     (line,) = summary(at)
-    assert re.search(r"10 results · [\d.]+ ms · reranked in [\d.]+ s", line)
+    assert re.search(r"10 results · [\d.]+ m?s · reranked in [\d.]+ m?s", line)
     assert not at.metric and len(at.get("vega_lite_chart")) == 1  # the rank flow only: no timing tiles or charts
     assert [e.label for e in at.main.expander][-11:] == ["More"] * 10 + ["How the ranking was made"]  # one click away
 
@@ -95,7 +101,7 @@ def test_a_card_without_a_title_shows_its_first_sentence(tmp_path, monkeypatch):
     monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(tmp_path / "indexes"))
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
     (card,) = cards(search(page(), "ቡና"))
-    assert 'class="as-title">የቡና ዋጋ ጨመረ።<' in card
+    assert plain(re.search(r'class="as-title">(.*?)</span><', card).group(1)) == "የቡና ዋጋ ጨመረ።"
     assert card.count("n1") == 1  # the id once, in the source line
     assert "date: 2024-05-01" in plain(card) and "source: ዜና" in plain(card)
 
@@ -145,7 +151,7 @@ def test_the_summary_says_while_the_rest_is_being_reranked(app_env, searcher):
     assert lines[0].endswith(t("reranking_now", "am").format(n=100))
     assert lines[1].endswith(t("reranked_so_far", "am").format(done=20, of=100))
     assert "{" not in lines[2] and lines[2].split(" · ")[-1] == t("reranked_in", "am").format(
-        time=t("seconds", "am").format(value=f"{steps[2].timings_ms['rerank'] / 1000:.1f}"))
+        time=page_module.time_text(steps[2].timings_ms["rerank"]))
 
 
 def test_stage_controls_change_what_runs(app_env):
@@ -157,7 +163,7 @@ def test_stage_controls_change_what_runs(app_env):
     assert found and all("Keywords" in c and "Meaning" not in c and "Combined" not in c and "Reranked" not in c
                          for c in found)
     assert len(at.get("vega_lite_chart")) == 1  # the timings only: no movement between stages to draw
-    assert any(c.value == t("flow_single", "en") for c in at.caption)
+    assert any(c.value == t("flow_single", "en", stage=t("stage_bm25", "en")) for c in at.caption)
 
 
 def test_controls_of_a_missing_stage_are_explained_not_shown(app_env, monkeypatch):
@@ -232,7 +238,8 @@ def test_missing_model_is_said_once_and_kindly(app_env, monkeypatch):
     assert [i.value for i in at.info][:1] == [t("off_rerank", "en")]
     assert not at.warning
     (how,) = [e for e in at.expander if e.label == "How to turn it on"]
-    assert any("reranker-amharic-medium" in c.value and "models download" in c.value for c in how.code)
+    commands = "\n".join(c.value for c in how.code)
+    assert "models download" in commands and "--reranker " in commands and "reranker-amharic-medium" in commands
     outside = [m.value for m in at.main.markdown] + [i.value for i in at.info] + [c.value for c in at.main.caption]
     assert not any("--" in text for text in outside)  # no command-line flag outside the expander
     search(at, "የቡና ምርት")
@@ -260,7 +267,7 @@ def test_unknown_words_page_says_the_results_match_by_meaning(both_modes):
     at = search(page(), "ዝዝዝዝዝ ቅቅቅቅቅ")
     assert t("no_word_found", "en") in [c.value for c in at.caption]
     found = cards(at)
-    assert found and all(t("matched_by_meaning", "en") in c for c in found)  # the dense stage still answers
+    assert found and all(found_label(c) == "dense" and t("found_dense", "en") in c for c in found)  # dense answers
 
 
 # (a lone surrogate cannot come from a browser, and AppTest cannot send one: the library tests cover it)
@@ -281,7 +288,9 @@ def test_amharic_is_the_default_interface(app_env):
     (line,) = summary(at)
     assert "ውጤቶች" in line and "results" not in line
     english = {v["en"].split("{")[0].strip() for v in STRINGS.values() if v["en"] != v["am"]} - {""}
-    shown = ([plain(m.value) for m in at.main.markdown if "<style>" not in m.value] + [c.value for c in at.main.caption]
+    ids = r'<span class="as-id"[^>]*>[^<]*</span>'  # document ids are the collection's, not the page's words
+    shown = ([plain(re.sub(ids, "", m.value)) for m in at.main.markdown if "<style>" not in m.value]
+             + [c.value for c in at.main.caption]
              + [b.label for b in at.main.button] + [i.value for i in at.main.info] + [e.label for e in at.main.expander]
              + [r.label for r in at.main.radio] + [o for r in at.main.radio for o in r.options] + [at.main.title[0].value])
     assert not [(s, e) for s in shown for e in english if e in s and e not in ("English", "BM25")]
@@ -310,8 +319,8 @@ def test_every_string_exists_in_both_languages():
 
 
 def test_no_unused_strings_and_no_unknown_keys():
-    source = (ROOT / "app.py").read_text(encoding="utf-8")
-    literal = set(re.findall(r"""\btr\(["'](\w+)["']""", source)) | set(re.findall(r'"(cmp_\w+)"', source))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "app.py", ROOT / "search" / "ui" / "display.py"))
+    literal = set(re.findall(r"""\b(?:tr|say)\(["'](\w+)["']""", source)) | set(re.findall(r'"(cmp_\w+)"', source))
     prefixes = set(re.findall(r'''\btr\(f["'](\w+_)\{''', source)) | set(re.findall(r'labels\("(\w+_)"\)', source)) | {"progress_"}
     assert literal <= set(STRINGS), literal - set(STRINGS)
     unused = [k for k in STRINGS if k not in literal and not any(k.startswith(p) for p in prefixes)]
@@ -460,6 +469,127 @@ def test_adapt_runs_to_the_end_then_the_collection_is_rebuilt_with_it(titled_col
     assert [s.value for s in adapt_box(at).success] == [escape(t("adapt_rebuilt", "en", model=job.model.name))]
     assert [b.label for b in adapt_box(at).button] == ["Adapt"]  # nothing pending: adapt again from the new model
     about = [e for e in at.sidebar.expander if e.label == "About this collection"][0]
-    assert any(str(job.model) in x.value for x in about.text)  # the page searches the rebuilt collection
+    assert any(str(job.model) in unescape(x.value) for x in about.caption)  # the page searches the rebuilt collection
     found = [c for c in cards(search(at, "የወባ በሽታ")) if "as-scores" in c]
     assert found and "Meaning" in plain(found[0])
+
+
+# -- what a reader sees: labels, words, charts (issue 23) -----------------------------------------------
+
+
+def score_line_of(card: str) -> str:
+    return plain(re.search(r'<div class="as-scores">(.*?)</div>', card).group(1))
+
+
+@pytest.mark.parametrize("query", ["የቡና ወጪ ንግድ", "selam", "የወባ በሽታ መከላከል", "ዝዝዝዝዝ ቅቅቅቅቅ"])
+def test_a_label_says_what_the_stages_did(app_env, query):
+    """A card's label follows the stages' own scores (the expert view's score line): "found by meaning"
+    only when dense retrieval found the result and keyword search did not."""
+    at = search(page(view="expert"), query)
+    results = [c for c in cards(at) if "as-scores" in c]
+    assert results
+    for card in results:
+        label, scores = found_label(card), score_line_of(card)
+        by_words = not scores.startswith(f"Keywords {t('not_found_by', 'en')}")
+        by_meaning = f"Meaning {t('not_found_by', 'en')}" not in scores
+        expected = {(True, True): "both", (True, False): "bm25", (False, True): "dense"}[(by_words, by_meaning)]
+        assert label in (expected, None), (label, scores)
+        if label is None:  # no label: a highlighted word of the search says why the result is there
+            assert "<mark>" in card
+
+
+def test_without_meaning_based_search_no_card_claims_it(lexical_index, monkeypatch):
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(lexical_index.parent))
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    labels = []
+    for query in ("የቡና ወጪ ንግድ", "selam", "የወባ በሽታ መከላከል"):
+        found = cards(search(page(lang="am"), query))
+        assert found
+        assert not [c for c in found if t("found_dense", "am") in c or found_label(c) in ("dense", "both")]
+        assert all("<mark>" in c or found_label(c) == "bm25" for c in found)  # each card says why it is there
+        labels += [found_label(c) for c in found]
+    assert "bm25" in labels  # the keyword label is said where no highlighted word shows why
+
+
+def test_latin_nonsense_is_searched_as_typed(app_env):
+    at = search(page(), "xyzqwv blorf")
+    assert not any("Searching for" in m.value for m in at.markdown)
+    assert t("not_transliterated", "en", typed="xyzqwv blorf") in [unescape(c.value) for c in at.caption]
+    assert at.session_state["last_query"] == "xyzqwv blorf"
+
+
+def test_about_this_collection_speaks_the_page_language(app_env):
+    def about(at):
+        (box,) = [e for e in at.sidebar.expander if e.label == t("about_collection", "am")]
+        return [unescape(c.value) for c in box.caption]
+
+    simple = about(page(lang="am"))
+    assert simple[0] == t("about_name", "am") + t("label_sep", "am") + t("sample_name", "am")
+    assert any(line.startswith(t("about_documents", "am")) and line.endswith("143") for line in simple)
+    assert not [line for line in simple if re.search("[A-Za-z]", line)], simple  # no format version, sha, k1=…
+    expert = about(page(lang="am", view="expert"))
+    assert len(expert) > len(simple) and any(line.startswith(t("about_bm25", "am")) and "k1=" in line for line in expert)
+    assert all(re.match("[\u1200-\u137f]", line) for line in expert)  # every label in Amharic, values as they are
+
+
+def test_how_to_turn_it_on_is_for_the_administrator_with_paths_of_this_server(app_env, monkeypatch, sample_index):
+    from search.ui.paths import models_dir
+
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "rasyosef/reranker-amharic-medium")
+    at = page(lang="am")
+    (how,) = [e for e in at.expander if e.label == t("how_to_turn_on", "am")]
+    assert how.caption[0].value == t("how_reader", "am") and not re.search("[A-Za-z]", how.caption[0].value)
+    assert any(t("how_admin", "am") in m.value for m in how.markdown)  # the administrator's part, marked
+    commands = [c.value for c in how.code]
+    folder = str(models_dir(sample_index.parent))
+    assert folder in commands and folder.startswith("/")
+    (start,) = [c for c in commands if c.startswith("amharic-search app")]
+    assert f"--reranker {folder}/reranker-amharic-medium" in start and "--dense-model" not in start  # only what is off
+    assert not [c.value for c in how.code if "\n" in c.value.strip()]  # one command a block, wrapped, never cut
+
+
+def test_a_keyword_collection_says_so_and_how_to_add_meaning(tmp_path, monkeypatch, tiny_models):
+    """A lexical-only collection with the encoder on this computer: not "the model is not here", and the
+    rebuild command names the corpus and the collection by absolute paths, wherever it was built from."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "a", "title": "ቡና", "text": "የቡና ዋጋ ጨመረ።"},
+                                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    build_index("c.jsonl", "indexes/words", dense_model=None, show_progress=False)  # relative paths
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX", str(tmp_path / "indexes" / "words"))
+    monkeypatch.setenv("AMHARIC_SEARCH_INDEX_ROOT", str(tmp_path / "indexes"))
+    monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
+    monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
+    at = page()
+    assert [i.value for i in at.info][:1] == [t("off_lexical_index", "en")]
+    (how,) = [e for e in at.expander if e.label == "How to turn it on"]
+    (rebuild,) = [c.value for c in how.code]
+    assert rebuild == (f"amharic-search index build {tmp_path / 'c.jsonl'} --out {tmp_path / 'indexes' / 'words'} "
+                       f"--dense-model {tiny_models['encoder']}")
+
+
+def test_examples_fold_away_once_a_search_has_run(app_env):
+    at = page(lang="am")
+    assert t("examples_label", "am") in [c.value for c in at.main.caption]
+    assert t("examples_more", "am") not in [e.label for e in at.main.expander]
+    examples = [b.label for b in at.main.button if b.key and b.key.startswith("ex")]
+    assert examples
+    search(at, "ቡና")
+    (shelf,) = [e for e in at.main.expander if e.label == t("examples_more", "am")]
+    assert [b.label for b in shelf.button] == examples  # still one click away
+    assert t("examples_label", "am") not in [c.value for c in at.main.caption]
+
+
+def test_time_per_stage_shows_the_stages_that_ran_with_a_unit_in_the_served_font(app_env):
+    from search.ui.display import CHART_FONT
+
+    at = page(view="expert")
+    at.radio(key="mode").set_value("lexical")
+    at.checkbox(key="rerank").uncheck()
+    (timings,) = search(at, "የቡና ምርት").get("vega_lite_chart")
+    spec = str(timings.proto)
+    assert t("timing_bm25", "en") in spec and t("timing_ms", "en") in spec and CHART_FONT in spec
+    assert t("timing_fusion", "en") not in spec and t("timing_dense", "en") not in spec  # only keyword search ran
+    flow, timings = search(page(view="expert"), "የቡና ምርት").get("vega_lite_chart")
+    assert all(t(f"timing_{k}", "en") in str(timings.proto) for k in ("bm25", "dense", "fusion", "rerank"))
+    assert CHART_FONT in str(flow.proto)

@@ -72,8 +72,10 @@ def test_simple_view_reads_like_search_results(server, tmp_path):
         wait_reranked(page)
         cards = page.locator(".as-card")
         expect(cards).to_have_count(10, timeout=30_000)
-        for text in page.locator(".as-card .as-text").all_inner_texts():
-            assert len(text.replace("matched by meaning", "").strip().strip("…")) <= SNIPPET_CHARS
+        for card in page.locator(".as-card .as-text").all():  # the snippet, its label (how it was found) left out
+            text = card.evaluate("e => [...e.childNodes].filter(n => !(n.classList && n.classList.contains('as-found')))"
+                                 ".map(n => n.textContent).join('')")
+            assert len(text.strip().strip("…")) <= SNIPPET_CHARS
         assert page.locator(".as-card mark").count() > 0
         assert page.locator(".as-scores").count() == 0  # no score line for readers
         assert page.get_by_text("Deploy", exact=True).count() == 0  # no Deploy button (client.toolbarMode)
@@ -110,21 +112,41 @@ def test_the_interface_is_amharic_by_default(server):
         run_query(page, QUERY)
         wait_reranked(page)
         text = main_text(page)
+        words = " ".join(page.evaluate(VISIBLE_TEXT, '.as-id, [data-testid="stIconMaterial"]'))  # ids: the collection's
         english = {v["en"].split("{")[0].strip() for v in STRINGS.values() if v["en"] != v["am"]} - {"", "English", "BM25"}
-        left = [e for e in english if e in text]
+        left = [e for e in english if re.search(rf"(?<![A-Za-z]){re.escape(e)}(?![A-Za-z])", words)]
         assert left == [], left
-        assert "ውጤቶች" in text and "ምሳሌ ይሞክሩ፦" in text
+        assert "ውጤቶች" in text and STRINGS["examples_more"]["am"] in text  # the examples, folded away
 
 
-def test_phone_width(server):
-    with browser_page(390, 844) as page:
-        page.goto(server + "/?lang=en")
-        run_query(page, QUERY)
-        wait_reranked(page)
-        expect(page.locator(".as-card")).to_have_count(10, timeout=30_000)
-        assert page.locator(".as-card").first.is_visible()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollWidth") <= 390
+@pytest.mark.parametrize("lang", ["am", "en"])
+def test_phone_width(server, offline_server, lang):
+    """At 390 px the first result's title and the start of its snippet are on the first screen (844 px),
+    with the offline notice too; the examples fold away once a search has run; nothing is wider."""
+    for url in (server, offline_server):
+        with browser_page(390, 844) as page:
+            page.goto(f"{url}/?lang={lang}&index=sample")
+            run_query(page, QUERY)
+            expect(page.locator(".as-card").first).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(1000)
+            first = page.locator(".as-card").first.locator(".as-text").bounding_box()
+            assert first["y"] + 30 < 844, first  # the title and the first line of the snippet
+            assert not page.locator(".st-key-examples button").first.is_visible()  # folded away…
+            assert page.get_by_text(STRINGS["examples_more"][lang]).is_visible()  # …one click away
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            assert page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollWidth") <= 390
+
+
+def test_example_searches_are_whole_on_a_desktop(server):
+    with browser_page(1280, 900) as page:
+        page.goto(server + "/?lang=am")
+        buttons = page.locator(".st-key-examples button")
+        expect(buttons.first).to_be_visible(timeout=60_000)
+        assert buttons.count() >= 5
+        cut = buttons.evaluate_all("bs => bs.filter(b => { const p = b.querySelector('p') || b; "
+                                   "return p.scrollWidth > p.clientWidth + 1 || p.textContent.includes('…'); })"
+                                   ".map(b => b.textContent)")
+        assert cut == []
 
 
 def test_offline_page_keeps_command_lines_in_the_expander(offline_server):
@@ -135,7 +157,7 @@ def test_offline_page_keeps_command_lines_in_the_expander(offline_server):
         assert "Meaning-based search and reranking are off" in text
         assert "--" not in text and "amharic-search" not in text  # no command line outside "How to turn it on"
         page.get_by_text("How to turn it on").click()
-        page.get_by_text("models download --to bundle").first.wait_for(timeout=30_000)
+        page.get_by_text("models download --to amharic-models").first.wait_for(timeout=30_000)
         assert "--reranker" in main_text(page)
 
 
@@ -245,3 +267,136 @@ def test_the_page_through_the_search_service_shows_the_same_results(server, serv
     env = {"AMHARIC_SEARCH_API": service_url, "AMHARIC_SEARCH_INDEX_ROOT": "/nonexistent", "HF_HUB_OFFLINE": "1"}
     with streamlit_server(env) as through_service:
         assert ids(through_service) == ids(server)
+
+
+# -- what an Amharic-reading manager sees (issue 23) --------------------------------------------------
+
+AM = {k: v["am"] for k, v in STRINGS.items()}
+
+# Every visible piece of text of the page (text nodes, input values, CSS generated content) outside the
+# places where Latin belongs: the collection's own text and ids, icons, and the administrator's part.
+VISIBLE_TEXT = """excluded => {
+  const out = [], root = document.querySelector('[data-testid="stApp"]');
+  // drawn, not clipped to a pixel nor moved off the left edge (a skip link), not in a closed panel
+  const shown = el => { const s = getComputedStyle(el), r = el.getBoundingClientRect();
+    return el.getClientRects().length && s.visibility === 'visible' && parseFloat(s.fontSize) > 0
+      && r.width > 1 && r.height > 1 && r.right > 0 && !el.closest('details:not([open]) > :not(summary)'); };
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement, text = walker.currentNode.textContent.trim();
+    if (text && el && !el.closest(excluded) && shown(el)) out.push(text);
+  }
+  for (const el of root.querySelectorAll('input:is([type=text], [type=search], :not([type])), textarea')) if (el.value && shown(el) && !el.closest(excluded)) out.push(el.value);
+  for (const el of root.querySelectorAll('*')) {
+    const c = getComputedStyle(el, '::after').content;
+    if (c && c !== 'none' && c !== 'normal' && shown(el) && !el.closest(excluded)) out.push(c);
+  }
+  return out;
+}"""
+NOT_THE_PAGES_WORDS = ('.as-text, .as-title, .as-id, [data-testid="stIconMaterial"], .st-key-admin, '
+                       '[data-testid="stSidebarCollapseButton"], [data-testid="stExpandSidebarButton"]')
+LATIN_ALLOWED = {"English", "Enter", "JSONL", "CSV", "TSV", "TXT", "MD", ".txt", ".md"}  # names, file types
+
+
+def latin_words(texts) -> set[str]:
+    return {w for text in texts for w in re.findall(r"\.?[A-Za-z][A-Za-z0-9.-]*", text)} - LATIN_ALLOWED
+
+
+def idle(page) -> None:
+    """Wait until the page has finished running (no "Running…" status)."""
+    page.wait_for_timeout(500)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=60_000)
+
+
+def test_the_amharic_page_is_in_amharic(offline_server):
+    """Offline (the notice, How to turn it on), every panel open, the Enter hint showing: no English
+    word, only the administrator's part holds command lines."""
+    with browser_page() as page:
+        page.goto(offline_server + "/?lang=am&index=sample")  # the sample collection (uploads may sort before it)
+        run_query(page, "የቡና ወጪ ንግድ")
+        idle(page)
+        for label in (AM["how_to_turn_on"], AM["about_collection"], AM["upload_title"], AM["examples_more"]):
+            page.get_by_text(label, exact=True).click()
+            idle(page)
+        expect(page.get_by_text(AM["how_reader"])).to_be_visible()
+        for more in page.get_by_text(AM["more"], exact=True).all():  # each result's passage and whole document
+            more.click()
+        page.wait_for_timeout(500)
+        page.get_by_placeholder(re.compile("የቡና ምርት")).press("End")
+        page.get_by_placeholder(re.compile("የቡና ምርት")).type(" ")  # the hint under the box shows while typing
+        page.locator('.st-key-query [data-testid="InputInstructions"]').wait_for(timeout=10_000)
+        texts = page.evaluate(VISIBLE_TEXT, NOT_THE_PAGES_WORDS)
+        assert latin_words(texts) == set(), latin_words(texts)
+        joined = " ".join(texts)
+        for key in ("enter_to_search", "upload_choose", "how_reader", "about_documents"):
+            assert AM[key].split("{")[0].strip() in joined, key
+        admin = page.locator(".st-key-admin")
+        assert AM["how_admin"] in admin.inner_text() and "amharic-search app --dense-model /" in admin.inner_text()
+        assert page.locator('[data-testid="stMain"] code').filter(has_text="amharic-search").count() == \
+            admin.locator("code").filter(has_text="amharic-search").count() > 0  # command lines: the administrator's part only
+        code = admin.locator("code").first
+        assert code.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # wrapped, not cut at the edge
+
+
+def test_a_label_says_what_the_stages_did(offline_server, server):
+    """Without meaning-based search no card says "found by meaning" (e.g. የቡና ወጪ ንግድ, selam typed in Latin);
+    with it, a card says so only where keyword search did not find the result."""
+    with browser_page() as page:
+        for query in ("የቡና ወጪ ንግድ", "selam"):
+            page.goto(offline_server + "/?lang=am&index=sample")
+            run_query(page, query)
+            idle(page)
+            assert AM["found_dense"] not in main_text(page) and page.locator(".as-found-dense").count() == 0
+            for card in page.locator(".as-card").all():  # each card says why it is there
+                assert card.locator("mark").count() > 0 or card.locator(".as-found-bm25").count() == 1
+        page.goto(server + "/?lang=en&view=expert&q=" + "ዝዝዝዝዝ ቅቅቅቅቅ")  # no word of it is in any document
+        wait_reranked(page)
+        results = page.locator(".as-card").filter(has=page.locator(".as-scores"))
+        expect(results).to_have_count(10, timeout=30_000)
+        for card in results.all():
+            assert card.locator(".as-found-dense").count() == 1
+            assert card.locator(".as-scores").inner_text().startswith("Keywords not found")
+
+
+def test_charts_draw_ethiopic_in_the_served_font_with_units(server, offline_server):
+    with browser_page() as page:
+        page.goto(server + "/?lang=am&view=expert&q=" + QUERY)
+        wait_reranked(page)
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        expect(charts).to_have_count(2, timeout=60_000)
+        for chart in charts.all():
+            chart.locator("svg text").first.wait_for(timeout=30_000)
+        fonts = page.locator('[data-testid="stVegaLiteChart"] svg text').evaluate_all(
+            "els => els.map(e => [e.textContent, getComputedStyle(e).fontFamily])")
+        assert fonts and all(f.startswith('"Noto Sans Ethiopic Variable"') for _, f in fonts), fonts
+        assert page.evaluate("document.fonts.check('12px \"Noto Sans Ethiopic Variable\"', 'ቃል')")  # the font is loaded
+        labels = [text for text, _ in fonts]
+        assert AM["timing_ms"] in labels and AM["timing_fusion"] in labels  # the unit; combining: two lists ran
+        page.goto(offline_server + "/?lang=am&view=expert&index=sample&q=" + QUERY)
+        timing = page.locator('[data-testid="stVegaLiteChart"]')
+        timing.locator("svg text").first.wait_for(timeout=60_000)
+        labels = timing.locator("svg text").evaluate_all("els => els.map(e => e.textContent)")
+        assert AM["timing_bm25"] in labels and AM["timing_ms"] in labels
+        assert AM["timing_fusion"] not in labels and AM["timing_dense"] not in labels  # only keyword search ran
+
+
+def test_api_docs_work_without_internet(service_url):
+    """/docs (Swagger UI) and /redoc (ReDoc) load everything from the service itself."""
+    with browser_page() as page:
+        outside = []
+
+        def only_the_service(route):
+            if route.request.url.startswith(service_url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_the_service)
+        page.goto(service_url + "/docs")
+        page.locator(".swagger-ui .opblock").first.wait_for(timeout=60_000)
+        assert page.locator(".swagger-ui .opblock", has_text="/v1/search").count() >= 2
+        page.goto(service_url + "/redoc")
+        page.get_by_role("heading", name=re.compile("amharic-search")).first.wait_for(timeout=60_000)
+        page.get_by_text("/v1/search/stream").first.wait_for(timeout=30_000)
+        assert outside == []

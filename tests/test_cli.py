@@ -52,7 +52,7 @@ def test_index_build_lexical_only_and_bad_input(run, tmp_path):
     r = run("index", "build", corpus, "--out", tmp_path / "x", "--no-dense")
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1] == (
-        f"Error: {corpus}, line 2: not valid JSON (Expecting property name enclosed in double quotes) "
+        f"Error: {corpus}, line 2: not valid JSON: expecting property name enclosed in double quotes at column 2 "
         "(use --skip-bad to skip such records)"
     )
     assert "Traceback" not in r.output

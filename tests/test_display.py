@@ -5,7 +5,7 @@ from index.manifest import read_manifest
 from index.readers import CorpusError
 from search.ui.catalog import MAX_UPLOAD_BYTES, Upload, build_from_uploads, safe_name
 from search.ui.display import doc_colors, escape, highlight, rank_change
-from search.translit import looks_transliterated, to_ethiopic
+from search.translit import looks_transliterated, to_ethiopic, transliterate_query
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_highlight_uses_the_analyzer_and_escapes():
 
 def test_rank_change_and_colors():
     assert rank_change(8, 1) == "↑ 7" and rank_change(1, 3) == "↓ 2" and rank_change(4, 4) == "="
-    assert rank_change(None, 1) == "new" and rank_change(3, None) == ""
+    assert rank_change(None, 1) == "new" and rank_change(3, None) == "" and rank_change(None, 1, new="አዲስ") == "አዲስ"
     colors = doc_colors([f"d{i}" for i in range(30)])
     assert len(set(list(colors.values())[:20])) == 20
 
@@ -44,6 +44,19 @@ def test_transliteration():
     assert to_ethiopic("selam buna") == "ሰላም ቡና"
     assert to_ethiopic("addis") == to_ethiopic("adis")  # gemination is not written
     assert to_ethiopic("buna 2024!") == "ቡና 2024!"
+
+
+
+@pytest.mark.parametrize("query", ["selam", "selam buna", "yemenged timhirt", "tsehay", "addis abeba", "hagerachn"])
+def test_amharic_typed_in_latin_letters_is_converted(query):
+    assert looks_transliterated(query) and transliterate_query(query) == to_ethiopic(query) != query
+
+
+@pytest.mark.parametrize("query", ["xyzqwv blorf", "xyzqwv", "selam xyzqwv", "strengths", "brrr", "123", "ሰላም buna"])
+def test_latin_nonsense_is_searched_as_typed(query):
+    """Not transliterated (auto): a word without a vowel or with four consonants in a row is not Amharic."""
+    assert not looks_transliterated(query) and transliterate_query(query) == query
+    assert transliterate_query(query, "on") == to_ethiopic(query)  # unless asked
 
 
 @pytest.mark.parametrize("name, expected", [("../../etc/passwd", "passwd"), ("..", "corpus"), ("a/b\\c.txt", "c.txt"),

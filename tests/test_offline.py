@@ -2,6 +2,7 @@
 offline bundles, transliterated queries. No test here reaches the hub (HF_HUB_OFFLINE=1)."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -86,7 +87,10 @@ def test_eval_offline_runs_what_it_can_and_lists_the_rest(run, sample_index):
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["lexical", "dense", "hybrid", "hybrid+rerank"]
-    assert lines[-1].split(None, 1)[1] == "skipped: no reranker"
+    assert lines[-1].split(None, 1)[1] == "skipped  (no reranker)"
+    header, first = lines[1].split()[1], lines[1].index(lines[1].split()[1])
+    column_end = first + len(header)  # the skipped line stands in the table's columns: under the first figure
+    assert re.search(r"\d\.\d{4}", lines[2]).end() == column_end == lines[-1].index("skipped") + len("skipped")
     assert RERANKER_NOTE in r.stderr and "note: skipped modes: hybrid+rerank (no reranker)" in r.stderr
     d = json.loads(run("eval", sample_index, *QUERIES, "--limit", "5", "--json").stdout)
     assert list(d["results"]) == ["lexical", "dense", "hybrid"] and d["skipped"] == {"hybrid+rerank": "no reranker"}
@@ -238,6 +242,23 @@ def test_query_transliteration(run, lexical_index):
     assert d["query"] == "ቡና buna"  # auto: a query with Ethiopic letters is left as typed
     d = json.loads(run("query", lexical_index, "ቡና buna", "--no-rerank", "--json", "--translit", "on").stdout)
     assert d["query"] == "ቡና ቡና"
+    r = run("query", lexical_index, "xyzqwv blorf", "--no-rerank", "--json")  # Latin, but not Amharic typed in it
+    assert json.loads(r.stdout)["query"] == "xyzqwv blorf" and "searching for" not in r.stderr
+
+
+def test_the_fix_it_command_names_absolute_paths(run, tmp_path, monkeypatch):
+    """An index built with relative paths, searched from elsewhere (a server started in another folder):
+    the note's command names the corpus and the index where they are."""
+    from search import Searcher
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SAMPLE / "corpus.jsonl", "corpus.jsonl")
+    assert run("index", "build", "corpus.jsonl", "--out", "idx", "--no-dense").exit_code == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    searcher = Searcher.load(tmp_path / "idx", reranker=None)
+    (note,) = [w for w in searcher.warnings if w.startswith("dense retrieval skipped")]
+    assert f"`amharic-search index build {tmp_path / 'corpus.jsonl'} --out {tmp_path / 'idx'} --dense-model MODEL`" in note
 
 
 # -- interrupted builds ---------------------------------------------------------------------------

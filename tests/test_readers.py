@@ -18,8 +18,12 @@ def test_jsonl_keeps_extra_fields_and_normalizes(tmp_path):
 
 def test_jsonl_bad_line_names_file_and_line(tmp_path):
     f = write(tmp_path / "c.jsonl", '{"id": "a", "text": "ቡና"}\n{not json\n{"id": "c", "text": "ሻይ"}\n')
-    with pytest.raises(CorpusError, match=r"c\.jsonl, line 2: not valid JSON"):
+    with pytest.raises(CorpusError, match=r"c\.jsonl, line 2: not valid JSON: expecting property name enclosed in "
+                                          r"double quotes at column 2 "):
         list(read_corpus(f))
+    f2 = write(tmp_path / "d.jsonl", '{"id": "a", "text": "ቡና\tሻይ"}\n')  # a raw tab inside a string
+    with pytest.raises(CorpusError, match=r"d\.jsonl, line 1: not valid JSON: invalid control character at column 24 "):
+        list(read_corpus(f2))
     report = ReadReport()
     docs = list(read_corpus(f, skip_bad=True, report=report))
     assert [d.id for d in docs] == ["a", "c"]

@@ -242,7 +242,10 @@ def test_every_error_is_json_with_the_command_line_message(http, lexical_index):
         (http.post("/v1/search", json={"query": "ቡና", "stages": "magic"}), 422, "invalid_request", "stages:"),
         (http.post("/v1/search", json={"query": "ቡና", "topk": 3}), 422, "invalid_request", "topk:"),
         (http.post("/v1/search", json={"top_k": 3}), 422, "invalid_request", "query:"),
-        (http.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request", ""),
+        (http.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request",
+         "the request body is not valid JSON: expecting property name enclosed in double quotes at line 1, column 2"),
+        (http.post("/v1/search", content='{"query": "ቡና",\n "top_k": 3,}'.encode(), headers={"content-type": "application/json"}),
+         422, "invalid_request", "the request body is not valid JSON: "),
         (http.post("/v1/search", content=b"x" * 70_000, headers={"content-type": "application/json"}), 413, "too_large", "bytes"),
         (http.post("/v1/search", content=iter([b"x" * 40_000] * 2), headers={"content-type": "application/json"}), 413,
          "too_large", "bytes"),  # chunked, no content-length
@@ -485,6 +488,7 @@ def test_api_key_cors_and_access_log(sample_index, caplog):
     svc.close()
     line = json.loads([rec.getMessage() for rec in caplog.records if rec.name == "amharic_search.access"][-1])
     assert line["path"] == "/v1/search" and line["status"] == 200 and line["index"] == "sample"
+    assert line["stages"] == ["bm25"] and line["reranked"] is False  # what ran (hybrid was asked: no encoder here)
     assert set(line["stages_ms"]) == {"bm25", "dense", "fusion", "rerank", "total"} and line["ms"] > 0
     assert "ቡና" not in json.dumps(line, ensure_ascii=False)  # the query text is not logged
     svc = make_service(sample_index, use_dense=False, cors_origins=["https://x.example"])
@@ -591,3 +595,28 @@ def test_a_real_server_answers_over_http_and_stops_cleanly(sample_index, tiny_mo
         for _, _, proc in servers:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_bad_json_body_is_said_with_where(http):
+    body = '{"query": "ቡና",\n "top_k": 3,}'
+    with pytest.raises(json.JSONDecodeError) as exc:
+        json.loads(body)
+    r = http.post("/v1/search", content=body.encode(), headers={"content-type": "application/json"})
+    what = exc.value.msg[0].lower() + exc.value.msg[1:]
+    assert r.status_code == 422 and r.json() == {
+        "error": "invalid_request",
+        "message": f"the request body is not valid JSON: {what} at line 2, column {exc.value.colno}"}
+
+
+def test_api_docs_are_served_from_the_package(http):
+    """/docs and /redoc reference only the service's own assets (fastapi-offline), so they work offline."""
+    import re
+
+    for path in ("/docs", "/redoc"):
+        page = http.get(path)
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text) + re.findall(r"url: ?'([^']+)'", page.text)
+        assert urls and all(u.startswith("/") for u in urls), urls  # nothing from a CDN or Google Fonts
+        for url in urls:
+            if url.startswith("/static-offline-docs/"):
+                assert http.get(url).status_code == 200 and len(http.get(url).content) > 1000

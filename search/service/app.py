@@ -46,9 +46,12 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException
 
+
+from index.readers import json_problem
 
 from ..adaptive import AdaptiveDepth
 from ..schema import MAX_QUERY_CHARS, QueryError, SearchResponse, clean_query
@@ -59,6 +62,14 @@ from .core import (CONFIG_ENV, LIMITS, MAX_BODY_BYTES, MAX_CANDIDATES, MAX_DEADL
 
 
 
+
+DOCS_ASSETS = "/static-offline-docs"
+"""Where the service serves the assets of /docs and /redoc (from the fastapi-offline package)."""
+DOCS_POLICY = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+"""The documentation pages load nothing from elsewhere, not even ReDoc's logo (it then leaves it out):
+a server without internet waits for no request that cannot be answered."""
+DOCS_PAGES = ("/docs", "/redoc")
 
 log = logging.getLogger("amharic_search.service")
 access_log = logging.getLogger("amharic_search.access")
@@ -197,6 +208,9 @@ class RequestMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
+                if scope.get("path") in DOCS_PAGES:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"content-security-policy", DOCS_POLICY)]}
             await send(message)
 
         try:
@@ -251,9 +265,12 @@ def create_app(service: SearchService) -> FastAPI:
         yield
         service.close()  # after uvicorn has let the requests in flight finish
 
-    app = FastAPI(title="amharic-search", version=app_version, lifespan=lifespan,
-                  description="Amharic semantic search: BM25 + dense retrieval, fused, reranked by a cross-encoder. "
-                              "Errors are JSON {\"error\", \"message\"}.")
+    # /docs (Swagger UI) and /redoc (ReDoc) load their scripts and styles from the package
+    # fastapi-offline (Swagger UI: Apache-2.0, ReDoc: MIT) under /static-offline-docs, never from a CDN,
+    # so they work on a server without internet
+    app = FastAPIOffline(title="amharic-search", version=app_version, lifespan=lifespan, static_url=DOCS_ASSETS,
+                         description="Amharic semantic search: BM25 + dense retrieval, fused, reranked by a cross-encoder. "
+                                     "Errors are JSON {\"error\", \"message\"}.")
 
     def json_response(obj, status: int = 200) -> Response:
         return Response(_dumps(obj), status_code=status, media_type="application/json")
@@ -270,6 +287,11 @@ def create_app(service: SearchService) -> FastAPI:
     async def validation_error(_request, exc: RequestValidationError):
         parts = []
         for e in exc.errors():
+            if e.get("type") == "json_invalid":  # the body is not JSON: say what and where, as the corpus reader does
+                body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+                problem = json_problem(str((e.get("ctx") or {}).get("error", "invalid")), body, int(e["loc"][-1]), line=True)
+                parts.append(f"the request body is {problem}")
+                continue
             loc = list(e.get("loc", ()))
             where = ".".join(str(x) for x in (loc[1:] if loc and loc[0] in ("body", "query", "path") else loc))
             parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
@@ -325,8 +347,7 @@ def create_app(service: SearchService) -> FastAPI:
             notes.append(f"searching for {converted!r} (Latin typing converted; translit=off searches {query!r})")
             query = converted
         access = request.state.access
-        access.update(index=entry.name, query_chars=len(query), top_k=params.top_k, stages=params.stages,
-                      rerank=params.rerank)
+        access.update(index=entry.name, query_chars=len(query), top_k=params.top_k)
         deadline_ms = params.deadline_ms or service.config.deadline_ms
         deadline = access["t0"] + deadline_ms / 1000 if deadline_ms else None
         stats: dict = {}
@@ -337,7 +358,9 @@ def create_app(service: SearchService) -> FastAPI:
         for stage, ms in response.timings_ms.items():
             if ms is not None and stage != "total":
                 service.metrics.stage.labels(stage).observe(ms / 1000)
-        access.update(results=len(response.results), reranked=response.reranked, stages_ms=response.timings_ms, **stats)
+        # what ran, not what was asked: a missing model or a passed deadline leaves a stage out
+        access.update(results=len(response.results), stages=list(response.stages), reranked=response.reranked,
+                      stages_ms=response.timings_ms, **stats)
 
     def search(params: SearchParams, request: Request) -> Response:
         if params.blocks:

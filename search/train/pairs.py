@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from index.readers import json_problem
+
 from .common import PairsError
 
 # -- pairs -----------------------------------------------------------------------------------------
@@ -73,8 +75,8 @@ def read_pairs(path: str | Path) -> list[Pair]:
                 where = f"{path}:{number}"
                 try:
                     record = json.loads(line)
-                except ValueError as exc:
-                    raise PairsError(f"{where}: not valid JSON ({exc})") from None
+                except json.JSONDecodeError as exc:
+                    raise PairsError(f"{where}: {json_problem(exc.msg, exc.doc, exc.pos)}") from None
                 if not isinstance(record, dict):
                     raise PairsError(f"{where}: expected a JSON object with 'query' and 'positive', "
                                      f"got {type(record).__name__}")

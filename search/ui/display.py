@@ -44,14 +44,14 @@ def highlight(analyzer: Analyzer, text: str, query_terms: list[str]) -> str:
     return "".join(out)
 
 
-def rank_change(before: int | None, after: int | None) -> str:
-    """How the reranker moved a result: ``↑ 7``, ``↓ 2``, ``=`` or ``new``.
+def rank_change(before: int | None, after: int | None, *, new: str = "new") -> str:
+    """How the reranker moved a result: ``↑ 7``, ``↓ 2``, ``=`` or ``new`` (the page's word for it).
 
-    >>> rank_change(8, 1), rank_change(1, 3), rank_change(2, 2)
-    ('↑ 7', '↓ 2', '=')
+    >>> rank_change(8, 1), rank_change(1, 3), rank_change(2, 2), rank_change(None, 4, new="አዲስ")
+    ('↑ 7', '↓ 2', '=', 'አዲስ')
     """
     if after is None or before is None:
-        return "new" if after is not None else ""
+        return new if after is not None else ""
     if before == after:
         return "="
     return f"↑ {before - after}" if before > after else f"↓ {after - before}"
@@ -165,7 +165,7 @@ def sig3(value: float | None) -> str:
 def metadata_line(doc_id: str, metadata: dict | None, *, fields: int = 3) -> list[tuple[str, str]]:
     """What a card's source line shows: the id, then short metadata fields (date, source, …)."""
     items = [("id", doc_id)]
-    preferred = ("date", "source", "author", "url", "category", "section", "ቀን", "ምንጭ")
+    preferred = ("date", "source", "author", "url", "category", "section", "ቀን", "ምንጭ", "ዘርፍ")
     meta = {k: v for k, v in (metadata or {}).items() if isinstance(v, (str, int, float)) and str(v).strip()}
     keys = [k for k in preferred if k in meta] + [k for k in meta if k not in preferred]
     for key in keys[:fields]:
@@ -186,3 +186,75 @@ def rank_flow(results, stages: list[str]) -> list[dict]:
             if rank is not None:
                 rows.append({"doc_id": r.doc_id, "stage": stage, "rank": int(rank), "final": r.rank})
     return rows
+
+
+def match_label(result, words_shown: bool) -> str | None:
+    """What a card says about how its result was found, when its highlighted words do not already say
+    it: ``"dense"`` (only meaning-based search found it), ``"bm25"`` (keyword search found it, its words
+    being elsewhere in the document or in a related form), ``"both"``; None when a word of the search is
+    highlighted (``words_shown``) or no first-stage score is known. It follows the stages' own scores,
+    so a result is never said to be found by meaning when dense retrieval did not run or did not find it.
+
+    >>> from types import SimpleNamespace as NS
+    >>> [match_label(NS(scores=NS(bm25=b, dense=d)), shown) for b, d, shown in
+    ...  [(1.0, None, False), (None, 0.8, False), (1.0, 0.8, False), (1.0, 0.8, True), (None, None, False)]]
+    ['bm25', 'dense', 'both', None, None]
+    """
+    if words_shown:
+        return None
+    bm25, dense = result.scores.bm25 is not None, result.scores.dense is not None
+    return "both" if bm25 and dense else "bm25" if bm25 else "dense" if dense else None
+
+
+ANALYZER_STEPS = ("nfc", "fold", "numerals", "lowercase", "stem", "keep_surface", "roots", "stopwords")
+
+
+def collection_facts(manifest: dict, reranker: str | None, tr, *, expert: bool) -> list[tuple[str, str]]:
+    """"About this collection" as (label, value) lines in the page's language (``tr``: a catalogue key
+    and values -> text): what a reader wants to know (name, size, date, how it can be searched), then,
+    for experts, how it was prepared. Values that are names (models, files, settings) stay as they are."""
+    corpus, dense, ana, bm25 = (manifest.get(k) or {} for k in ("corpus", "dense", "analyzer", "bm25"))
+    name = str(manifest.get("name", ""))
+    rows = [
+        ("name", tr("sample_name") if name == "sample" else name),
+        ("documents", f"{corpus.get('documents', 0):,}"),
+        ("passages", f"{corpus.get('passages', 0):,}"),
+        ("built", str(manifest.get("created", ""))[:10]),
+        ("search", tr("about_search_both") if dense else tr("about_search_lexical")),
+    ]
+    if not expert:
+        rows.append(("rerank", tr("about_rerank_on") if reranker else tr("about_rerank_off")))
+        return [(tr(f"about_{key}"), value) for key, value in rows]
+    chunking = manifest.get("chunking") or {}
+    rows += [
+        ("reranker", reranker or tr("about_rerank_off")),
+        ("dense_model", f"{dense['model']} ({dense.get('dim')})" if dense else tr("about_search_lexical")),
+    ]
+    if dense.get("fingerprint"):
+        rows.append(("fingerprint", str(dense["fingerprint"])[:23] + "…"))
+    rows += [
+        ("corpus", str(corpus.get("path", "")).replace("\\", "/").split("/")[-1]),  # the file's name: no server paths
+        ("corpus_sha", str(corpus.get("sha256", ""))[:16] + "…"),
+        ("analyzer", ", ".join(tr(f"analyzer_{step}") for step in ANALYZER_STEPS if ana.get(step))),
+        ("bm25", f"{bm25.get('method')} k1={bm25.get('k1')} b={bm25.get('b')}, "
+                 + tr("about_terms", n=f"{bm25.get('vocabulary') or 0:,}")),
+        ("chunking", tr("about_chunk_value", tokens=chunking.get("max_tokens"), overlap=chunking.get("overlap"))),
+    ]
+    if manifest.get("shards"):
+        rows.append(("shards", str(len(manifest["shards"]))))
+    rows.append(("format", str(manifest.get("format_version"))))
+    return [(tr(f"about_{key}"), value) for key, value in rows]
+
+
+CHART_FONT = "Noto Sans Ethiopic Variable, Source Sans Pro, sans-serif"
+"""Every chart's font: the page serves Noto Sans Ethiopic, so Ethiopic labels draw on any machine."""
+
+
+def css_string(text: str) -> str:
+    r"""``text`` as a CSS string literal (for ``content:``): quotes, backslashes, line breaks and angle
+    brackets as CSS escapes, so it can neither end the string nor the ``<style>`` element.
+
+    >>> print(css_string('say "hi" </style>'))
+    "say \22 hi\22  \3c /style\3e "
+    """
+    return '"' + "".join(f"\\{ord(c):x} " if c in '"\\\n<>' else c for c in text) + '"'

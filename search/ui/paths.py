@@ -60,3 +60,9 @@ def default_index_root() -> Path:
 def index_root() -> Path:
     """$AMHARIC_SEARCH_INDEX_ROOT, else :func:`default_index_root`."""
     return Path(os.environ.get(INDEX_ROOT_ENV) or default_index_root())
+
+
+def models_dir(index_root: str | Path) -> Path:
+    """Where the page tells a server's administrator to put a bundle of models: beside its indexes
+    (``models/`` in a checkout, the data directory when installed), as an absolute path."""
+    return Path(index_root).expanduser().resolve().parent / "models"
