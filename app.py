@@ -14,6 +14,7 @@ with st.text/st.code (plain text) or passed through `search.ui.display.escape` b
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -269,6 +270,15 @@ def title_count(index_dir: str, built: str) -> tuple[int, int]:
     return report.pairs, report.documents
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def adapt_estimate(index_dir: str, built: str, base: str | None, rates: float):
+    """How long adapting the collection takes here (None until this computer's pace is measured);
+    read again when the collection is built again or a new pace is recorded (``rates``)."""
+    from search.train.adapt import estimate
+
+    return estimate(index_dir, base=base)
+
+
 def duration(seconds: float) -> str:
     if seconds < 90:
         return tr("seconds", value=f"{max(1, round(seconds))}")
@@ -340,18 +350,42 @@ def adapt_panel(index_dir: str, manifest: dict, base: str | None, reason: str | 
         return
     if not pending:
         st.caption(tr("adapt_intro", n=titles))
+    budget, fits = None, True
     if adapt.unfinished_run(index_dir):
         st.caption(tr("adapt_resumes"))
-    if st.button(tr("adapt_again") if pending else tr("adapt_button"), key="adapt_start"):
+    else:
+        est = adapt_estimate(index_dir, manifest.get("created", ""), base, adapt.rates_stamp())
+        if est is None:
+            st.caption(tr("adapt_estimate_unknown"))
+            if st.button(tr("adapt_measure_button"), key="adapt_measure"):
+                adapt.forget(index_dir)
+                adapt.start_measure(index_dir, base=base)
+                st.rerun()
+            return
+        source = tr(f"adapt_source_{est.rates.source}", when=est.rates.measured)
+        st.caption(tr("adapt_estimate", time=duration(est.seconds), steps=est.steps, batch=est.batch_size, source=source))
+        whole = max(1, math.ceil(est.seconds / 60))
+        minutes = st.number_input(tr("adapt_budget"), min_value=1, max_value=whole, value=whole, step=1,
+                                  help=tr("adapt_budget_help"), key="adapt_budget")
+        budget, steps = minutes * 60, est.steps_for(minutes * 60)
+        fits = steps >= 1
+        if not fits:
+            st.caption(tr("adapt_off_budget"))
+        elif steps < est.steps:
+            st.caption(tr("adapt_budget_partial", steps=steps, total=est.steps, time=duration(budget),
+                          pct=round(100 * steps / est.steps)))
+    if st.button(tr("adapt_again") if pending else tr("adapt_button"), key="adapt_start", disabled=not fits):
         adapt.forget(index_dir)
-        adapt.start_adapt(index_dir, base=base)
+        adapt.start_adapt(index_dir, base=base, budget_s=budget)
         st.rerun()
 
 
 def adapt_progress(job) -> None:
     """A running job: its phase, steps done of all, the time left (or taken so far), a Stop button."""
     timed = False
-    if job.kind == "adapt":
+    if job.kind == "measure" or job.phase == "measuring":
+        text, value = tr("adapt_measuring"), 0.0
+    elif job.kind == "adapt":
         if job.phase == "training" and job.total:
             text, value, timed = tr("adapt_training", done=job.done, total=job.total), job.done / job.total, True
         elif job.phase == "evaluating":

@@ -105,8 +105,9 @@ def test_set(collection: str, n_queries: int | None, distractors: int | None, se
     return {q: queries[q] for q in qids}, {q: qrels[q] for q in qids}, corpus
 
 
-def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: str) -> dict:
-    """Dense alone: one embedding per document (cut at max_length tokens), cosine, document ranking."""
+def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: str, precision: str = "fp32") -> dict:
+    """Dense alone: one embedding per document (cut at max_length tokens), cosine, document ranking
+    (``precision="bf16"``: computed under bf16 autocast, same ranking to the third decimal)."""
     import numpy as np
 
     from index.dense import encode
@@ -117,8 +118,9 @@ def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: 
     model = load_encoder(model_dir, device=device)
     model.max_seq_length = max_length
     t = time.perf_counter()
-    docs = encode(model, [searchable_text(d.get("title", ""), d["text"]) for d in corpus], kind="document", batch_size=32)
-    qv = encode(model, list(queries.values()), kind="query", batch_size=64)
+    docs = encode(model, [searchable_text(d.get("title", ""), d["text"]) for d in corpus], kind="document", batch_size=32,
+                  precision=precision)
+    qv = encode(model, list(queries.values()), kind="query", batch_size=64, precision=precision)
     seconds = time.perf_counter() - t
     sims = qv @ docs.T
     run = {}

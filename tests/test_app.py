@@ -1,6 +1,7 @@
 """Page logic of app.py with streamlit's AppTest and tiny local models."""
 
 import json
+import math
 import re
 from html import unescape
 
@@ -366,6 +367,7 @@ def titled_collection(tmp_path, tiny_models, monkeypatch):
     monkeypatch.delenv("AMHARIC_SEARCH_API", raising=False)
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "")
     monkeypatch.setenv("AMHARIC_SEARCH_DENSE_MODEL", str(tiny_models["encoder"]))
+    monkeypatch.setenv("AMHARIC_SEARCH_CACHE", str(tmp_path / "cache"))  # this machine's measured training pace
     yield out
     job = adapt.current(out)
     if job is not None:
@@ -383,8 +385,10 @@ def adapt_box(at):
 def test_adapt_is_offered_in_the_expert_view_only(titled_collection):
     assert adapt_box(page()) is None  # the simple view shows nothing new
     box = adapt_box(page(view="expert"))
-    assert [b.label for b in box.button] == ["Adapt"]
-    assert [c.value for c in box.caption] == [t("adapt_intro", "en", n=38)]  # 2 titles are copied in their bodies
+    # before this computer's pace is known: a measurement is offered, not a start without an estimate
+    assert [b.label for b in box.button] == [t("adapt_measure_button", "en")]
+    assert [c.value for c in box.caption] == [t("adapt_intro", "en", n=38),  # 2 titles are copied in their bodies
+                                              t("adapt_estimate_unknown", "en")]
     assert not box.error and not box.progress
 
 
@@ -446,6 +450,20 @@ def test_adapt_runs_to_the_end_then_the_collection_is_rebuilt_with_it(titled_col
 
     before = read_manifest(titled_collection)
     at = page(view="expert")
+    at.button(key="adapt_measure").click().run()
+    measure = adapt.current(titled_collection)
+    assert measure.kind == "measure" and measure.wait(120) and measure.state == "done", (measure.error, measure.detail)
+    at.run()
+    box = adapt_box(at)
+    estimate = adapt.estimate(titled_collection)
+    assert estimate is not None and estimate.rates.source == "measured" and estimate.train_pairs == 34
+    assert estimate.steps == math.ceil(34 / estimate.batch_size) and estimate.seconds > 0
+    seconds = estimate.seconds
+    said = t("seconds", "en", value=max(1, round(seconds))) if seconds < 90 else t("minutes", "en", value=round(seconds / 60))
+    assert t("adapt_estimate", "en", time=said, steps=estimate.steps, batch=estimate.batch_size,
+             source=t("adapt_source_measured", "en", when=estimate.rates.measured)) in [c.value for c in box.caption]
+    (budget,) = box.number_input
+    assert budget.value == budget.max == math.ceil(estimate.seconds / 60)  # the whole run, by default
     at.button(key="adapt_start").click().run()
     job = adapt.current(titled_collection)
     assert job.kind == "adapt" and job.wait(120) and job.state == "done", (job.error, job.detail)

@@ -12,12 +12,14 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE, sample_docs
 from search.cli import main
+from index.engines import cpu_has_bf16
 from search.train import (
     CHECKPOINTS, MiningReport, Pair, PairsError, TitlesReport, TrainConfig, TrainError, TrainingInterrupted,
     mine_negatives, near_duplicate, pairs_from_titles, read_pairs, split_holdout, train_model,
 )
 
-FAST = dict(epochs=1, batch_size=8, lr=5e-4, max_length=64, holdout=0.25, device="cpu")
+FAST = dict(epochs=1, batch_size=8, lr=5e-4, query_length=32, passage_length=64, holdout=0.25, device="cpu",
+            precision="fp32")
 
 
 def title_pairs(n: int = 32) -> list[Pair]:
@@ -199,6 +201,9 @@ def test_reranker_training_from_the_cli(tiny_models, sample_index, tmp_path):
     assert changed(weights(tiny_models["reranker"]), weights(out))
     info = json.loads((out / "training.json").read_text())
     assert info["counts"]["negatives_per_pair"] == 2 and info["counts"]["mined_negatives"] > 0
+    # the held-out pairs get hard negatives too: distractors, not only the other held-out positives
+    counts = info["counts"]
+    assert counts["heldout"] == 8 and counts["heldout_mined"] > 0 and counts["eval_passages"] > counts["heldout"]
     assert info["settings"]["loss"] == "listwise"
     model = load_cross_encoder(str(out))
     assert model.predict([("የወባ በሽታ", "የጤና ሚኒስቴር የወባ በሽታን ለመከላከል")]).shape == (1,)
@@ -213,7 +218,7 @@ def test_reranker_from_titles_with_bce(tiny_models, tmp_path):
     out = tmp_path / "reranker"
     res = CliRunner().invoke(main, [
         "train", "reranker", "--from-titles", str(SAMPLE / "corpus.jsonl"), "--base", str(tiny_models["reranker"]),
-        "--out", str(out), "--max-length", "32", "--batch-size", "32", "--negatives", "1", "--max-steps", "3",
+        "--out", str(out), "--pair-length", "32", "--batch-size", "32", "--negatives", "1", "--max-steps", "3",
         "--device", "cpu",
     ])
     assert res.exit_code == 0, res.output
@@ -257,6 +262,114 @@ def test_eval_from_judged_queries(tiny_models, sample_index):
     assert all(rel <= set(c) for rel, c in zip(ev.relevant, ev.candidates))
     metrics = evaluate_encoder(load_encoder(str(tiny_models["encoder"])), ev)
     assert set(metrics) == {"MRR@10", "Recall@1", "Recall@10"} and 0 <= metrics["MRR@10"] <= 1
+
+
+# -- precision, lengths, frozen layers, resuming, the loss ---------------------------------------------
+
+
+needs_bf16 = pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU does not compute bfloat16 natively")
+
+
+@pytest.mark.parametrize("kind, precision, dtype", [
+    ("encoder", "fp32", "float32"),
+    pytest.param("encoder", "bf16", "bfloat16", marks=needs_bf16),
+    pytest.param("reranker", "bf16", "bfloat16", marks=needs_bf16),
+])
+def test_a_tiny_model_trains_in_each_precision(tiny_models, tmp_path, kind, precision, dtype):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", title_pairs(24))
+    out = tmp_path / f"{kind}-{precision}"
+    length = ["--passage-length", "32"] if kind == "encoder" else ["--pair-length", "48"]
+    res = CliRunner().invoke(main, ["train", kind, "--pairs", str(pairs), "--base", str(tiny_models[kind]), "--out",
+                                    str(out), "--precision", precision, "--batch-size", "8", *length, "--max-steps", "2",
+                                    "--holdout", "0", "--negatives", "1", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert f"training in {precision} on cpu" in res.output
+    info = json.loads((out / "training.json").read_text())
+    assert info["settings"]["precision"] == precision and info["computed_in"] == dtype  # what really ran
+    assert {str(v.dtype) for v in weights(out).values()} == {"float32"}  # fp32 master weights, saved as they are
+    assert f"| precision | {precision} (computed in {dtype}" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_unsupported_precision_is_a_clear_error(tiny_models, tmp_path, monkeypatch):
+    import index.engines
+    from search.train import choose_precision
+
+    monkeypatch.setattr(index.engines, "cpu_has_bf16", lambda: False)  # a CPU without AVX-512 BF16 or AMX
+    assert choose_precision("auto", "cpu") == "fp32"
+    pairs = write_pairs(tmp_path / "pairs.jsonl", title_pairs(8))
+    out = tmp_path / "o"
+    args = ["train", "encoder", "--pairs", str(pairs), "--base", str(tiny_models["encoder"]), "--out", str(out),
+            "--device", "cpu", "--precision"]
+    res = CliRunner().invoke(main, [*args, "bf16"])
+    assert res.exit_code == 1 and "does not compute bfloat16 natively" in res.output and "--precision fp32" in res.output
+    assert "Traceback" not in res.output and not out.exists()
+    res = CliRunner().invoke(main, [*args, "fp16"])
+    assert res.exit_code == 2 and "'fp16' is not one of 'auto', 'fp32', 'bf16'" in res.output
+    with pytest.raises(TrainError, match="'fp16': choose one of auto, fp32, bf16"):
+        train_model("encoder", title_pairs(8), out, TrainConfig(base=str(tiny_models["encoder"]), precision="fp16"))
+
+
+def test_queries_passages_and_pairs_are_cut_at_their_own_lengths(tiny_models, tmp_path, monkeypatch):
+    from search.train import trainer as trainer_module
+
+    widths: list[int] = []
+    load = trainer_module._load_base
+
+    def spy(kind, base, device):  # the token width of every text the network reads while training
+        model = load(kind, base, device)
+        network = model[0].auto_model if kind == "encoder" else model.model
+        network.base_model.embeddings.register_forward_hook(
+            lambda module, args, output: widths.append(output.shape[1]) if module.training else None)
+        return model
+
+    monkeypatch.setattr(trainer_module, "_load_base", spy)
+    config = dict(FAST, holdout=0, negatives=0, max_steps=2, query_length=8, passage_length=24, pair_length=40)
+    train_model("encoder", title_pairs(16), tmp_path / "encoder", TrainConfig(base=str(tiny_models["encoder"]), **config))
+    queries, passages = widths[0::2], widths[1::2]  # the loss reads the query column, then the passage column
+    assert len(widths) == 4 and max(queries) == 8 and passages == [24, 24]
+    widths.clear()
+    train_model("reranker", title_pairs(16), tmp_path / "reranker", TrainConfig(base=str(tiny_models["reranker"]),
+                                                                                **{**config, "negatives": 1}))
+    assert len(widths) == 2 and widths == [40, 40]  # (title, body) pairs: the body is long
+
+
+def test_frozen_layers_stay_as_they_were(tiny_models, tmp_path):
+    import numpy as np
+
+    base = tiny_models["encoder"]
+    out = tmp_path / "frozen"
+    train_model("encoder", title_pairs(16), out, TrainConfig(base=str(base), **{**FAST, "holdout": 0, "freeze_layers": 1}))
+    before, after = weights(base), weights(out)
+    frozen = [k for k in before if "embeddings." in k or ".layer.0." in k]
+    trained = [k for k in before if ".layer.1." in k]
+    assert frozen and trained and all(np.array_equal(before[k], after[k]) for k in frozen)
+    assert any(not np.array_equal(before[k], after[k]) for k in trained)
+    assert "the first 1 layers" in (out / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(TrainError, match="has 2 layers"):
+        train_model("encoder", title_pairs(16), tmp_path / "all", TrainConfig(base=str(base), **{**FAST, "freeze_layers": 2}))
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tiny_models, tmp_path):
+    import numpy as np
+
+    config = TrainConfig(base=str(tiny_models["encoder"]), **{**FAST, "holdout": 0})
+    pairs = title_pairs(40)  # 5 steps
+    train_model("encoder", pairs, tmp_path / "whole", config)
+    with pytest.raises(TrainingInterrupted):
+        train_model("encoder", pairs, tmp_path / "parts", config, stop_after=2)
+    resumed = train_model("encoder", pairs, tmp_path / "parts", config)
+    assert resumed.resumed_from == 2 and resumed.steps == 5
+    whole, parts = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    assert whole.keys() == parts.keys()
+    assert all(np.allclose(whole[k], parts[k], rtol=0, atol=1e-6) for k in whole)
+
+
+def test_the_loss_goes_down(tiny_models, tmp_path):
+    config = TrainConfig(base=str(tiny_models["encoder"]), **{**FAST, "epochs": 4, "holdout": 0})
+    result = train_model("encoder", title_pairs(32), tmp_path / "o", config)
+    curve = [loss for _, loss in result.info["loss_curve"]]  # 4 epochs of 4 steps, each step logged
+    assert len(curve) == 16
+    assert sum(curve[-4:]) < 0.9 * sum(curve[:4])  # the last epoch against the first (seeded: about 0.8)
 
 
 # -- from an index's own documents; the page's background job (search.train.adapt) ------------------------
@@ -312,3 +425,32 @@ def test_adapt_stops_on_request_continues_and_rebuilds_with_the_index_settings(t
         assert new[key] == old[key], key
     assert {**new["chunking"], "token_counter": ""} == {**old["chunking"], "token_counter": ""}  # the same tokenizer
     assert new["dense"]["fingerprint"] != old["dense"]["fingerprint"]
+
+
+def test_adapt_estimates_from_measured_rates_and_keeps_to_a_budget(tiny_models, tmp_path, monkeypatch):
+    from index.build import build_index
+    from search.train import adapt
+
+    monkeypatch.setenv("AMHARIC_SEARCH_CACHE", str(tmp_path / "cache"))  # this machine's recorded rates
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
+    index = tmp_path / "indexes" / "titled"
+    build_index(corpus, index, dense_model=str(tiny_models["encoder"]), show_progress=False)
+    config = TrainConfig(base="replaced by the index's encoder", **FAST)
+
+    assert adapt.estimate(index, config=config) is None  # nothing measured on this machine yet
+    est = adapt.estimate(index, config=config, measure=True)
+    assert est.rates.source == "measured" and est.rates.step_seconds > 0 and est.rates.mining_seconds > 0
+    assert (est.titles, est.train_pairs, est.heldout, est.steps) == (38, 28, 10, 4)  # batches of 8
+    assert est.seconds == est.fixed_seconds + 4 * est.rates.step_seconds and est.fixed_seconds > 0
+    assert adapt.estimate(index, config=config).rates == est.rates  # recorded: no second measurement
+    assert est.steps_for(est.seconds_for(2) + est.rates.step_seconds / 2) == 2 and est.steps_for(1e9) == 4
+
+    job = adapt.start_adapt(index, config=config, budget_s=est.seconds_for(2) + est.rates.step_seconds / 2)
+    assert job.wait(120) and job.state == "done", (job.error, job.detail)
+    info = adapt.training_info(job.model)
+    assert info["steps"] == 2 and info["settings"]["max_steps"] == 2  # a whole run over the steps that fit
+    assert adapt.estimate(index, config=config).rates.source == "run"  # the run's own pace is this machine's now
+
+    job = adapt.start_adapt(index, config=config, budget_s=0.01)
+    assert job.wait(60) and (job.state, job.error) == ("failed", "budget")

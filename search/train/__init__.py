@@ -17,17 +17,18 @@ Example::
 
 from __future__ import annotations
 
-from .common import (CHECKPOINTS, DATA_FILE, KINDS, RUN_FILE, TRAINING_FILE, Kind, PairsError, TrainError,
-                     TrainingInterrupted)
+from .common import (CHECKPOINTS, DATA_FILE, KINDS, PRECISIONS, RUN_FILE, TRAINING_FILE, Kind, PairsError, Precision,
+                     TrainError, TrainingInterrupted)
 from .evaluation import EvalSet, eval_from_pairs, eval_from_qrels, evaluate_encoder, evaluate_reranker
 from .pairs import (MiningReport, Pair, TitlesReport, index_documents, mine_negatives, near_duplicate, pairs_from_index,
                     pairs_from_titles, pairs_hash, read_pairs, split_holdout, title_pairs)
-from .trainer import TrainConfig, TrainResult, choose_device, missing_trainer_packages, train_model
+from .trainer import (TrainConfig, TrainResult, choose_device, choose_precision, measure_step_seconds,
+                      missing_trainer_packages, train_model)
 
 __all__ = [
-    "CHECKPOINTS", "DATA_FILE", "KINDS", "RUN_FILE", "TRAINING_FILE", "Kind", "PairsError", "TrainError",
-    "TrainingInterrupted", "EvalSet", "eval_from_pairs", "eval_from_qrels", "evaluate_encoder", "evaluate_reranker",
+    "CHECKPOINTS", "DATA_FILE", "KINDS", "PRECISIONS", "RUN_FILE", "TRAINING_FILE", "Kind", "PairsError", "Precision",
+    "TrainError", "TrainingInterrupted", "EvalSet", "eval_from_pairs", "eval_from_qrels", "evaluate_encoder", "evaluate_reranker",
     "MiningReport", "Pair", "TitlesReport", "index_documents", "mine_negatives", "near_duplicate", "pairs_from_index",
     "pairs_from_titles", "pairs_hash", "read_pairs", "split_holdout", "title_pairs", "TrainConfig", "TrainResult",
-    "choose_device", "missing_trainer_packages", "train_model",
+    "choose_device", "choose_precision", "measure_step_seconds", "missing_trainer_packages", "train_model",
 ]

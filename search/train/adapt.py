@@ -35,7 +35,7 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 log = logging.getLogger("amharic-search")
@@ -48,11 +48,175 @@ _FIELDS = {"id": "amharic-search:id", "title": "amharic-search:title", "text": "
 
 
 def page_config(base: str):
-    """The training settings of the page's action: the command's defaults, one hard negative per pair."""
+    """The training settings of the page's action: the command's defaults (the measured fast settings),
+    with a smaller held-out measure (at most 300 titles, 3 distractors each) so that measuring before
+    and after stays a small part of the time on a laptop."""
     from .trainer import TrainConfig
 
-    return TrainConfig(base=base, epochs=1, batch_size=16, lr=2e-5, max_length=256, negatives=1, negative_depth=30,
-                       holdout=0.1)
+    return TrainConfig(base=base, holdout_max=300, heldout_negatives=3)
+
+
+# -- how long it takes: rates measured on this machine -----------------------------------------------
+
+RATES_FILE = "training-rates.json"
+"""In the cache directory: the measured rates of each model and settings on this machine."""
+
+
+@dataclass
+class Rates:
+    """What adapting costs on this machine with one model and settings: seconds per optimizer step,
+    per pair whose hard negatives are mined, per text embedded by the before/after measure."""
+
+    step_seconds: float
+    mining_seconds: float
+    encode_seconds: float
+    measured: str  # when (YYYY-MM-DD HH:MM)
+    source: str  # "measured" (a few steps timed) or "run" (a finished adaptation's average)
+
+
+def _rates_key(config) -> str:
+    from index.engines import cores
+
+    keep = ("precision", "query_length", "passage_length", "batch_size", "negatives", "freeze_layers", "device")
+    return json.dumps({"base": str(config.base), "cores": cores(), **{k: getattr(config, k) for k in keep}}, sort_keys=True)
+
+
+def _rates_path() -> Path:
+    from index.engines import cache_dir
+
+    return cache_dir() / RATES_FILE
+
+
+def rates_stamp() -> float:
+    """Changes whenever a rate is recorded (a page can key its cached estimate on it)."""
+    try:
+        return _rates_path().stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _all_rates() -> dict:
+    try:
+        return json.loads(_rates_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def known_rates(config) -> Rates | None:
+    """The rates recorded on this machine for ``config``'s model and settings, or None."""
+    entry = _all_rates().get(_rates_key(config))
+    try:
+        return Rates(**entry) if entry else None
+    except TypeError:
+        return None
+
+
+def _record_rates(config, rates: Rates) -> None:
+    path = _rates_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = {**_all_rates(), _rates_key(config): asdict(rates)}
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def measure_rates(index: str | Path, config, pairs=None) -> Rates:
+    """Time the parts of an adaptation on this machine and record them: hard negatives mined for a
+    few titles, a few training steps of ``config`` (:func:`search.train.trainer.measure_step_seconds`),
+    a batch embedded as the before/after measure does. About a minute on a 2-core laptop."""
+    from index.dense import encode
+    from index.models import load_encoder
+
+    from ..searcher import Searcher
+    from .pairs import mine_negatives, pairs_from_index
+    from .trainer import choose_device, choose_precision, measure_step_seconds
+
+    pairs = pairs if pairs is not None else pairs_from_index(index)
+    sample = pairs[: max(3 * config.batch_size, 16)]
+    searcher = Searcher.load(index, reranker=None)
+    few = sample[:8]
+    t = time.perf_counter()
+    mined = mine_negatives(few, index, negatives=max(1, config.negatives), depth=config.negative_depth, searcher=searcher)
+    mining = (time.perf_counter() - t) / len(few)
+    if config.negatives:
+        sample = mined + mine_negatives(sample[8:], index, negatives=config.negatives, depth=config.negative_depth,
+                                        searcher=searcher)
+    step = measure_step_seconds("encoder", sample, config)
+    device = choose_device(config.device)
+    model = load_encoder(config.base, device=device)
+    model.max_seq_length = config.passage_length
+    texts = [p.positive for p in sample[:16]]
+    precision = choose_precision(config.precision, device)
+    encode(model, texts[:2], precision=precision)  # warm-up
+    t = time.perf_counter()
+    encode(model, texts, precision=precision)
+    rates = Rates(step_seconds=round(step, 2), mining_seconds=round(mining, 4),
+                  encode_seconds=round((time.perf_counter() - t) / len(texts), 4),
+                  measured=time.strftime("%Y-%m-%d %H:%M"), source="measured")
+    _record_rates(config, rates)
+    return rates
+
+
+@dataclass
+class Estimate:
+    """How long adapting an index takes on this machine, from measured :class:`Rates`."""
+
+    titles: int
+    train_pairs: int
+    heldout: int
+    steps: int  # one epoch
+    batch_size: int
+    mined_pairs: int  # pairs whose hard negatives are mined (training and held out)
+    measured_texts: int  # texts the before and the after measure embed (at most)
+    rates: Rates
+
+    @property
+    def fixed_seconds(self) -> float:
+        """The part that does not shrink with a budget: mining and the before/after measures."""
+        return self.mined_pairs * self.rates.mining_seconds + self.measured_texts * self.rates.encode_seconds
+
+    def seconds_for(self, steps: int) -> float:
+        return self.fixed_seconds + steps * self.rates.step_seconds
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_for(self.steps)
+
+    def steps_for(self, budget_s: float) -> int:
+        """Training steps that fit ``budget_s`` seconds, at most one epoch's (0: not even one)."""
+        return max(0, min(self.steps, int((budget_s - self.fixed_seconds) // self.rates.step_seconds)))
+
+
+def epoch_steps(pairs, config) -> int:
+    """Optimizer steps of one epoch over ``pairs`` less the held-out ones."""
+    import math
+
+    from .pairs import split_holdout
+
+    train, _ = split_holdout(pairs, config.holdout, seed=config.seed, max_pairs=config.holdout_max)
+    return max(1, math.ceil(len(train) / config.batch_size))
+
+
+def estimate(index: str | Path, *, base: str | None = None, config=None, measure: bool = False,
+             pairs=None) -> Estimate | None:
+    """How long adapting ``index`` takes here: its titles and the rates recorded on this machine for
+    the model and settings (``measure``: measured now when none are recorded, else None is returned).
+    ``base``/``config``: as for :func:`start_adapt`."""
+    from index.manifest import read_manifest
+
+    from .pairs import pairs_from_index, split_holdout
+
+    base = base or base_model(read_manifest(index))
+    config = replace(config, base=base) if config is not None else page_config(base)
+    pairs = pairs if pairs is not None else pairs_from_index(index)
+    rates = known_rates(config) or (measure_rates(index, config, pairs) if measure else None)
+    if rates is None:
+        return None
+    train, held = split_holdout(pairs, config.holdout, seed=config.seed, max_pairs=config.holdout_max)
+    return Estimate(titles=len(pairs), train_pairs=len(train), heldout=len(held),
+                    steps=epoch_steps(pairs, config), batch_size=config.batch_size,
+                    mined_pairs=(len(train) if config.negatives else 0) + (len(held) if config.heldout_negatives else 0),
+                    measured_texts=2 * len(held) * (2 + config.heldout_negatives), rates=rates)
 
 
 # -- can this index be adapted? ----------------------------------------------------------------------
@@ -158,10 +322,10 @@ class Job:
     """A background adaptation or rebuild of one index. The page reads these fields; only the job's
     thread writes them."""
 
-    kind: str  # "adapt" or "rebuild"
+    kind: str  # "adapt", "measure" or "rebuild"
     index: Path
     state: str = "running"  # running, done, stopped, failed
-    phase: str = "preparing"  # adapt: preparing, training, evaluating; rebuild: build_index's stages
+    phase: str = "preparing"  # adapt: preparing, measuring, training, evaluating; rebuild: build_index's stages
     done: int = 0
     total: int = 0
     fraction: float = 0.0
@@ -271,11 +435,38 @@ def _failed(job: Job, exc: BaseException) -> None:
     job.state = "failed"
 
 
-def start_adapt(index: str | Path, *, base: str | None = None, config=None) -> Job:
+def start_adapt(index: str | Path, *, base: str | None = None, config=None, budget_s: float | None = None,
+                max_steps: int | None = None) -> Job:
     """Fine-tune the index's encoder on its titles in the background (or return the job already
     running for this index). ``base``: as for :func:`unavailable`; ``config``: a
-    :class:`search.train.TrainConfig` (default :func:`page_config`; its ``base`` is replaced)."""
-    return _start(Job("adapt", Path(index).resolve()), lambda job: _adapt(job, base, config))
+    :class:`search.train.TrainConfig` (default :func:`page_config`; its ``base`` is replaced).
+    ``budget_s``: train only the steps that fit this many seconds by the rates measured on this
+    machine (:func:`estimate`; measured first when none are recorded), the preparation and the
+    before/after measures included; ``max_steps``: at most this many steps. Less than one epoch is a
+    complete run over part of the titles (its learning-rate schedule ends with it). A budget too
+    small for one step fails with the error ``budget``. A stopped run continues with the budget
+    chosen when it started."""
+    return _start(Job("adapt", Path(index).resolve()), lambda job: _adapt(job, base, config, budget_s, max_steps))
+
+
+def start_measure(index: str | Path, *, base: str | None = None, config=None) -> Job:
+    """Measure in the background how long adapting takes here (:func:`measure_rates`), so that
+    :func:`estimate` can answer before adapting starts (or return the job already running for it)."""
+    return _start(Job("measure", Path(index).resolve(), phase="measuring"), lambda job: _measure(job, base, config))
+
+
+def _measure(job: Job, base: str | None, config) -> None:
+    from index.manifest import read_manifest
+
+    manifest = read_manifest(job.index)
+    reason = model_unavailable(manifest, base)
+    if reason is not None:
+        job.error, job.state = reason, "failed"
+        return
+    base = base or base_model(manifest)
+    config = replace(config, base=base) if config is not None else page_config(base)
+    measure_rates(job.index, config)
+    job.state = "done"
 
 
 def start_rebuild(index: str | Path, model: str | Path) -> Job:
@@ -294,7 +485,7 @@ def _new_output(index: Path) -> Path:
     return out
 
 
-def _adapt(job: Job, base: str | None, config) -> None:
+def _adapt(job: Job, base: str | None, config, budget_s: float | None = None, max_steps: int | None = None) -> None:
     from index.manifest import read_manifest
     from index.models import resolve_model
 
@@ -324,7 +515,21 @@ def _adapt(job: Job, base: str | None, config) -> None:
             job._phase("evaluating")
 
     source = f"the titles and bodies of the documents of the index {job.index} ({report.summary()})"
-    out = unfinished_run(job.index) or _new_output(job.index)
+    out = unfinished_run(job.index)
+    if out is not None:  # a stopped run continues as it started, with its budget
+        config = replace(config, max_steps=_stopped_settings(out).get("max_steps"))
+    elif budget_s is not None or max_steps is not None:
+        epoch = epoch_steps(pairs, config)
+        steps = min(max_steps or epoch, epoch)
+        if budget_s is not None:
+            job._phase("measuring")
+            fit = estimate(job.index, base=base, config=config, measure=True, pairs=pairs).steps_for(budget_s)
+            if fit < 1:
+                job.error, job.state = "budget", "failed"
+                return
+            steps = min(steps, fit)
+        config = replace(config, max_steps=steps if steps < epoch else None)
+    out = out or _new_output(job.index)
     for attempt in (1, 2):
         job.model = out
         try:
@@ -341,7 +546,34 @@ def _adapt(job: Job, base: str | None, config) -> None:
             raise
     job.before, job.after, job.steps = result.before, result.after, result.steps
     job.heldout = result.heldout
+    _record_run_rates(config, result.info)
+    _record_run_rates(replace(config, base=str(out)), result.info)  # the same network: adapting it again costs the same
     job.state = "done"
+
+
+def _stopped_settings(out: Path) -> dict:
+    from .common import CHECKPOINTS, RUN_FILE
+
+    try:
+        return json.loads((out / CHECKPOINTS / RUN_FILE).read_text(encoding="utf-8"))["identity"]["settings"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _record_run_rates(config, info: dict) -> None:
+    """A finished adaptation's own averages become this machine's rates for its settings."""
+    counts = info.get("counts") or {}
+    mined = counts.get("train", 0) * bool(counts.get("mined_negatives")) + counts.get("heldout", 0) * bool(counts.get("heldout_mined"))
+    texts = counts.get("eval_queries", 0) + counts.get("eval_passages", 0)
+    known = known_rates(config)
+    if not info.get("steps") or not info.get("train_seconds"):
+        return
+    _record_rates(config, Rates(
+        step_seconds=round(info["train_seconds"] / info["steps"], 2),
+        mining_seconds=round(info.get("prepare_seconds", 0.0) / mined, 4) if mined else (known.mining_seconds if known else 0.0),
+        encode_seconds=round(info.get("eval_seconds", 0.0) / texts, 4) if texts and info.get("eval_seconds") else
+        (known.encode_seconds if known else 0.0),
+        measured=info.get("finished", time.strftime("%Y-%m-%d %H:%M"))[:16], source="run"))
 
 
 def export_documents(index: str | Path, path: str | Path) -> int:

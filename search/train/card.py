@@ -48,8 +48,14 @@ def model_card(info: dict) -> str:
             "listwise": "MultipleNegativesRankingLoss (listwise over the positive and its negatives)"}[s["loss"]]
     if s.get("matryoshka"):
         loss = f"MatryoshkaLoss({loss}, dims {s['matryoshka']})"
+    lengths = ([("query length (training, tokens)", s["query_length"]), ("passage length (training, tokens)", s["passage_length"])]
+               if kind == "encoder" else [("pair length (training, tokens)", s["pair_length"])])
+    computed = info.get("computed_in")
     rows = [("loss", loss), ("epochs", s["epochs"]), ("batch size", s["batch_size"]), ("learning rate", s["lr"]),
-            ("max length (training)", s["max_length"]), ("steps", info["steps"]), ("device", s["device"]),
+            *lengths, *([("frozen", f"token embeddings and the first {s['freeze_layers']} layers")]
+                        if s.get("freeze_layers") else []), ("steps", info["steps"]), ("device", s["device"]),
+            ("precision", f"{s.get('precision', 'fp32')}" + (f" (computed in {computed}; weights kept and saved in float32)"
+                                                           if computed else "")),
             ("training time", f"{info['train_seconds']:.0f} s" + (f" (over sessions; resumed at step {info['resumed_from']})"
                                                              if info.get("resumed_from") else "")), ("final training loss", info.get("train_loss")),
             ("seed", s["seed"])]
@@ -64,7 +70,9 @@ def model_card(info: dict) -> str:
                   "| fine-tuned | " + " | ".join(f"{after.get(k, float('nan')):.4f}" for k in before) + " |", "",
                   ("Judged queries: each one's judged documents and BM25 top 30 from the index, ordered by the model"
                    if not str(info.get("eval_source") or "").startswith("held-out") else
-                   "Each held-out query's positive ranked among all held-out passages" if kind == "encoder" else
+                   "Each held-out query's positive ranked among all held-out passages"
+                   + (f" (the held-out positives and {c['heldout_mined']} hard negatives mined for them)" if c.get("heldout_mined") else "")
+                   if kind == "encoder" else
                    "Each held-out query's candidates (the 30 best by BM25 among the held-out passages, and the positive) "
                    "ordered by the model") + "."]
     else:

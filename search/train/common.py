@@ -7,6 +7,8 @@ from typing import Literal
 
 Kind = Literal["encoder", "reranker"]
 KINDS = ("encoder", "reranker")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS = ("auto", "fp32", "bf16")
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
 DATA_FILE = "data.jsonl.gz"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .common import TrainError
 from .pairs import Pair
@@ -112,14 +113,15 @@ def _lexical_candidates(ev: EvalSet, n: int = 30) -> list[list[int]]:
     return out
 
 
-def evaluate_encoder(model, ev: EvalSet, *, batch_size: int = 32) -> dict[str, float]:
-    """MRR@10, Recall@1, Recall@10 of ranking the pool (or each query's candidates) by the encoder."""
+def evaluate_encoder(model, ev: EvalSet, *, batch_size: int = 32, precision: Literal["fp32", "bf16"] = "fp32") -> dict[str, float]:
+    """MRR@10, Recall@1, Recall@10 of ranking the pool (or each query's candidates) by the encoder
+    (``precision="bf16"``: computed under bf16 autocast, as the training run was)."""
     import numpy as np
 
     from index.dense import encode
 
-    q = encode(model, ev.queries, kind="query", batch_size=batch_size)
-    p = encode(model, ev.passages, kind="document", batch_size=batch_size)
+    q = encode(model, ev.queries, kind="query", batch_size=batch_size, precision=precision)
+    p = encode(model, ev.passages, kind="document", batch_size=batch_size, precision=precision)
     sims = q @ p.T
     rankings = []
     for i in range(len(ev.queries)):
@@ -131,11 +133,15 @@ def evaluate_encoder(model, ev: EvalSet, *, batch_size: int = 32) -> dict[str, f
     return _metrics(rankings, ev.relevant)
 
 
-def evaluate_reranker(model, ev: EvalSet, *, batch_size: int = 32) -> dict[str, float]:
-    """MRR@10, Recall@1, Recall@10 of ordering each query's candidates by the cross-encoder."""
+def evaluate_reranker(model, ev: EvalSet, *, batch_size: int = 32, precision: Literal["fp32", "bf16"] = "fp32") -> dict[str, float]:
+    """MRR@10, Recall@1, Recall@10 of ordering each query's candidates by the cross-encoder
+    (``precision="bf16"``: computed under bf16 autocast)."""
+    from index.engines import bf16_autocast
+
     cands = ev.candidates or _lexical_candidates(ev)
     flat = [(ev.queries[i], ev.passages[r]) for i, c in enumerate(cands) for r in c]
-    scores = model.predict(flat, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True).tolist() if flat else []
+    with bf16_autocast(precision == "bf16"):
+        scores = model.predict(flat, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True).tolist() if flat else []
     rankings, at = [], 0
     for c in cands:
         s = scores[at:at + len(c)]

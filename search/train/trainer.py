@@ -24,6 +24,7 @@ the same call resumes from the last one. A finished run leaves only the model in
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -32,48 +33,65 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from .card import format_metrics, model_card
-from .common import CHECKPOINTS, DATA_FILE, KINDS, RUN_FILE, TRAINING_FILE, Kind, TrainError, TrainingInterrupted
+from .common import (CHECKPOINTS, DATA_FILE, KINDS, PRECISIONS, RUN_FILE, TRAINING_FILE, Kind, Precision, TrainError,
+                     TrainingInterrupted)
 from .evaluation import EvalSet, eval_from_pairs, evaluate_encoder, evaluate_reranker
 from .pairs import MiningReport, Pair, mine_negatives, pairs_hash, split_holdout
 
 # -- training ----------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
-    """Settings of a run. ``loss``: ``mnrl`` (encoder), ``bce`` or ``listwise`` (reranker);
-    ``matryoshka``: embedding sizes to train for as well (encoder); ``negatives``/``negative_depth``:
-    hard negatives per pair and how deep in the first stage they are looked for (``--index``);
-    ``holdout``: the fraction of pairs held out for the before/after evaluation (when no eval set is
-    given); ``max_steps``: a bound on the optimizer steps (a short run)."""
+    """Settings of a run. ``precision``: the arithmetic (:func:`choose_precision`; bf16 is autocast
+    over fp32 master weights, which is also what is saved); ``query_length``/``passage_length``:
+    tokens per query and per passage while training the encoder; ``pair_length``: tokens per
+    (query, passage) pair while training the reranker (the saved model keeps the base's lengths);
+    ``loss``: ``mnrl`` (encoder), ``bce`` or ``listwise`` (reranker); ``matryoshka``: embedding
+    sizes to train for as well (encoder); ``negatives``/``negative_depth``: hard negatives per pair
+    and how deep in the first stage they are looked for (``--index``); ``holdout``: the fraction of
+    pairs held out for the before/after evaluation (when no eval set is given), which get
+    ``heldout_negatives`` mined negatives each as distractors; ``freeze_layers``: keep the token
+    embeddings and the first N transformer layers as they are (no gradient flows through them, so
+    training is cheaper: the backward pass and the optimizer only see the layers above);
+    ``max_steps``: a bound on the optimizer steps (a short run). The defaults are the measured fast settings (BENCHMARKS.md, "Fine-tuning")."""
 
     base: str
     epochs: float = 1.0
     batch_size: int = 16
     lr: float = 2e-5
-    max_length: int = 256
+    precision: Precision = "auto"
+    query_length: int = 64
+    passage_length: int = 128
+    pair_length: int = 256
     device: str = "auto"
     loss: str | None = None
     matryoshka: tuple[int, ...] | None = None
-    negatives: int = 3
+    negatives: int = 1
     negative_depth: int = 30
     holdout: float = 0.1
     holdout_max: int = 1000
+    heldout_negatives: int = 5
+    freeze_layers: int = 0
     seed: int = 13
     warmup: float = 0.1
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None
 
     def settings(self, kind: Kind) -> dict:
+        """What identifies a run of ``kind`` (a resumed run must match): the settings that shape the
+        result. The device, the precision and the checkpoint interval may change between an
+        interrupted run and its resumption; the lengths of the other kind do not apply."""
         d = asdict(self)
         d["loss"] = self.loss or ("mnrl" if kind == "encoder" else "bce")
         d["matryoshka"] = list(self.matryoshka) if self.matryoshka else None
-        for k in ("device", "checkpoint_minutes"):  # may change between an interrupted run and its resumption
+        for k in ("device", "precision", "checkpoint_minutes",
+                  *(("pair_length",) if kind == "encoder" else ("query_length", "passage_length"))):
             d.pop(k)
         return d
 
@@ -102,6 +120,31 @@ def choose_device(device: str) -> str:
     return device
 
 
+def choose_precision(precision: str, device: str) -> Literal["fp32", "bf16"]:
+    """The arithmetic of training on ``device``: ``bf16`` is autocast to bfloat16 with fp32 master
+    weights, where the hardware computes bfloat16 natively (a CPU with AVX-512 BF16 or AMX, a CUDA GPU
+    that supports it); ``auto`` is bf16 there and fp32 elsewhere. bf16 asked for where it would be
+    emulated (slower than fp32), or an unknown choice, raises :class:`TrainError`."""
+    if precision not in PRECISIONS:
+        raise TrainError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return "fp32"
+    if device.startswith("cuda"):
+        import torch
+
+        native, hardware = torch.cuda.is_bf16_supported(), "this GPU"
+    else:
+        from index.engines import cpu_has_bf16
+
+        native, hardware = cpu_has_bf16(), "this CPU (it has neither AVX-512 BF16 nor AMX)"
+    if precision == "auto":
+        return "bf16" if native else "fp32"
+    if not native:
+        raise TrainError(f"--precision bf16: {hardware} does not compute bfloat16 natively, so bf16 would be slower "
+                         "than fp32 here; use --precision fp32 or auto")
+    return "bf16"
+
+
 def _base_error(exc, kind: Kind) -> TrainError:
     from index.models import ModelUnavailableError
 
@@ -125,6 +168,24 @@ def _load_base(kind: Kind, base: str, device: str):
         raise TrainError(f"{base}: a reranker base must have one output (it has {model.num_labels}); "
                          "start from an encoder or a one-logit cross-encoder")
     return model
+
+
+def _freeze(model, layers: int) -> None:
+    """No gradient for the token embeddings and the first ``layers`` transformer layers of ``model``
+    (a SentenceTransformer or a CrossEncoder over a BERT-like network)."""
+    if layers <= 0:
+        return
+    hf = model[0].auto_model if hasattr(model[0], "auto_model") else getattr(model, "model", None)
+    net = getattr(hf, "base_model", hf)
+    blocks = getattr(getattr(net, "encoder", None), "layer", None)
+    if blocks is None or not hasattr(net, "embeddings"):
+        raise TrainError(f"--freeze-layers: the network of this model ({type(hf).__name__}) has no embeddings and "
+                         "encoder layers to freeze; use --freeze-layers 0")
+    if layers >= len(blocks):
+        raise TrainError(f"--freeze-layers {layers}: the model has {len(blocks)} layers; freeze fewer so some are trained")
+    for module in (net.embeddings, *blocks[:layers]):
+        for param in module.parameters():
+            param.requires_grad_(False)
 
 
 def _set_max_length(model, value: int | None) -> None:
@@ -307,6 +368,11 @@ def train_model(
     out = Path(out)
     state_dir = out / CHECKPOINTS
     device = choose_device(config.device)
+    precision = choose_precision(config.precision, device)
+    for name, least in (("batch_size", 1), ("query_length", 1), ("passage_length", 1), ("pair_length", 1),
+                        ("freeze_layers", 0)):
+        if getattr(config, name) < least:
+            raise TrainError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(config, name)}")
     settings = config.settings(kind)
     identity = {"kind": kind, "settings": settings, "pairs": pairs_hash(pairs), "index": str(index) if index else None,
                 "eval": hashlib.sha256(json.dumps(eval_set.to_dict(), sort_keys=True).encode()).hexdigest() if eval_set else None}
@@ -336,10 +402,9 @@ def train_model(
         state_dir.mkdir(parents=True)
         if eval_set is None:
             train_pairs, held = split_holdout(pairs, config.holdout, seed=config.seed, max_pairs=config.holdout_max)
-            ev = eval_from_pairs(held) if held else None
         else:
-            train_pairs, held, ev = list(pairs), [], eval_set
-        mining = None
+            train_pairs, held = list(pairs), []
+        mining, held_mining = None, None
         if index is not None and config.negatives > 0:
             mining = MiningReport()
             train_pairs = mine_negatives(train_pairs, index, negatives=config.negatives, depth=config.negative_depth,
@@ -347,6 +412,12 @@ def train_model(
             for note in mining.notes:
                 log(f"note: {note}")
             log(mining.summary())
+        if held and index is not None and config.heldout_negatives > 0:  # distractors, so before/after is not noise
+            held_mining = MiningReport()
+            held = mine_negatives(held, index, negatives=config.heldout_negatives, depth=config.negative_depth,
+                                  report=held_mining, strict=strict)
+            log("held out: " + held_mining.summary())
+        ev = eval_set if eval_set is not None else eval_from_pairs(held) if held else None
         have_negatives = any(p.negatives for p in train_pairs)
         n_neg = config.negatives if (have_negatives or kind == "reranker" and loss == "bce") else 0
         train_pairs, filled = _fill_negatives(train_pairs, n_neg, config.seed)
@@ -355,7 +426,8 @@ def train_model(
             "counts": {"pairs": len(pairs), "train": len(train_pairs), "heldout": len(held),
                        "eval_queries": len(ev.queries) if ev else 0, "eval_passages": len(ev.passages) if ev else 0,
                        "negatives_per_pair": n_neg, "random_negatives": filled,
-                       "mined_negatives": mining.mined if mining else 0},
+                       "mined_negatives": mining.mined if mining else 0,
+                       "heldout_mined": held_mining.mined if held_mining else 0},
             "mining": asdict(mining) if mining else None,
             "source": source, "eval_source": ev.source if ev else None,
             "before": None, "prepare_seconds": round(time.perf_counter() - t_start, 1),
@@ -373,16 +445,17 @@ def train_model(
         + (f"{len(ev.queries)} queries, {len(ev.passages)} passages ({ev.source})" if ev else "none (--holdout 0)"))
 
     inference_length = model.max_seq_length
-    _set_max_length(model, config.max_length)
-    evaluate = evaluate_encoder if kind == "encoder" else evaluate_reranker
+    _set_max_length(model, config.passage_length if kind == "encoder" else config.pair_length)
+    evaluate = functools.partial(evaluate_encoder if kind == "encoder" else evaluate_reranker, precision=precision)
     if ev is not None and run.get("before") is None:
         run["before"] = evaluate(model, ev)
         _write_state(state_dir / RUN_FILE, run)
     if ev is not None:
         log("before: " + format_metrics(run["before"]))
 
-    trainer, total_steps = _trainer(kind, model, train_pairs, n_neg, loss, config, device, state_dir, progress,
-                                    stop_after)
+    _freeze(model, config.freeze_layers)
+    trainer, total_steps = _trainer(kind, model, train_pairs, n_neg, loss, config, device, precision, state_dir,
+                                    progress)
     from transformers.trainer_utils import get_last_checkpoint
 
     last = get_last_checkpoint(str(state_dir))
@@ -393,7 +466,11 @@ def train_model(
     flag = stop if stop is not None else threading.Event()
     trainer.add_callback(_stopper(config.checkpoint_minutes * 60, stop_after, flag, on_step))
     t_train = time.perf_counter()
-    with _sigint_stops(flag, log), contextlib.redirect_stdout(_DropStdout()) if not progress else contextlib.nullcontext():
+    log(f"training in {precision} on {device}: {total_steps} steps of {config.batch_size} pairs, "
+        + (f"{config.query_length} tokens per query, {config.passage_length} per passage" if kind == "encoder"
+           else f"{config.pair_length} tokens per pair"))
+    with _sigint_stops(flag, log), _ComputedDtype(trainer.model) as computed, \
+            contextlib.redirect_stdout(_DropStdout()) if not progress else contextlib.nullcontext():
         output = trainer.train(resume_from_checkpoint=last or None)
     step = trainer.state.global_step
     run["train_seconds"] = run.get("train_seconds", 0.0) + time.perf_counter() - t_train  # over all sessions
@@ -404,7 +481,9 @@ def train_model(
 
     model = trainer.model
     model.eval()
+    t_eval = time.perf_counter()
     after = evaluate(model, ev) if ev is not None else None
+    eval_seconds = time.perf_counter() - t_eval
     if after:
         log("after:  " + format_metrics(after))
     _set_max_length(model, inference_length)
@@ -413,10 +492,13 @@ def train_model(
         if path.is_file() and CHECKPOINTS not in path.relative_to(out).parts and path.suffix in (".bin", ".pt", ".pth", ".pkl"):
             path.unlink()  # safetensors only
     info = {
-        "kind": kind, "base": config.base, "settings": {**settings, "device": device, "loss": loss},
+        "kind": kind, "base": config.base, "settings": {**settings, "device": device, "loss": loss, "precision": precision},
+        "computed_in": computed.get("dtype"),
         "counts": counts, "mining": run.get("mining"), "source": run.get("source"), "eval_source": run.get("eval_source"),
         "before": run.get("before"), "after": after, "steps": step, "resumed_from": resumed_from,
         "train_seconds": round(train_seconds, 1), "train_loss": round(float(output.training_loss), 4),
+        "loss_curve": [[e["step"], round(e["loss"], 4)] for e in trainer.state.log_history if "loss" in e],
+        "prepare_seconds": run.get("prepare_seconds"), "eval_seconds": round(eval_seconds, 1) if after else None,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **(extra_info or {}),
     }
     (out / "README.md").write_text(model_card(info), encoding="utf-8")
@@ -424,6 +506,41 @@ def train_model(
     (out / TRAINING_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     return TrainResult(kind, out, run.get("before"), after, step, resumed_from, train_seconds, counts["train"],
                        counts["heldout"], info)
+
+
+def measure_step_seconds(kind: Kind, pairs: list[Pair], config: TrainConfig, *, steps: int = 3) -> float:
+    """Seconds one optimizer step of ``config`` takes on this machine: ``steps`` steps (the first, a
+    warm-up, not counted) of the real trainer on ``pairs`` (their negatives as given, random ones to
+    fill), nothing saved. An estimate's measured rate: a run takes about this times its steps."""
+    import tempfile
+
+    from transformers import TrainerCallback
+
+    if not pairs:
+        raise TrainError("no training pairs")
+    _check_trainer_packages()
+    device = choose_device(config.device)
+    precision = choose_precision(config.precision, device)
+    loss = config.loss or ("mnrl" if kind == "encoder" else "bce")
+    model = _load_base(kind, config.base, device)
+    _set_max_length(model, config.passage_length if kind == "encoder" else config.pair_length)
+    _freeze(model, config.freeze_layers)
+    n_neg = config.negatives if (any(p.negatives for p in pairs) or kind == "reranker" and loss == "bce") else 0
+    filled, _ = _fill_negatives(pairs, n_neg, config.seed)
+    ends: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            ends.append(time.perf_counter())
+
+    probe = replace(config, max_steps=max(2, steps), warmup=0.0)
+    with tempfile.TemporaryDirectory(prefix="amharic-search-measure-") as tmp:
+        trainer, _ = _trainer(kind, model, filled, n_neg, loss, probe, device, precision, Path(tmp), False, save=False)
+        trainer.add_callback(Clock())
+        with contextlib.redirect_stdout(_DropStdout()):
+            trainer.train()
+    gaps = [b - a for a, b in zip(ends, ends[1:])]
+    return sorted(gaps)[len(gaps) // 2]
 
 
 class _DropStdout:
@@ -436,10 +553,33 @@ class _DropStdout:
         pass
 
 
-def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, state_dir, progress, stop_after):
-    import math
+class _ComputedDtype:
+    """Records the dtype the model's first linear layer computes in during training (``bfloat16`` under
+    bf16 autocast), so the run's record says what really ran, not only what was asked."""
 
-    import torch
+    def __init__(self, model):
+        self.model, self.seen, self.handle = model, {}, None
+
+    def __enter__(self) -> dict:
+        import torch
+
+        layer = next((m for m in self.model.modules() if isinstance(m, torch.nn.Linear)), None)
+        if layer is not None:
+            def hook(module, inputs, output):
+                if module.training and "dtype" not in self.seen:
+                    self.seen["dtype"] = str(output.dtype).replace("torch.", "")
+
+            self.handle = layer.register_forward_hook(hook)
+        return self.seen
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.remove()
+        return False
+
+
+def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, precision, state_dir, progress, save=True):
+    import math
 
     dataset = _dataset(kind, train_pairs, n_neg, loss_name)
     steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
@@ -447,13 +587,15 @@ def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, state_d
     common = dict(
         output_dir=str(state_dir), num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
         learning_rate=config.lr, warmup_steps=int(config.warmup * total), weight_decay=0.01,
-        max_steps=config.max_steps or -1, save_strategy="steps", save_steps=max(1, total // 4) if total >= 8 else total,
+        max_steps=config.max_steps or -1, save_strategy="steps" if save else "no",
+        save_steps=max(1, total // 4) if total >= 8 else total,
         save_total_limit=2, logging_steps=max(1, min(50, total // 10)), report_to="none", seed=config.seed,
         use_cpu=device == "cpu", disable_tqdm=not progress, dataloader_num_workers=0,
-        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+        bf16=precision == "bf16",  # autocast over fp32 master weights (accelerate's mixed precision), CPU or GPU
     )
     if kind == "encoder":
         from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
         from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
         prompts = getattr(model, "prompts", None) or {}
@@ -466,10 +608,16 @@ def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, state_d
             column_prompts.update({c: dp for c in dataset.column_names if c != "query"})
         args = SentenceTransformerTrainingArguments(**common, batch_sampler="no_duplicates",
                                                     prompts=column_prompts or None)
+        # queries and passages cut at their own lengths: the collator tokenizes each column as its task
+        collator = SentenceTransformerDataCollator(
+            preprocess_fn=model.preprocess, prompts=column_prompts or None,
+            router_mapping={c: "query" if c == "query" else "document" for c in dataset.column_names},
+            max_length={"query": config.query_length, "document": config.passage_length})
         loss = MultipleNegativesRankingLoss(model)
         if config.matryoshka:
             loss = MatryoshkaLoss(model, loss, matryoshka_dims=list(config.matryoshka))
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
+                                             data_collator=collator)
     else:
         from sentence_transformers import CrossEncoderTrainer, CrossEncoderTrainingArguments
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss

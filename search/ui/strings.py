@@ -222,8 +222,32 @@ STRINGS: dict[str, dict[str, str]] = {
                           "ከራሱ ሰነድ ጋር)። ሥራው ከበስተጀርባ ይካሄዳል፤ ፍለጋው መሥራቱን ይቀጥላል።"},
     "adapt_button": {"en": "Adapt", "am": "አላምድ"},
     "adapt_again": {"en": "Adapt again", "am": "እንደገና አላምድ"},
-    "adapt_resumes": {"en": "A stopped run was found: adapting continues where it stopped.",
-                      "am": "የቆመ ሥራ ተገኝቷል፤ ማላመዱ ካቆመበት ይቀጥላል።"},
+    "adapt_resumes": {"en": "A stopped run was found: adapting continues where it stopped, with the time budget "
+                            "chosen when it started.",
+                      "am": "የቆመ ሥራ ተገኝቷል፤ ማላመዱ ካቆመበት፣ ሲጀመር በተመረጠው የጊዜ ገደብ ይቀጥላል።"},
+    "adapt_estimate": {"en": "On this computer adapting takes about {time}: {steps} training steps of {batch} titles, "
+                             "with finding hard examples and measuring before and after ({source}).",
+                       "am": "በዚህ ኮምፒውተር ላይ ማላመዱ {time} ገደማ ይወስዳል፦ እያንዳንዳቸው {batch} ርዕሶች ያሏቸው "
+                             "{steps} የሥልጠና እርምጃዎች፣ አስቸጋሪ ምሳሌዎችን መፈለግና ከማላመዱ በፊትና በኋላ መለካትን "
+                             "ጨምሮ ({source})።"},
+    "adapt_source_measured": {"en": "timed over a few steps on {when}", "am": "{when} በጥቂት እርምጃዎች የተለካ"},
+    "adapt_source_run": {"en": "the pace of the adaptation of {when}", "am": "{when} በተደረገው ማላመድ ፍጥነት"},
+    "adapt_estimate_unknown": {"en": "How long adapting takes depends on this computer: measure it first "
+                                     "(about a minute, in the background).",
+                               "am": "ማላመዱ የሚወስደው ጊዜ በዚህ ኮምፒውተር ፍጥነት ይወሰናል፤ መጀመሪያ ይለኩት "
+                                     "(አንድ ደቂቃ ገደማ፣ ከበስተጀርባ)።"},
+    "adapt_measure_button": {"en": "Measure the time", "am": "ጊዜውን ለካ"},
+    "adapt_measuring": {"en": "Measuring how fast this computer trains: a few training steps.",
+                        "am": "ይህ ኮምፒውተር በምን ያህል ፍጥነት እንደሚያሠለጥን እየተለካ ነው፤ ጥቂት የሥልጠና እርምጃዎች።"},
+    "adapt_budget": {"en": "Time budget (minutes)", "am": "የጊዜ ገደብ (በደቂቃ)"},
+    "adapt_budget_help": {"en": "Training takes only the steps that fit this time; fewer steps learn from fewer titles.",
+                          "am": "ሥልጠናው በዚህ ጊዜ ውስጥ የሚገቡትን እርምጃዎች ብቻ ይሠራል፤ ጥቂት እርምጃዎች ከጥቂት ርዕሶች ይማራሉ።"},
+    "adapt_budget_partial": {"en": "{steps} of the {total} steps fit in {time}: the model learns from about {pct}% "
+                                   "of the titles.",
+                             "am": "በ{time} ውስጥ ከ{total} እርምጃዎች {steps}ቱ ይገባሉ፤ ሞዴሉ ከርዕሶቹ {pct}% ገደማ ይማራል።"},
+    "adapt_off_budget": {"en": "This time budget is too short for even one training step with the preparation: "
+                               "choose more minutes.",
+                         "am": "ይህ የጊዜ ገደብ ከዝግጅቱ ጋር ለአንድ የሥልጠና እርምጃ እንኳ አይበቃም፤ ተጨማሪ ደቂቃዎችን ይምረጡ።"},
     "adapt_preparing": {"en": "Preparing: reading the titles, finding hard examples, measuring the model as it is.",
                         "am": "በዝግጅት ላይ፦ ርዕሶቹ እየተነበቡ፣ አስቸጋሪ ምሳሌዎች እየተፈለጉ፣ ሞዴሉ እንዳለ እየተለካ ነው።"},
     "adapt_training": {"en": "Training: step {done} of {total}.", "am": "ሥልጠና፦ ከ{total} እርምጃዎች {done} ተጠናቀዋል።"},

@@ -1,0 +1,316 @@
+"""Training speed on a CPU against quality: the encoder's training settings measured on one bounded
+run, so that `amharic-search train`'s defaults are chosen by cost and quality, not by habit.
+
+    python bench/train_speed.py                  # the grid (hours on 2 cores; each run in its own process)
+    python bench/train_speed.py --write          # the same, then the table into BENCHMARKS.md
+    python bench/train_speed.py --only lengths-bf16-s13    # one run of the grid
+    python bench/train_speed.py --write --report-only      # the table from the runs done so far
+
+The bounded run: the stand-in encoder ../shared/models/me5-small-am trained with `search.train`
+(the code behind `amharic-search train encoder`) for one epoch over a seeded sample of
+``--pairs`` enh train pairs (hard negatives from BM25 over a lexical index of the enh corpus, as
+`--index` does), lr 3e-5 (the documented run's), on the CPU; then dense MRR@10 and R@100 of the
+trained encoder on ``--test-queries`` enh test headlines (never used for training or for choosing
+settings) against their articles and ``--distractors`` other articles (a reduced pool: figures are
+higher than against all 12,986 articles), one embedding per article cut at 256 tokens, computed
+under bf16 autocast for every model alike (the base's figures are the "before").
+
+Each run records: training seconds (without mining or evaluation) per 1,000 pairs, the dtype the
+network really computed in (a forward hook: ``bfloat16`` under bf16 autocast), the final training
+loss, the process's peak memory, the seconds spent tokenizing the same batches at the same lengths
+(what pre-tokenizing once would save), and the machine's load average sampled during training
+(the machine is shared: timings are upper bounds, and comparisons are between runs made in the same
+conditions). Results are kept one a line in bench/.cache/train_speed/results.jsonl: an interrupted
+grid resumes where it stopped (``--again`` repeats runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, machine, markdown_table, today, write_section  # noqa: E402
+from bench.finetune import STAND_IN, corpus_file, dense_eval, lexical_index, peak_mb, test_set, train_pairs_of  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache" / "train_speed"
+RESULTS = CACHE / "results.jsonl"
+LR = 3e-5
+EVAL_LENGTH = 256
+
+SETTINGS: dict[str, dict] = {
+    # the documented run: one max length for queries and passages, batch 16, one hard negative
+    "old": dict(query_length=256, passage_length=256, negatives=1, batch_size=16),
+    "lengths": dict(query_length=64, passage_length=128, negatives=1, batch_size=16),
+    "lengths-b32": dict(query_length=64, passage_length=128, negatives=1, batch_size=32),
+    "in-batch-b32": dict(query_length=64, passage_length=128, negatives=0, batch_size=32),
+    "freeze6-b32": dict(query_length=64, passage_length=128, negatives=1, batch_size=32, freeze_layers=6),
+    "in-batch-freeze6-b32": dict(query_length=64, passage_length=128, negatives=0, batch_size=32, freeze_layers=6),
+    "p96-b32": dict(query_length=64, passage_length=96, negatives=1, batch_size=32),
+    "p192-b32": dict(query_length=64, passage_length=192, negatives=1, batch_size=32),
+}
+DESCRIBE = {
+    "old": "256 tokens for queries and passages, batch 16, 1 hard negative (the documented run)",
+    "lengths": "queries 64 / passages 128 tokens, batch 16, 1 hard negative",
+    "lengths-b32": "queries 64 / passages 128, batch 32, 1 hard negative",
+    "in-batch-b32": "queries 64 / passages 128, batch 32, in-batch negatives only",
+    "freeze6-b32": "queries 64 / passages 128, batch 32, 1 hard negative, embeddings + 6 of 12 layers frozen",
+    "in-batch-freeze6-b32": "queries 64 / passages 128, batch 32, in-batch negatives only, embeddings + 6 layers frozen",
+    "p96-b32": "queries 64 / passages 96, batch 32, 1 hard negative",
+    "p192-b32": "queries 64 / passages 192, batch 32, 1 hard negative",
+}
+# the order the grid runs in: what the defaults hinge on first
+GRID = [
+    "old-fp32-s13", "in-batch-b32-bf16-s13", "lengths-b32-bf16-s13", "old-bf16-s13", "freeze6-b32-bf16-s13",
+    "in-batch-freeze6-b32-bf16-s13", "lengths-bf16-s13", "in-batch-b32-fp32-s13", "lengths-b32-fp32-s13",
+    "old-fp32-s14", "p96-b32-bf16-s13", "p192-b32-bf16-s13", "freeze6-b32-fp32-s13", "lengths-fp32-s13",
+]
+
+
+def parse_key(key: str) -> tuple[str, str, int]:
+    """``SETTING-PRECISION-sSEED`` -> (setting, precision, seed)."""
+    rest, seed = key.rsplit("-s", 1)
+    setting, precision = rest.rsplit("-", 1)
+    if setting not in SETTINGS or precision not in ("fp32", "bf16"):
+        raise click.BadParameter(f"{key!r}: expected SETTING-fp32|bf16-sSEED with SETTING one of {', '.join(SETTINGS)}")
+    return setting, precision, int(seed)
+
+
+def bounded(pairs: int, test_queries: int, distractors: int) -> dict:
+    return {"pairs": pairs, "test_queries": test_queries, "distractors": distractors, "lr": LR, "eval_length": EVAL_LENGTH,
+            "test_seed": 13}
+
+
+def read_results(run: dict) -> dict[str, dict]:
+    if not RESULTS.exists():
+        return {}
+    out = {}
+    for line in RESULTS.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if r.get("bounded") == run:
+                out[r["key"]] = r  # the latest of a key wins
+    return out
+
+
+class LoadSampler:
+    """The 1-minute load average, sampled every ``every`` seconds while it runs."""
+
+    def __init__(self, every: float = 15.0):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        s = self.samples or [os.getloadavg()[0]]
+        return {"mean": round(sum(s) / len(s), 2), "max": round(max(s), 2)}
+
+
+def tokenize_seconds(model_dir: str, pairs, setting: dict) -> float:
+    """Seconds to tokenize the run's texts once at its lengths, in its batches (the collator's work per epoch)."""
+    from index.models import load_encoder
+
+    model = load_encoder(model_dir, device="cpu")
+    prompts = getattr(model, "prompts", None) or {}
+    b = setting["batch_size"]
+    t = time.perf_counter()
+    for i in range(0, len(pairs), b):
+        batch = pairs[i:i + b]
+        model.preprocess([p.query for p in batch], prompt=prompts.get("query"), max_length=setting["query_length"])
+        passages = [p.positive for p in batch] + [n for p in batch for n in p.negatives[:setting["negatives"]]]
+        model.preprocess(passages, prompt=prompts.get("document"), max_length=setting["passage_length"])
+    return time.perf_counter() - t
+
+
+def one_run(key: str, run: dict) -> dict:
+    """Train one setting of the grid and measure it (in this process: its peak memory is the run's)."""
+    from search.train import TrainConfig, train_model
+
+    setting_name, precision, seed = parse_key(key)
+    setting = SETTINGS[setting_name]
+    pairs = train_pairs_of(["enh"], run["pairs"], seed)
+    lexical = lexical_index("enh", corpus_file("enh"))
+    queries, qrels, corpus = test_set("enh", run["test_queries"], run["distractors"], run["test_seed"])
+    out = CACHE / f"model-{key}"
+    config = TrainConfig(base=str(STAND_IN), epochs=1, lr=LR, precision=precision, device="cpu", holdout=0, seed=seed,
+                         negative_depth=30, checkpoint_minutes=600, **setting)
+    with LoadSampler() as load:
+        result = train_model("encoder", pairs, out, config, source=f"enh train pairs ({len(pairs)}, seed {seed})",
+                             index=lexical, overwrite=True, resume=False, log=lambda s: print(s, flush=True))
+    data = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    trained_pairs = result.train_pairs
+    mined = pairs if not setting["negatives"] else _mined(pairs, lexical, setting["negatives"])  # as trained
+    tok = tokenize_seconds(str(out), mined, setting)
+    quality = dense_eval(str(out), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16")
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "key": key, "setting": setting_name, "precision": precision, "seed": seed, "bounded": run, "date": today(),
+        "settings": setting, "train_pairs": trained_pairs, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+        "seconds_per_1000_pairs": round(result.seconds / trained_pairs * 1000, 1),
+        "tokenize_seconds_per_1000_pairs": round(tok / len(mined) * 1000, 2),
+        "computed_in": data.get("computed_in"), "train_loss": data.get("train_loss"), "peak_mb": round(peak_mb()),
+        "load": load.summary(), "mined_negatives": data["counts"]["mined_negatives"],
+        "MRR@10": quality["MRR@10"], "Recall@100": quality["Recall@100"],
+    }
+
+
+def _mined(pairs, lexical, negatives: int):
+    from search.train import mine_negatives
+
+    return mine_negatives(pairs, lexical, negatives=negatives, depth=30)
+
+
+def base_quality(run: dict) -> dict:
+    queries, qrels, corpus = test_set("enh", run["test_queries"], run["distractors"], run["test_seed"])
+    q = dense_eval(str(STAND_IN), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16")
+    return {"key": "base", "bounded": run, "date": today(), "MRR@10": q["MRR@10"], "Recall@100": q["Recall@100"],
+            "documents": len(corpus), "queries": len(queries)}
+
+
+def append(result: dict) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+@click.command()
+@click.option("--pairs", default=480, show_default=True, help="Train pairs of the bounded run (a seeded sample).")
+@click.option("--test-queries", default=300, show_default=True)
+@click.option("--distractors", default=700, show_default=True, help="Articles in the pool besides the judged ones.")
+@click.option("--only", default=None, help="Run this one key (SETTING-PRECISION-sSEED) here and record it.")
+@click.option("--keys", default=None, help="Comma-separated keys to run instead of the grid.")
+@click.option("--again", is_flag=True, help="Repeat runs already recorded.")
+@click.option("--report-only", is_flag=True, help="Run nothing; print (and with --write, write) the table.")
+@click.option("--write", is_flag=True, help="Write the table into BENCHMARKS.md.")
+def main(pairs, test_queries, distractors, only, keys, again, report_only, write):
+    run = bounded(pairs, test_queries, distractors)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if only:
+        result = base_quality(run) if only == "base" else one_run(only, run)
+        append(result)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        return
+    if not report_only:
+        todo = ["base"] + (keys.split(",") if keys else GRID)
+        for key in todo:
+            if key != "base":
+                parse_key(key)
+            if key in read_results(run) and not again:
+                continue
+            print(f"== {key} (load {os.getloadavg()[0]:.1f})", flush=True)
+            args = [sys.executable, __file__, "--only", key, "--pairs", str(pairs), "--test-queries", str(test_queries),
+                    "--distractors", str(distractors)]
+            code = subprocess.call(args)
+            if code:
+                print(f"{key}: exit status {code}", flush=True)
+    results = read_results(run)
+    text = render(results, run)
+    print(text)
+    if write:
+        write_section("Fine-tuning: training speed on a CPU", text)
+
+
+def render(results: dict[str, dict], run: dict) -> str:
+    base = results.get("base")
+    runs = [r for k, r in results.items() if k != "base"]
+    if not runs:
+        return "No run recorded yet."
+    ref = [r["seconds_per_1000_pairs"] for r in runs if r["setting"] == "old" and r["precision"] == "fp32"]
+    ref_rate = sum(ref) / len(ref) if ref else None
+    dates = sorted({r["date"] for r in runs})
+    lines = [
+        f"`bench/train_speed.py`, measured {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''} on {machine()}, "
+        "CPU only, **on a shared machine**: other work ran on the same 2 cores (the load column is the 1-minute "
+        "load average sampled during training; 2.0 would be this run alone), so the times are upper bounds and the "
+        "fair comparisons are between rows measured under similar load.",
+        "",
+        f"The bounded run: the stand-in encoder (me5-small-am) trained one epoch on a seeded sample of {run['pairs']} "
+        f"enh train pairs (seed 13 or 14: the sample and the order), lr {run['lr']}, hard negatives from BM25 "
+        "(top 30, the positive's article left out); quality = dense MRR@10 and R@100 of the trained encoder on "
+        f"{run['test_queries']} enh **test** headlines against their articles and {run['distractors']} others "
+        f"(a reduced pool of {base['documents'] if base else '?'} articles, not the 12,986 of the corpus: these "
+        f"figures are higher than full-corpus ones), one embedding per article cut at {run['eval_length']} tokens, "
+        "every model evaluated the same way (bf16 autocast)."
+        + (f" The stand-in before training: MRR@10 {base['MRR@10']:.3f}, R@100 {base['Recall@100']:.3f}." if base else ""),
+        "",
+    ]
+    rows = []
+    order = list(SETTINGS)
+    for r in sorted(runs, key=lambda r: (order.index(r["setting"]), r["precision"] != "fp32", r["seed"])):
+        rate = r["seconds_per_1000_pairs"]
+        rows.append([
+            DESCRIBE[r["setting"]], r["precision"] + ("" if r.get("computed_in") in (None, {"fp32": "float32", "bf16": "bfloat16"}[r["precision"]])
+                                                     else f" (computed in {r['computed_in']}!)"),
+            r["seed"], f"{rate:,.0f} s ({rate / 60:.1f} min)", f"{ref_rate / rate:.1f}x" if ref_rate else "-",
+            f"{r['MRR@10']:.3f}", f"{r['Recall@100']:.3f}", r["train_loss"], f"{r['peak_mb'] / 1024:.1f} GB",
+            f"{r['load']['mean']:.1f}",
+        ])
+    lines.append(markdown_table(["setting", "precision", "seed", "training per 1,000 pairs", "vs old fp32",
+                                 "MRR@10 after", "R@100 after", "final loss", "peak memory", "load"], rows))
+    noise = _noise(runs)
+    if noise:
+        lines += ["", "Noise (the same setting, two seeds): " + "; ".join(noise) + "."]
+    tok = [r["tokenize_seconds_per_1000_pairs"] / r["seconds_per_1000_pairs"] for r in runs]
+    lines += ["", f"Tokenizing is {min(tok):.1%} to {max(tok):.1%} of the training time (the same batches tokenized "
+              "at the same lengths, timed apart), so tokenizing once instead of each epoch would save at most that; "
+              "the trainer tokenizes each batch as it goes."]
+    if ref_rate:
+        lines += ["", f"One epoch over all 11,277 enh train pairs at these rates: " + "; ".join(
+            f"{s} {p}: {_rate(results, s, p) * 11.277 / 60:.0f} min" for s, p in (("old", "fp32"), *_best(runs))
+            if _rate(results, s, p))
+                  + " (extrapolated from the bounded runs; the full epoch is measured below when it was run)."]
+    return "\n".join(lines)
+
+
+def _rate(results: dict, setting: str, precision: str) -> float | None:
+    xs = [r["seconds_per_1000_pairs"] for k, r in results.items() if k != "base" and r["setting"] == setting
+          and r["precision"] == precision]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _best(runs: list[dict]) -> list[tuple[str, str]]:
+    seen = []
+    for r in sorted(runs, key=lambda r: r["seconds_per_1000_pairs"]):
+        if (r["setting"], r["precision"]) not in seen and r["setting"] != "old":
+            seen.append((r["setting"], r["precision"]))
+    return seen[:3]
+
+
+def _noise(runs: list[dict]) -> list[str]:
+    by: dict[tuple, list[dict]] = {}
+    for r in runs:
+        by.setdefault((r["setting"], r["precision"]), []).append(r)
+    out = []
+    for (s, p), rs in by.items():
+        if len(rs) > 1:
+            m = [r["MRR@10"] for r in rs]
+            rate = [r["seconds_per_1000_pairs"] for r in rs]
+            out.append(f"{s} {p}: MRR@10 {' / '.join(f'{x:.3f}' for x in m)} (spread {max(m) - min(m):.3f}), "
+                       f"time {' / '.join(f'{x:,.0f}' for x in rate)} s per 1,000 pairs")
+    return out
+
+
+if __name__ == "__main__":
+    main()
