@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -463,7 +464,6 @@ def admin_steps(manifest: dict, *, args, index_dir: Path | None, encoder: str, d
     """What the administrator does to turn the missing stages on: get the models here, start the page
     (or the service) with them, prepare a lexical-only collection again. Command lines stay Latin; every
     path is absolute, as it is on the machine the page runs on."""
-    import shlex
 
     def say(key: str, **values) -> None:
         st.caption(escape(tr(key, **values)))  # escaped: plain text (no Markdown lists from "1.")

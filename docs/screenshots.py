@@ -70,9 +70,12 @@ def shoot(page, url: str, path: Path, *, reranked: bool, height: int | None = No
     for label in open_labels:
         page.get_by_text(label, exact=True).first.click()
         page.wait_for_timeout(800)
-    if height:
+    if height:  # at most this tall: the page's content, without the empty space below it
         page.set_viewport_size({"width": page.viewport_size["width"], "height": height})
         page.wait_for_timeout(1500)
+        used = page.evaluate("document.querySelector('[data-testid=\"stMainBlockContainer\"]').getBoundingClientRect().bottom")
+        page.set_viewport_size({"width": page.viewport_size["width"], "height": min(height, int(used) + 40)})
+        page.wait_for_timeout(1000)
     page.screenshot(path=str(path))
     print("wrote", path)
 
