@@ -184,10 +184,15 @@ def rerank_eval(model_dir: str | None, queries, qrels, lexical: Path, depth: int
 @click.option("--test-queries", default=None, type=int, help="Evaluate on this many test queries (seeded; default all).")
 @click.option("--distractors", default=None, type=int, help="Corpus = the judged articles + this many others (default: all).")
 @click.option("--epochs", default=1.0, show_default=True)
-@click.option("--batch-size", default=16, show_default=True)
+@click.option("--batch-size", default=None, type=int, help="Default: `train`'s (TrainConfig).")
 @click.option("--lr", default=3e-5, show_default=True)
-@click.option("--max-length", default=256, show_default=True)
-@click.option("--negatives", default=1, show_default=True, help="BM25 hard negatives per pair.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
+@click.option("--query-length", default=None, type=int, help="Training: tokens per query (default: `train`'s).")
+@click.option("--passage-length", default=None, type=int, help="Training: tokens per passage (default: `train`'s).")
+@click.option("--pair-length", default=None, type=int, help="Training the reranker: tokens per pair (default: `train`'s).")
+@click.option("--eval-length", "--max-length", "max_length", default=256, show_default=True,
+              help="Evaluation: tokens of each document the encoder embeds / the reranker reads.")
+@click.option("--negatives", default=None, type=int, help="BM25 hard negatives per pair (default: `train`'s).")
 @click.option("--negative-depth", default=30, show_default=True)
 @click.option("--rerank-depth", default=20, show_default=True)
 @click.option("--max-steps", default=None, type=int)
@@ -197,7 +202,8 @@ def rerank_eval(model_dir: str | None, queries, qrels, lexical: Path, depth: int
 @click.option("--reuse", is_flag=True, help="Evaluate the models an earlier run of the same settings trained (no training).")
 @click.option("--write", is_flag=True, help="Write the results into BENCHMARKS.md (section 'Fine-tuning').")
 def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queries, distractors, epochs, batch_size, lr,
-         max_length, negatives, negative_depth, rerank_depth, max_steps, device, fused, seed, reuse, write):
+         precision, query_length, passage_length, pair_length, max_length, negatives, negative_depth, rerank_depth,
+         max_steps, device, fused, seed, reuse, write):
     from search.train import TrainConfig, pairs_from_titles, train_model
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -216,9 +222,12 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
         source = f"{'+'.join(names)} train pairs ({len(pairs)} sampled, seed {seed})"
     queries, qrels, corpus = test_set(collection, test_queries, distractors, seed)
     print(f"{len(pairs)} training pairs; {len(queries)} test queries against {len(corpus)} documents", flush=True)
-    config = dict(base=base, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, device=device,
-                  negatives=negatives, negative_depth=negative_depth, holdout=0.05, holdout_max=200, seed=seed,
-                  max_steps=max_steps, checkpoint_minutes=5)
+    given = dict(batch_size=batch_size, query_length=query_length, passage_length=passage_length,
+                 pair_length=pair_length, negatives=negatives)
+    config = dict(base=base, epochs=epochs, lr=lr, precision=precision, device=device, negative_depth=negative_depth,
+                  holdout=0.05, holdout_max=200, seed=seed, max_steps=max_steps, checkpoint_minutes=5,
+                  **{k: v for k, v in given.items() if v is not None})
+    config = {k: getattr(TrainConfig(**config), k) for k in (*config, *given)}  # with train's defaults, as run
     report: dict = {"date": today(), "machine": machine(), "collection": collection, "source": source,
                     "test_queries": len(queries), "documents": len(corpus), "settings": config}
     dev = "cuda" if device == "cuda" else "cpu"
@@ -234,10 +243,12 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
         t = time.perf_counter()
         result = train_model("encoder", pairs, out, TrainConfig(**config), source=source, index=lexical, progress=True,
                              overwrite=True, log=lambda s: print(s, flush=True))
-        report["encoder"] = {"train_pairs": result.train_pairs, "steps": result.steps,
+        report["encoder"] = {"train_pairs": result.train_pairs, "steps": result.steps, "heldout": result.heldout,
+                             "precision": result.info["settings"]["precision"], "computed_in": result.info["computed_in"],
+                             "heldout_passages": result.info["counts"]["eval_passages"],
                              "train_seconds": round(result.seconds, 1), "total_seconds": round(time.perf_counter() - t, 1),
-                             "pairs_seen": processed(result, batch_size, epochs),
-                             "seconds_per_1000_pairs": round(result.seconds / processed(result, batch_size, epochs) * 1000, 1),
+                             "pairs_seen": processed(result, config["batch_size"], epochs),
+                             "seconds_per_1000_pairs": round(result.seconds / processed(result, config["batch_size"], epochs) * 1000, 1),
                              "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after}
         print(json.dumps(report["encoder"]), flush=True)
         report["dense_before"] = dense_eval(base, queries, qrels, corpus, max_length, dev)
@@ -250,14 +261,16 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
             print("fused", report["fused_before"], report["fused_after"], flush=True)
     if kind in ("reranker", "both"):
         out = CACHE / f"reranker-{tag}"
-        rconfig = {**config, "negatives": max(1, negatives)}
+        rconfig = {**config, "negatives": max(1, config["negatives"])}
         t = time.perf_counter()
         result = train_model("reranker", pairs, out, TrainConfig(**rconfig), source=source, index=lexical, progress=True,
                              overwrite=True, log=lambda s: print(s, flush=True))
-        report["reranker"] = {"train_pairs": result.train_pairs, "steps": result.steps,
+        report["reranker"] = {"train_pairs": result.train_pairs, "steps": result.steps, "heldout": result.heldout,
+                              "precision": result.info["settings"]["precision"],
+                              "heldout_passages": result.info["counts"]["eval_passages"],
                               "train_seconds": round(result.seconds, 1),
-                              "pairs_seen": processed(result, batch_size, epochs),
-                             "seconds_per_1000_pairs": round(result.seconds / processed(result, batch_size, epochs) * 1000, 1),
+                              "pairs_seen": processed(result, config["batch_size"], epochs),
+                             "seconds_per_1000_pairs": round(result.seconds / processed(result, config["batch_size"], epochs) * 1000, 1),
                               "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after}
         report["bm25_top"] = rerank_eval(None, queries, qrels, lexical, rerank_depth, max_length, dev)
         report["reranked"] = rerank_eval(str(out), queries, qrels, lexical, rerank_depth, max_length, dev)
@@ -273,18 +286,31 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
         write_section("Fine-tuning", render(report))
 
 
+FULL_CORPUS = {"enh": 12986}
+
+
 def render(r: dict) -> str:
     s = r["settings"]
-    lines = [f"{r['date']}, {r['machine']}. {r['source']}; test: {r['test_queries']} {r['collection']} test queries "
-             f"against {r['documents']} documents. One epoch-bounded run: batch {s['batch_size']}, lr {s['lr']}, "
-             f"{s['max_length']} tokens, {s['negatives']} BM25 hard negative(s) per pair.", ""]
+    whole = FULL_CORPUS.get(r["collection"])
+    pool = (f"all {r['documents']:,} documents of the corpus" if whole is None or r["documents"] >= whole else
+            f"a reduced pool of {r['documents']:,} documents (the judged ones and random others, not the {whole:,} of the "
+            "corpus: figures are higher than full-corpus ones)")
+    lines = [f"`bench/finetune.py`, {r['date']}, {r['machine']}. Training: {r['source']}, one epoch"
+             + (f" bounded to {s['max_steps']} steps" if s.get("max_steps") else "")
+             + f", batch {s['batch_size']}, lr {s['lr']}, precision {s['precision']}, {s['query_length']} tokens per query "
+             f"and {s['passage_length']} per passage (the reranker: {s['pair_length']} per pair), {s['negatives']} BM25 "
+             f"hard negative(s) per pair. Test: {r['test_queries']} {r['collection']} test queries against {pool}.", ""]
     if "encoder" in r and "reused" not in r["encoder"]:
         e = r["encoder"]
         lines += [markdown_table(["dense alone (one vector per document)", "MRR@10", "R@100"],
                                  [["stand-in (before)", r["dense_before"]["MRR@10"], r["dense_before"]["Recall@100"]],
                                   ["fine-tuned (after)", r["dense_after"]["MRR@10"], r["dense_after"]["Recall@100"]]]), "",
                   f"Encoder training: {e['train_pairs']} pairs, {e['steps']} steps, {e['train_seconds']} s "
-                  f"({e['seconds_per_1000_pairs']} s per 1,000 pairs), peak memory {e['peak_mb']} MB."]
+                  f"({e['seconds_per_1000_pairs']} s per 1,000 pairs, computed in {e.get('computed_in')}), peak memory "
+                  f"{e['peak_mb']} MB. The trainer's own held-out check ({e.get('heldout')} pairs ranked among "
+                  f"{e.get('heldout_passages')} passages, their mined hard negatives included): MRR@10 "
+                  f"{(e.get('heldout_before') or {}).get('MRR@10', float('nan')):.3f} -> "
+                  f"{(e.get('heldout_after') or {}).get('MRR@10', float('nan')):.3f}."]
         if "fused_before" in r:
             rows = [[f"{mode} with the {name} encoder", r[key][mode]["MRR@10"], r[key][mode]["Recall@100"]]
                     for name, key in (("stand-in", "fused_before"), ("fine-tuned", "fused_after")) for mode in r[key]]

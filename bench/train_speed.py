@@ -44,6 +44,7 @@ from bench.finetune import STAND_IN, corpus_file, dense_eval, lexical_index, pea
 
 CACHE = ROOT / "bench" / ".cache" / "train_speed"
 RESULTS = CACHE / "results.jsonl"
+RATES = CACHE / "rates.jsonl"
 LR = 3e-5
 EVAL_LENGTH = 256
 
@@ -70,10 +71,14 @@ DESCRIBE = {
 }
 # the order the grid runs in: what the defaults hinge on first
 GRID = [
-    "old-fp32-s13", "in-batch-b32-bf16-s13", "lengths-b32-bf16-s13", "old-bf16-s13", "freeze6-b32-bf16-s13",
-    "in-batch-freeze6-b32-bf16-s13", "lengths-bf16-s13", "in-batch-b32-fp32-s13", "lengths-b32-fp32-s13",
-    "old-fp32-s14", "p96-b32-bf16-s13", "p192-b32-bf16-s13", "freeze6-b32-fp32-s13", "lengths-fp32-s13",
+    "old-fp32-s13", "in-batch-b32-bf16-s13", "lengths-b32-bf16-s13", "freeze6-b32-bf16-s13", "lengths-b32-fp32-s13",
+    "in-batch-b32-bf16-s14", "lengths-b32-bf16-s14", "in-batch-freeze6-b32-bf16-s13", "p96-b32-bf16-s13",
+    "p192-b32-bf16-s13", "in-batch-b32-fp32-s13", "old-bf16-s13", "old-fp32-s14",
 ]
+# back-to-back step timings (rates only, no quality): each setting in fp32 and bf16, alternately
+RATE_SETTINGS = [("encoder", "old"), ("encoder", "lengths"), ("encoder", "lengths-b32"), ("encoder", "in-batch-b32"),
+                 ("encoder", "freeze6-b32"), ("encoder", "p96-b32"), ("reranker", "pairs256-b16")]
+RERANKER_SETTINGS = {"pairs256-b16": dict(pair_length=256, negatives=1, batch_size=16)}
 
 
 def parse_key(key: str) -> tuple[str, str, int]:
@@ -100,6 +105,30 @@ def read_results(run: dict) -> dict[str, dict]:
             if r.get("bounded") == run:
                 out[r["key"]] = r  # the latest of a key wins
     return out
+
+
+class CpuClock:
+    """The CPU time this process spent between the first and the last training step (all its threads):
+    with the wall time, the share of the machine the training got (2.0 = both cores all the time)."""
+
+    def __init__(self):
+        self.first: tuple[float, float] | None = None
+        self.last: tuple[float, float] | None = None
+
+    def on_step(self, step: int, total: int) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if self.first is None:
+            self.first = now
+        self.last = now
+
+    @property
+    def cpu(self) -> float:
+        return self.last[1] - self.first[1] if self.first else 0.0
+
+    @property
+    def share(self) -> float:
+        wall = self.last[0] - self.first[0] if self.first else 0.0
+        return self.cpu / wall if wall else 0.0
 
 
 class LoadSampler:
@@ -156,9 +185,11 @@ def one_run(key: str, run: dict) -> dict:
     out = CACHE / f"model-{key}"
     config = TrainConfig(base=str(STAND_IN), epochs=1, lr=LR, precision=precision, device="cpu", holdout=0, seed=seed,
                          negative_depth=30, checkpoint_minutes=600, **setting)
+    clock = CpuClock()
     with LoadSampler() as load:
         result = train_model("encoder", pairs, out, config, source=f"enh train pairs ({len(pairs)}, seed {seed})",
-                             index=lexical, overwrite=True, resume=False, log=lambda s: print(s, flush=True))
+                             index=lexical, overwrite=True, resume=False, log=lambda s: print(s, flush=True),
+                             on_step=clock.on_step)
     data = json.loads((out / "training.json").read_text(encoding="utf-8"))
     trained_pairs = result.train_pairs
     mined = pairs if not setting["negatives"] else _mined(pairs, lexical, setting["negatives"])  # as trained
@@ -169,6 +200,7 @@ def one_run(key: str, run: dict) -> dict:
         "key": key, "setting": setting_name, "precision": precision, "seed": seed, "bounded": run, "date": today(),
         "settings": setting, "train_pairs": trained_pairs, "steps": result.steps, "train_seconds": round(result.seconds, 1),
         "seconds_per_1000_pairs": round(result.seconds / trained_pairs * 1000, 1),
+        "cpu_seconds_per_1000_pairs": round(clock.cpu / trained_pairs * 1000, 1), "cpu_share": round(clock.share, 2),
         "tokenize_seconds_per_1000_pairs": round(tok / len(mined) * 1000, 2),
         "computed_in": data.get("computed_in"), "train_loss": data.get("train_loss"), "peak_mb": round(peak_mb()),
         "load": load.summary(), "mined_negatives": data["counts"]["mined_negatives"],
@@ -189,9 +221,36 @@ def base_quality(run: dict) -> dict:
             "documents": len(corpus), "queries": len(queries)}
 
 
-def append(result: dict) -> None:
+def paired_rates(rounds: int, steps: int) -> list[dict]:
+    """Seconds per step of each of RATE_SETTINGS in fp32 and in bf16, measured back to back (the two
+    precisions of a setting one after the other, ``rounds`` times), so that they share the load."""
+    from search.train import TrainConfig, measure_step_seconds, mine_negatives
+
+    lexical = lexical_index("enh", corpus_file("enh"))
+    out = []
+    for rnd in range(rounds):
+        for kind, name in RATE_SETTINGS:
+            setting = SETTINGS.get(name) or RERANKER_SETTINGS[name]
+            pairs = train_pairs_of(["enh"], (steps + 1) * setting["batch_size"], 13)
+            if setting["negatives"]:
+                pairs = mine_negatives(pairs, lexical, negatives=setting["negatives"], depth=30)
+            for precision in (("fp32", "bf16") if rnd % 2 == 0 else ("bf16", "fp32")):
+                load = os.getloadavg()[0]
+                config = TrainConfig(base=str(STAND_IN), lr=LR, precision=precision, device="cpu", seed=13, **setting)
+                step = measure_step_seconds(kind, pairs, config, steps=steps)
+                r = {"key": f"rate-{kind}-{name}-{precision}-r{rnd}", "kind": kind, "setting": name,
+                     "precision": precision, "round": rnd, "date": today(), "settings": setting,
+                     "step_seconds": round(step, 2), "seconds_per_1000_pairs": round(step / setting["batch_size"] * 1000, 1),
+                     "load": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}}
+                print(json.dumps(r), flush=True)
+                append(r, RATES)
+                out.append(r)
+    return out
+
+
+def append(result: dict, path: Path = RESULTS) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a", encoding="utf-8") as f:
+    with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 
@@ -203,10 +262,15 @@ def append(result: dict) -> None:
 @click.option("--keys", default=None, help="Comma-separated keys to run instead of the grid.")
 @click.option("--again", is_flag=True, help="Repeat runs already recorded.")
 @click.option("--report-only", is_flag=True, help="Run nothing; print (and with --write, write) the table.")
+@click.option("--rates", "rate_rounds", default=0, help="Only time steps back to back, this many rounds (no quality).")
+@click.option("--rate-steps", default=4, show_default=True, help="Steps timed per measurement (the first not counted).")
 @click.option("--write", is_flag=True, help="Write the table into BENCHMARKS.md.")
-def main(pairs, test_queries, distractors, only, keys, again, report_only, write):
+def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_rounds, rate_steps, write):
     run = bounded(pairs, test_queries, distractors)
     CACHE.mkdir(parents=True, exist_ok=True)
+    if rate_rounds:
+        paired_rates(rate_rounds, rate_steps)
+        return
     if only:
         result = base_quality(run) if only == "base" else one_run(only, run)
         append(result)
@@ -226,7 +290,7 @@ def main(pairs, test_queries, distractors, only, keys, again, report_only, write
             if code:
                 print(f"{key}: exit status {code}", flush=True)
     results = read_results(run)
-    text = render(results, run)
+    text = render(results, run) + "\n\n" + render_rates(read_rates())
     print(text)
     if write:
         write_section("Fine-tuning: training speed on a CPU", text)
@@ -265,10 +329,12 @@ def render(results: dict[str, dict], run: dict) -> str:
                                                      else f" (computed in {r['computed_in']}!)"),
             r["seed"], f"{rate:,.0f} s ({rate / 60:.1f} min)", f"{ref_rate / rate:.1f}x" if ref_rate else "-",
             f"{r['MRR@10']:.3f}", f"{r['Recall@100']:.3f}", r["train_loss"], f"{r['peak_mb'] / 1024:.1f} GB",
-            f"{r['load']['mean']:.1f}",
+            f"{r['load']['mean']:.1f}", f"{r['cpu_share']:.2f}" if r.get("cpu_share") else "-",
         ])
     lines.append(markdown_table(["setting", "precision", "seed", "training per 1,000 pairs", "vs old fp32",
-                                 "MRR@10 after", "R@100 after", "final loss", "peak memory", "load"], rows))
+                                 "MRR@10 after", "R@100 after", "final loss", "peak memory", "load", "cores had"], rows))
+    lines += ["", "\"cores had\": the CPU time the training process used divided by the wall time of its steps "
+              "(2.0 = both cores all the time; less = the other work on the machine took the rest)."]
     noise = _noise(runs)
     if noise:
         lines += ["", "Noise (the same setting, two seeds): " + "; ".join(noise) + "."]
@@ -277,11 +343,46 @@ def render(results: dict[str, dict], run: dict) -> str:
               "at the same lengths, timed apart), so tokenizing once instead of each epoch would save at most that; "
               "the trainer tokenizes each batch as it goes."]
     if ref_rate:
-        lines += ["", f"One epoch over all 11,277 enh train pairs at these rates: " + "; ".join(
+        lines += ["", "One epoch over all 11,277 enh train pairs at these rates: " + "; ".join(
             f"{s} {p}: {_rate(results, s, p) * 11.277 / 60:.0f} min" for s, p in (("old", "fp32"), *_best(runs))
             if _rate(results, s, p))
                   + " (extrapolated from the bounded runs; the full epoch is measured below when it was run)."]
     return "\n".join(lines)
+
+
+def read_rates() -> list[dict]:
+    if not RATES.exists():
+        return []
+    return [json.loads(line) for line in RATES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+RATE_DESCRIBE = {**DESCRIBE, "pairs256-b16": "reranker: 256 tokens per pair, batch 16, 1 hard negative (2 pairs per query)"}
+
+
+def render_rates(rates: list[dict]) -> str:
+    """Step timings measured back to back: fp32 next to bf16 for each setting, in the same conditions."""
+    if not rates:
+        return ""
+    by: dict[tuple, dict[str, list[float]]] = {}
+    loads = []
+    for r in rates:
+        by.setdefault((r["kind"], r["setting"]), {}).setdefault(r["precision"], []).append(r["seconds_per_1000_pairs"])
+        loads += [r["load"]["start"], r["load"]["end"]]
+    ref = by.get(("encoder", "old"), {}).get("fp32")
+    ref = sum(ref) / len(ref) if ref else None
+    rows = []
+    for (kind, name), per in by.items():
+        f, b = (sum(per[p]) / len(per[p]) if per.get(p) else None for p in ("fp32", "bf16"))
+        rows.append([RATE_DESCRIBE[name], f"{f:,.0f}" if f else "-", f"{b:,.0f}" if b else "-",
+                     f"{f / b:.2f}x" if f and b else "-",
+                     f"{ref / b:.1f}x" if ref and b and kind == "encoder" else "-", len(per.get("bf16", []))])
+    rounds = 1 + max(r["round"] for r in rates)
+    return "\n".join([
+        f"Step timings back to back ({min(r['date'] for r in rates)}; {rounds} round(s), the two precisions of a setting "
+        "one right after the other, alternating which goes first; the trainer's own steps on the enh pairs, the first "
+        f"step of each measurement not counted; load {min(loads):.1f} to {max(loads):.1f}). Seconds of training per "
+        "1,000 pairs (the step time divided by the batch):", "",
+        markdown_table(["setting", "fp32", "bf16", "bf16 vs fp32", "bf16 vs old fp32", "rounds"], rows)])
 
 
 def _rate(results: dict, setting: str, precision: str) -> float | None:
