@@ -22,26 +22,26 @@ from pathlib import Path
 
 import streamlit as st
 
-from index.manifest import IndexFormatError, corpus_source, find_indexes, read_manifest
-from index.models import (
+from amharic_search.index.manifest import IndexFormatError, corpus_source, find_indexes, read_manifest
+from amharic_search.index.models import (
     DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, looks_like_path, skipped_note,
 )
-from index.readers import CorpusError
-from search import QueryError, Searcher, SearchOptions
-from search.compare import compare_stages
-from search.loading import rebuild_command
-from search.ui.catalog import (
+from amharic_search.index.readers import CorpusError
+from amharic_search.search import QueryError, Searcher, SearchOptions
+from amharic_search.search.compare import compare_stages
+from amharic_search.search.loading import rebuild_command
+from amharic_search.search.ui.catalog import (
     DEFAULT_INDEX_ROOT, MAX_UPLOAD_BYTES, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build,
     table_columns,
 )
-from search.ui.display import (
+from amharic_search.search.ui.display import (
     CHART_FONT, collection_facts, css_string, doc_colors, escape, first_sentence, highlight, match_label, metadata_line,
     rank_change, rank_flow, sig3, snippet,
 )
-from search.ui.paths import models_dir
-from search.schema import NO_SEARCHABLE_WORDS, clean_query
-from search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
-from search.translit import latin_only, transliterate_query
+from amharic_search.search.ui.paths import models_dir
+from amharic_search.search.schema import NO_SEARCHABLE_WORDS, clean_query
+from amharic_search.search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
+from amharic_search.search.translit import latin_only, transliterate_query
 
 STAGES = ("bm25", "dense", "fused", "rerank")
 VIEWS = ("simple", "expert")
@@ -128,7 +128,7 @@ def load_searcher(index_dir: str, built: str, dense_model: str, reranker: str) -
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_client(url: str, index: str | None):
     """A client of the search service (the page's searcher when it runs with --api)."""
-    from search.service.client import ServiceClient
+    from amharic_search.search.service.client import ServiceClient
 
     return ServiceClient(url, index=index)
 
@@ -265,7 +265,7 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
 @st.cache_data(show_spinner=False, max_entries=16)
 def title_count(index_dir: str, built: str) -> tuple[int, int]:
     """(usable titles, documents) of a collection, read once per build of it."""
-    from search.train.adapt import count_titles
+    from amharic_search.search.train.adapt import count_titles
 
     report = count_titles(index_dir)
     return report.pairs, report.documents
@@ -275,7 +275,7 @@ def title_count(index_dir: str, built: str) -> tuple[int, int]:
 def adapt_estimate(index_dir: str, built: str, base: str | None, rates: float):
     """How long adapting the collection takes here (None until this computer's pace is measured);
     read again when the collection is built again or a new pace is recorded (``rates``)."""
-    from search.train.adapt import estimate
+    from amharic_search.search.train.adapt import estimate
 
     return estimate(index_dir, base=base)
 
@@ -290,7 +290,7 @@ def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
     """Fine-tune the collection's encoder on its documents' titles, then rebuild its embeddings with
     the adapted model, both in the background (`search.train.adapt`); one sentence says why when it cannot.
     ``encoder``: the one the page queries the collection with (see query_encoder)."""
-    from search.train import adapt
+    from amharic_search.search.train import adapt
 
     job = adapt.current(index_dir) if index_dir is not None else None
     with st.sidebar.expander(tr("adapt_title"), expanded=job is not None):
@@ -309,7 +309,7 @@ def sidebar_adapt(index_dir: Path | None, manifest: dict, encoder: str) -> None:
 
 def adapt_panel(index_dir: str, manifest: dict, base: str | None, reason: str | None, titles: int, documents: int,
                 polling: bool) -> None:
-    from search.train import adapt
+    from amharic_search.search.train import adapt
 
     job = adapt.current(index_dir)
     if polling and (job is None or not job.running):
@@ -857,7 +857,7 @@ def main() -> None:
 
     indexes: dict[str, Path | str] = {}
     if args.api:  # the collections are the ones the service serves
-        from search.service.client import ServiceError
+        from amharic_search.search.service.client import ServiceError
 
         try:
             indexes = {name: name for name in load_client(args.api, None).indexes()}

@@ -50,9 +50,9 @@ def scorer(searcher, reranker: str | None, proxy: bool):
     """(score, description): score(query, passages, first-stage scores) -> {second stage: one value per
     passage, higher = more relevant}."""
     if proxy:
-        from index.dense import encode
-        from index.models import load_encoder
-        from search.fusion import weighted_sum
+        from amharic_search.index.dense import encode
+        from amharic_search.index.models import load_encoder
+        from amharic_search.search.fusion import weighted_sum
 
         model = load_encoder(str(STAND_IN))
         model.max_seq_length = 256
@@ -72,7 +72,7 @@ def scorer(searcher, reranker: str | None, proxy: bool):
         return score, (f"two proxies from the stand-in encoder {STAND_IN.name} (256 tokens): `cosine` = cosine to the "
                        f"query; `bm25+cosine` = z-score sum of BM25 ({PROXY_WEIGHTS['bm25']}) and cosine "
                        f"({PROXY_WEIGHTS['dense']}) over the 100 candidates")
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     searcher.second.reranker = Reranker.load(reranker)
     name = Path(reranker).name
@@ -105,7 +105,7 @@ def reranked(docs: list[str], scores: np.ndarray, scored: int) -> list[str]:
 
 
 def evaluate_rule(data, rule) -> tuple[float, float]:
-    from search.adaptive import simulate
+    from amharic_search.search.adaptive import simulate
 
     depths = [simulate(s, rule) for _, s, _ in data]
     return float(np.mean([rr10(reranked(d, s, n), rel) for (d, s, rel), n in zip(data, depths)])), float(np.mean(depths))
@@ -113,7 +113,7 @@ def evaluate_rule(data, rule) -> tuple[float, float]:
 
 def report(collection: str, stage: str, tune, test, block: int) -> tuple[list, list, list]:
     """Rows of the three tables for one collection and one second stage; data = (docs, scores, judgments)."""
-    from search.adaptive import AdaptiveDepth
+    from amharic_search.search.adaptive import AdaptiveDepth
 
     progressive = []
     for name, data in (("tuning", tune), ("test", test)):
@@ -170,7 +170,7 @@ def report(collection: str, stage: str, tune, test, block: int) -> tuple[list, l
 @click.option("--write/--no-write", default=True, show_default=True)
 def main(reranker, proxy, collections, n_tune, n_test, block, write) -> None:
     from bench.finetune import corpus_file, lexical_index
-    from search.searcher import Searcher
+    from amharic_search.search.searcher import Searcher
 
     if bool(reranker) == proxy:
         raise SystemExit("give --reranker PATH or --proxy")

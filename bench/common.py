@@ -24,7 +24,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def load_collection(name: str) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
     """(corpus, queries, qrels) of ``enh``, ``amqa`` or ``amqa+enh`` (AmQA with enh distractors)."""
-    from search.evaluate import load_qrels, load_queries
+    from amharic_search.search.evaluate import load_qrels, load_queries
 
     if name == "amqa+enh":
         corpus = read_jsonl(DATA / "amqa" / "corpus.jsonl") + read_jsonl(DATA / "enh" / "corpus.jsonl")

@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, ROOT, read_jsonl, tuning_queries  # noqa: E402
-from index.layout import searchable_text  # noqa: E402
-from index.embcache import EmbeddingCache, encode_cached, model_key  # noqa: E402
+from amharic_search.index.layout import searchable_text  # noqa: E402
+from amharic_search.index.embcache import EmbeddingCache, encode_cached, model_key  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 STAND_IN = ROOT.parent / "shared" / "models" / "me5-small-am"
@@ -100,7 +100,7 @@ def aggregate(passage_scores: np.ndarray, owner: np.ndarray, n_docs: int) -> dic
 
 
 def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, batch_size: int) -> np.ndarray:
-    from index.dense import encode
+    from amharic_search.index.dense import encode
 
     bar = tqdm(total=len(texts), desc=desc, unit=" texts")
 
@@ -126,7 +126,7 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from index.chunking import ChunkConfig, chunk_text
+    from amharic_search.index.chunking import ChunkConfig, chunk_text
 
     model = SentenceTransformer(model_path, device=device, trust_remote_code=False)
     model.max_seq_length = window

@@ -63,7 +63,7 @@ def reranker_inputs(searcher, reranker, cands):
 
 
 def rerank_speed(searcher, cands, ce_path: Path) -> list[list]:
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     rows, base = [], None
     for backend in RERANKER_ENGINES:
@@ -86,7 +86,7 @@ def rerank_speed(searcher, cands, ce_path: Path) -> list[list]:
 
 
 def encode_speed(encoder, texts: list[str]) -> list[list]:
-    from index.dense import encode
+    from amharic_search.index.dense import encode
 
     rows, base = [], None
     for engine, precision in ENCODER_ENGINES:
@@ -103,7 +103,7 @@ def encode_speed(encoder, texts: list[str]) -> list[list]:
 def rerank_fidelity(searcher, cands, trained: Path) -> list[list]:
     from scipy.stats import spearmanr
 
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     ref_rr = Reranker.load(str(trained), backend="torch")
     inputs = reranker_inputs(searcher, ref_rr, cands)
@@ -138,9 +138,9 @@ def dense_collections(pool_size: int = 2000) -> dict[str, tuple[list[dict], dict
 
 
 def encoder_fidelity() -> list[list]:
-    from index.dense import encode
-    from index.models import load_encoder
-    from search.evaluate import evaluate
+    from amharic_search.index.dense import encode
+    from amharic_search.index.models import load_encoder
+    from amharic_search.search.evaluate import evaluate
 
     model = load_encoder(str(STAND_IN))
     model.max_seq_length = 256
@@ -181,7 +181,7 @@ def main(part: str, n: int, trained: str | None, write: bool) -> None:
 
     from bench.scale_out import enh_lexical
     from bench.speed import build_models
-    from search.searcher import Searcher
+    from amharic_search.search.searcher import Searcher
 
     parts = {"all": PARTS, "fidelity": PARTS[1:]}.get(part, (part,))
     CACHE.mkdir(parents=True, exist_ok=True)

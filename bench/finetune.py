@@ -52,7 +52,7 @@ def peak_mb() -> float:
 
 
 def train_pairs_of(names: list[str], limit: int | None, seed: int):
-    from search.train import read_pairs
+    from amharic_search.search.train import read_pairs
 
     pairs = []
     for name in names:
@@ -63,7 +63,7 @@ def train_pairs_of(names: list[str], limit: int | None, seed: int):
 
 
 def lexical_index(collection: str, corpus_path: Path) -> Path:
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     out = CACHE / f"lexical-{collection.replace('+', '_')}"
     if not (out / "manifest.json").exists():
@@ -88,7 +88,7 @@ def corpus_file(collection: str) -> Path:
 def test_set(collection: str, n_queries: int | None, distractors: int | None, seed: int):
     """(queries, qrels, documents): a seeded subset of the test queries, their judged documents and
     ``distractors`` other documents (all documents when None)."""
-    from search.evaluate import load_qrels, load_queries
+    from amharic_search.search.evaluate import load_qrels, load_queries
 
     base = "amqa" if collection.startswith("amqa") else collection
     queries, qrels = load_queries(DATA / base / "queries.jsonl"), load_qrels(DATA / base / "qrels.tsv")
@@ -110,10 +110,10 @@ def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: 
     (``precision="bf16"``: computed under bf16 autocast, same ranking to the third decimal)."""
     import numpy as np
 
-    from index.dense import encode
-    from index.layout import searchable_text
-    from index.models import load_encoder
-    from search.evaluate import evaluate
+    from amharic_search.index.dense import encode
+    from amharic_search.index.layout import searchable_text
+    from amharic_search.index.models import load_encoder
+    from amharic_search.search.evaluate import evaluate
 
     model = load_encoder(model_dir, device=device)
     model.max_seq_length = max_length
@@ -133,10 +133,10 @@ def dense_eval(model_dir: str, queries, qrels, corpus, max_length: int, device: 
 
 def fused_eval(model_dir: str, queries, qrels, corpus, tag: str, reranker: str | None = None) -> dict:
     """The product's first stage (and reranking with ``reranker``): an index built with the encoder."""
-    from index.build import build_index
-    from search.evaluate import evaluate, run_queries
-    from search.options import SearchOptions
-    from search.searcher import Searcher
+    from amharic_search.index.build import build_index
+    from amharic_search.search.evaluate import evaluate, run_queries
+    from amharic_search.search.options import SearchOptions
+    from amharic_search.search.searcher import Searcher
 
     path = CACHE / f"corpus-{tag}.jsonl"
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in corpus), encoding="utf-8")
@@ -153,9 +153,9 @@ def fused_eval(model_dir: str, queries, qrels, corpus, tag: str, reranker: str |
 
 def rerank_eval(model_dir: str | None, queries, qrels, lexical: Path, depth: int, max_length: int, device: str) -> dict:
     """BM25 top ``depth`` of each test query reordered by the cross-encoder (None: BM25's order)."""
-    from index.models import load_cross_encoder
-    from search.evaluate import evaluate
-    from search.searcher import Searcher
+    from amharic_search.index.models import load_cross_encoder
+    from amharic_search.search.evaluate import evaluate
+    from amharic_search.search.searcher import Searcher
 
     searcher = Searcher.load(lexical, reranker=None, use_dense=False)
     model = load_cross_encoder(model_dir, max_length=max_length, device=device) if model_dir else None
@@ -204,7 +204,7 @@ def rerank_eval(model_dir: str | None, queries, qrels, lexical: Path, depth: int
 def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queries, distractors, epochs, batch_size, lr,
          precision, query_length, passage_length, pair_length, max_length, negatives, negative_depth, rerank_depth,
          max_steps, device, fused, seed, reuse, write):
-    from search.train import TrainConfig, pairs_from_titles, train_model
+    from amharic_search.search.train import TrainConfig, pairs_from_titles, train_model
 
     CACHE.mkdir(parents=True, exist_ok=True)
     names = (pair_sets or ("amqa" if collection.startswith("amqa") else collection)).split(",")

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import load_collection, machine, markdown_table, today, tuning_queries, write_section  # noqa: E402
 from bench.dense_runs import document_texts, load_run, run_path  # noqa: E402
-from index.analyzer import Analyzer  # noqa: E402
-from index.bm25 import BM25Index  # noqa: E402
-from search.evaluate import evaluate  # noqa: E402
-from search.fusion import ranked, rrf, weighted_sum  # noqa: E402
+from amharic_search.index.analyzer import Analyzer  # noqa: E402
+from amharic_search.index.bm25 import BM25Index  # noqa: E402
+from amharic_search.search.evaluate import evaluate  # noqa: E402
+from amharic_search.search.fusion import ranked, rrf, weighted_sum  # noqa: E402
 
 DEPTH = 300
 

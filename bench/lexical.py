@@ -18,9 +18,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import load_collection, machine, markdown_table, today, tuning_queries, write_section  # noqa: E402
-from index.analyzer import Analyzer, AnalyzerConfig  # noqa: E402
-from index.bm25 import BM25Index, BM25Params  # noqa: E402
-from search.evaluate import evaluate  # noqa: E402
+from amharic_search.index.analyzer import Analyzer, AnalyzerConfig  # noqa: E402
+from amharic_search.index.bm25 import BM25Index, BM25Params  # noqa: E402
+from amharic_search.search.evaluate import evaluate  # noqa: E402
 
 NAIVE = AnalyzerConfig(nfc=False, fold=False, numerals=False, lowercase=True, stem=False, roots=False, keep_surface=False)
 CONFIGS = {
@@ -66,9 +66,9 @@ def product_row(name, corpus, queries, qrels):
     import json
     import tempfile
 
-    from index.build import build_index
-    from search import Searcher, SearchOptions
-    from search.evaluate import run_queries
+    from amharic_search.index.build import build_index
+    from amharic_search.search import Searcher, SearchOptions
+    from amharic_search.search.evaluate import run_queries
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.jsonl"

@@ -42,8 +42,8 @@ def rss_mb() -> float:
 def prepare(tmp: Path, dense_model: str | None, reranker: str | None) -> tuple[Path, str, str]:
     from tiny_models import build_cross_encoder, build_encoder, train_tokenizer
 
-    from index.build import build_index
-    from search.ui.catalog import SAMPLE_CORPUS, sample_examples
+    from amharic_search.index.build import build_index
+    from amharic_search.search.ui.catalog import SAMPLE_CORPUS, sample_examples
 
     if dense_model is None or reranker is None:
         tok = train_tokenizer(SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines())
@@ -55,8 +55,8 @@ def prepare(tmp: Path, dense_model: str | None, reranker: str | None) -> tuple[P
 
 
 def library_load(index: Path, reranker: str, threads: int, seconds: float) -> list:
-    from search import Searcher
-    from search.ui.catalog import sample_examples
+    from amharic_search.search import Searcher
+    from amharic_search.search.ui.catalog import sample_examples
 
     searcher = Searcher.load(index, reranker=reranker)
     queries = sample_examples(40)
@@ -95,8 +95,8 @@ def library_load(index: Path, reranker: str, threads: int, seconds: float) -> li
 def ui_load(index: Path, dense_model: str, reranker: str, sessions: int, seconds: float) -> list:
     from browser import browser_page, streamlit_server
 
-    from search import Searcher
-    from search.ui.catalog import sample_examples
+    from amharic_search.search import Searcher
+    from amharic_search.search.ui.catalog import sample_examples
 
     queries = sample_examples(sessions)
     searcher = Searcher.load(index, reranker=reranker)

@@ -242,9 +242,9 @@ def timed_build(cmd: list[str], env: dict, timeout: float) -> tuple[float, str]:
 def _index_parts(directory: Path) -> tuple[list[str], object]:
     import numpy as np
 
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest
-    from index.store import Store
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.manifest import read_manifest
+    from amharic_search.index.store import Store
 
     manifest = read_manifest(directory)
     if manifest.get("shards"):
@@ -271,7 +271,7 @@ def compare_answers(plain: Path, answers: list[dict], top_k: int, threads: int |
     ``threads`` threads (None: torch's default here)."""
     import torch
 
-    from search.searcher import Searcher
+    from amharic_search.search.searcher import Searcher
 
     default_threads = torch.get_num_threads()
     torch.set_num_threads(threads or default_threads)

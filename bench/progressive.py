@@ -34,8 +34,8 @@ from bench.common import DATA, machine, markdown_table, read_jsonl, today, write
 def main(n: int, block: int, write: bool) -> None:
     from bench.scale_out import enh_lexical
     from bench.speed import build_models
-    from search.evaluate import load_queries
-    from search.searcher import Searcher
+    from amharic_search.search.evaluate import load_queries
+    from amharic_search.search.searcher import Searcher
 
     queries = list(load_queries(DATA / "enh" / "queries.jsonl").values())[:n]
     with tempfile.TemporaryDirectory() as tmp:

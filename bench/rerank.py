@@ -41,7 +41,7 @@ def candidates(searcher, queries: dict[str, str], n: int):
 
 
 def rerankers(path: str, backends, max_length: int):
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     return {b: Reranker.load(path, backend=b, max_length=max_length) for b in backends}
 
@@ -126,8 +126,8 @@ def latency(searcher, queries, n: int, size: str):
 def main(part, fidelity_queries, quality_queries, n_latency, size) -> None:
     import torch
 
-    from index.build import build_index
-    from search import Searcher
+    from amharic_search.index.build import build_index
+    from amharic_search.search import Searcher
 
     _, queries, qrels = load_collection("enh")
     with tempfile.TemporaryDirectory() as tmp:

@@ -84,7 +84,7 @@ def cli() -> None:
 @click.argument("corpus")
 @click.argument("out")
 def build_lexical(corpus: str, out: str) -> None:
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     t = time.perf_counter()
     report = build_index(corpus, out, dense_model=None, show_progress=False)
@@ -95,9 +95,9 @@ def build_lexical(corpus: str, out: str) -> None:
 @click.argument("out")
 @click.argument("encoder")
 def build_dense(out: str, encoder: str) -> None:
-    from index.layout import DENSE_FILE
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest, write_manifest
+    from amharic_search.index.layout import DENSE_FILE
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.manifest import read_manifest, write_manifest
 
     manifest = read_manifest(out)
     n = manifest["corpus"]["passages"]
@@ -132,7 +132,7 @@ def memory_mb() -> dict[str, float]:
 @click.option("--reranker", default=None, help="Cross-encoder for the end-to-end queries.")
 @click.option("--reranked", default=10, help="Queries searched end to end (with reranking of 100 candidates).")
 def search_phase(out: str, n: int, reranker: str | None, reranked: int) -> None:
-    from search import Searcher
+    from amharic_search.search import Searcher
 
     queries = [q["text"] for q in read_jsonl(DATA / "enh" / "queries.jsonl")][:n]
     t = time.perf_counter()
@@ -169,9 +169,9 @@ def search_phase(out: str, n: int, reranker: str | None, reranked: int) -> None:
 @click.argument("out")
 def recall_phase(out: str) -> None:
     """Recall@100 of the index's FAISS search against exact search over the same vectors."""
-    from index.layout import DENSE_FILE
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest
+    from amharic_search.index.layout import DENSE_FILE
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.manifest import read_manifest
 
     index = DenseIndex.load(Path(out) / DENSE_FILE, read_manifest(out)["dense"]["faiss"])
     x = np.load(Path(out).parent / "vectors.npy", mmap_mode="r")
@@ -194,7 +194,7 @@ def ivf_storage(n: int, probes: int) -> None:
     """IVF lists stored as float32, float16 or 8-bit: size, latency, recall@100; writes BENCHMARKS.md."""
     import faiss
 
-    from index.dense import ivf_settings
+    from amharic_search.index.dense import ivf_settings
 
     x = vectors(n)
     settings = ivf_settings(n)

@@ -50,8 +50,8 @@ def pct(values, q) -> float:
 
 
 def vectors(directory: Path) -> np.ndarray:
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.manifest import read_manifest
 
     m = read_manifest(directory)
     if m.get("shards"):
@@ -65,9 +65,9 @@ def vectors(directory: Path) -> np.ndarray:
 def part_build(tmp: Path) -> dict:
     import ray
 
-    from index.build import build_index
-    from index.ray_embed import connect
-    from index.store import Store
+    from amharic_search.index.build import build_index
+    from amharic_search.index.ray_embed import connect
+    from amharic_search.index.store import Store
 
     corpus = DATA / "amqa" / "corpus.jsonl"
     shutil.rmtree(CACHE / "amqa", ignore_errors=True)  # a full build, not a rebuild that reuses its vectors
@@ -102,7 +102,7 @@ def part_build(tmp: Path) -> dict:
 
 
 def enh_lexical() -> Path:
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     out = CACHE / "enh-lexical"
     if not (out / "manifest.json").is_file():
@@ -125,9 +125,9 @@ def _shard_rss(directory: Path) -> tuple[float, float]:
 
 
 def part_shards(tmp: Path) -> list[dict]:
-    from index.shard import split_index
-    from search.evaluate import load_queries
-    from search.searcher import Searcher
+    from amharic_search.index.shard import split_index
+    from amharic_search.search.evaluate import load_queries
+    from amharic_search.search.searcher import Searcher
 
     if not (CACHE / "amqa" / "manifest.json").is_file():
         raise click.UsageError("run --part build first (it writes the amqa index this part splits)")
@@ -179,7 +179,7 @@ def part_shards(tmp: Path) -> list[dict]:
 
 
 def _load(url: str, queries: list[str], clients: int, params: dict) -> dict:
-    from search.service.client import ServiceClient
+    from amharic_search.search.service.client import ServiceClient
 
     latencies, failures = [], []
     lock = threading.Lock()
@@ -215,12 +215,12 @@ def part_serve(tmp: Path, requests: int) -> dict:
     import ray
 
     from bench.speed import build_models
-    from index.ray_embed import connect
-    from index.shard import split_index
-    from search.service import ray_serve
-    from search.service.client import ServiceClient
-    from search.evaluate import load_queries
-    from search.service import ServiceConfig
+    from amharic_search.index.ray_embed import connect
+    from amharic_search.index.shard import split_index
+    from amharic_search.search.service import ray_serve
+    from amharic_search.search.service.client import ServiceClient
+    from amharic_search.search.evaluate import load_queries
+    from amharic_search.search.service import ServiceConfig
 
     corpus = read_jsonl(DATA / "enh" / "corpus.jsonl")
     build_models(tmp, "medium", [d["text"] for d in corpus[:3000]])

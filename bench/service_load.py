@@ -99,10 +99,10 @@ class OtherLoad:
 def prepare(tmp: Path) -> tuple[Path, Path]:
     """The enh index (lexical, plus random vectors as its dense index) and the medium models."""
     from bench.speed import build_models
-    from index.build import build_index
-    from index.layout import DENSE_FILE
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest, write_manifest
+    from amharic_search.index.build import build_index
+    from amharic_search.index.layout import DENSE_FILE
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.manifest import read_manifest, write_manifest
 
     corpus = read_jsonl(DATA / "enh" / "corpus.jsonl")
     t = time.perf_counter()
@@ -166,7 +166,7 @@ def start_server(idx: Path, reranker: Path, log_path: Path, *extra: str) -> tupl
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, "-m", "search", "-q", "serve", str(idx), "--port", str(port), "--reranker", str(reranker),
+    cmd = [sys.executable, "-m", "amharic_search.search", "-q", "serve", str(idx), "--port", str(port), "--reranker", str(reranker),
            "--reload-interval", "0", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log_path, "w"),
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
@@ -192,7 +192,7 @@ def separate_processes(idx: Path, reranker: Path, queries: list[str], mode: str,
     for start in range(0, len(queries), clients):
         batch = queries[start:start + clients]
         procs = [(q, time.perf_counter(), subprocess.Popen(
-            [sys.executable, "-m", "search", "-q", "query", str(idx), q, "--json", *args], cwd=ROOT, env=env,
+            [sys.executable, "-m", "amharic_search.search", "-q", "query", str(idx), q, "--json", *args], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for q in batch]
         for q, t, p in procs:
             out, _ = p.communicate(timeout=600)
@@ -209,7 +209,7 @@ def separate_processes(idx: Path, reranker: Path, queries: list[str], mode: str,
 @click.option("--memory-seconds", default=300.0, show_default=True, help="Length of the mixed run that samples memory.")
 @click.option("--out", default=None, help="Also write the figures as JSON here.")
 def main(quick: bool, memory_seconds: float, out: str | None) -> None:
-    from search import Searcher
+    from amharic_search.search import Searcher
 
     started = time.perf_counter()
     queries = [q["text"] for q in read_jsonl(DATA / "enh" / "queries.jsonl")]

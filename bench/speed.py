@@ -72,10 +72,10 @@ def pct(values, q):
 def main(size: str, variant: str, n_queries: int, embed_sample: int, full_build: bool) -> None:
     import torch
 
-    from index.build import build_index
-    from index.dense import DenseIndex, choose_engine, choose_precision, encode
-    from search import Searcher
-    from search.rerank import Reranker
+    from amharic_search.index.build import build_index
+    from amharic_search.index.dense import DenseIndex, choose_engine, choose_precision, encode
+    from amharic_search.search import Searcher
+    from amharic_search.search.rerank import Reranker
 
     corpus, queries, _ = load_collection("enh")
     after = variant == "after"

@@ -42,8 +42,8 @@ def write_report(results: dict, n_queries: int) -> None:
 
 
 def bm25_candidates(corpus: list[dict], queries: list[str], depth: int = 100) -> dict[str, list[str]]:
-    from index.analyzer import Analyzer
-    from index.bm25 import BM25Index
+    from amharic_search.index.analyzer import Analyzer
+    from amharic_search.index.bm25 import BM25Index
 
     a = Analyzer()
     bm25 = BM25Index.build([a.tokens(d["text"]) for d in corpus])
@@ -80,7 +80,7 @@ def main(device, sizes, n_queries, cand_path, save_candidates, out, report) -> N
     import torch
 
     from bench.speed import build_models
-    from index.dense import encode
+    from amharic_search.index.dense import encode
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     dtypes = ["float32", "float16"] if device.startswith("cuda") else ["float32"]

@@ -34,8 +34,8 @@ OUT = ROOT / "bench" / ".cache" / "reranker-me5-6l"
 
 def hard_negatives(pairs: list[dict], corpus: list[dict], depth: int = 30) -> list[list[str]]:
     """BM25 top ``depth`` document ids of each training headline, its own article removed."""
-    from index.analyzer import Analyzer
-    from index.bm25 import BM25Index
+    from amharic_search.index.analyzer import Analyzer
+    from amharic_search.index.bm25 import BM25Index
 
     analyzer = Analyzer()
     bm25 = BM25Index.build([analyzer.tokens(d["text"]) for d in corpus])

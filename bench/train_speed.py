@@ -159,7 +159,7 @@ class LoadSampler:
 
 def tokenize_seconds(model_dir: str, pairs, setting: dict) -> float:
     """Seconds to tokenize the run's texts once at its lengths, in its batches (the collator's work per epoch)."""
-    from index.models import load_encoder
+    from amharic_search.index.models import load_encoder
 
     model = load_encoder(model_dir, device="cpu")
     prompts = getattr(model, "prompts", None) or {}
@@ -175,7 +175,7 @@ def tokenize_seconds(model_dir: str, pairs, setting: dict) -> float:
 
 def one_run(key: str, run: dict) -> dict:
     """Train one setting of the grid and measure it (in this process: its peak memory is the run's)."""
-    from search.train import TrainConfig, train_model
+    from amharic_search.search.train import TrainConfig, train_model
 
     setting_name, precision, seed = parse_key(key)
     setting = SETTINGS[setting_name]
@@ -209,7 +209,7 @@ def one_run(key: str, run: dict) -> dict:
 
 
 def _mined(pairs, lexical, negatives: int):
-    from search.train import mine_negatives
+    from amharic_search.search.train import mine_negatives
 
     return mine_negatives(pairs, lexical, negatives=negatives, depth=30)
 
@@ -224,7 +224,7 @@ def base_quality(run: dict) -> dict:
 def paired_rates(rounds: int, steps: int) -> list[dict]:
     """Seconds per step of each of RATE_SETTINGS in fp32 and in bf16, measured back to back (the two
     precisions of a setting one after the other, ``rounds`` times), so that they share the load."""
-    from search.train import TrainConfig, measure_step_seconds, mine_negatives
+    from amharic_search.search.train import TrainConfig, measure_step_seconds, mine_negatives
 
     lexical = lexical_index("enh", corpus_file("enh"))
     out = []

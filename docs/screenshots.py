@@ -25,9 +25,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import browser_page, streamlit_server  # noqa: E402
 
-from index.build import build_index  # noqa: E402
-from search.ui.catalog import SAMPLE_CORPUS, sample_examples  # noqa: E402
-from search.ui.strings import t  # noqa: E402
+from amharic_search.index.build import build_index  # noqa: E402
+from amharic_search.search.ui.catalog import SAMPLE_CORPUS, sample_examples  # noqa: E402
+from amharic_search.search.ui.strings import t  # noqa: E402
 
 STAND_IN = ROOT.parent / "shared" / "models" / "me5-small-am"
 DEMO_RERANKER = ROOT / "bench" / ".cache" / "reranker-demo"

@@ -75,7 +75,7 @@ def _worker_class():
                 import torch
 
                 torch.set_num_threads(threads)
-            from index.models import load_encoder, quiet_libraries
+            from ..index.models import load_encoder, quiet_libraries
 
             quiet_libraries()
             self.model = load_encoder(model, device=device)
@@ -83,7 +83,7 @@ def _worker_class():
             self.engine = engine if device == "cpu" else "torch"  # OpenVINO is a CPU engine
 
         def encode(self, texts: list[str]) -> np.ndarray:
-            from index.dense import encode
+            from ..index.dense import encode
 
             return encode(self.model, texts, kind="document", batch_size=self.batch_size, precision=self.precision,
                           engine=self.engine)

@@ -16,14 +16,14 @@ from typing import get_args
 
 import click
 
-from index.analyzer import Analyzer, AnalyzerConfig, AnalyzerMismatchError
-from index.bm25 import BM25Params
-from index.chunking import ChunkConfig
-from index.manifest import IndexFormatError, describe_manifest, read_manifest
-from index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
-from index.ray_embed import RayUnavailableError
-from index.readers import CorpusError
-from index.shard import MAX_SHARDS, ShardError
+from ..index.analyzer import Analyzer, AnalyzerConfig, AnalyzerMismatchError
+from ..index.bm25 import BM25Params
+from ..index.chunking import ChunkConfig
+from ..index.manifest import IndexFormatError, describe_manifest, read_manifest
+from ..index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError
+from ..index.ray_embed import RayUnavailableError
+from ..index.readers import CorpusError
+from ..index.shard import MAX_SHARDS, ShardError
 
 from .adaptive import AdaptiveDepth
 from .fusion import FusionMethod
@@ -83,10 +83,10 @@ def main(verbose: bool, quiet: bool) -> None:
     Works offline with the stages it has: a model that cannot be had is skipped with a note
     (--strict makes that an error).
     """
-    import index.models
+    from ..index import models
 
     Output.quiet = quiet
-    index.models.VERBOSE = verbose
+    models.VERBOSE = verbose
 
 
 # -- index -----------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
     build with the encoder adds the embeddings. An interrupted build (Ctrl-C) keeps the embeddings
     done so far: run the same command again to resume.
     """
-    from index.build import BuildInterrupted, build_index
+    from ..index.build import BuildInterrupted, build_index
 
     try:
         report = build_index(
@@ -192,7 +192,7 @@ def index_split(directory, out, shards):
     A sharded index is searched like any other (query, eval, serve, the page) and returns exactly the
     unsharded rankings and scores; each shard directory is an index of its own.
     """
-    from index.shard import split_index
+    from ..index.shard import split_index
 
     manifest = split_index(directory, out, shards=shards, show_progress=Output.progress())
     sizes = ", ".join(f"{s['passages']:,}" for s in manifest["shards"])
@@ -420,7 +420,7 @@ def eval_cmd(directory, queries, qrels, modes, limit, as_json, dense_model, no_d
 @user_errors
 def tune_cmd(directory, queries, qrels, dense_model, allow_other_encoder, save, top, strict):
     """Choose the fusion of BM25 and dense for this index on judged queries (held out from your tests)."""
-    from index.manifest import update_manifest
+    from ..index.manifest import update_manifest
     from tqdm.auto import tqdm
 
     from .evaluate import load_qrels, load_queries
@@ -640,7 +640,7 @@ def models_download(to, dense_model, reranker):
     A bundle folder holds one folder per model (safetensors weights only); on a machine without
     internet pass them by path: --dense-model DIR/embedding-amharic-medium --reranker DIR/reranker-amharic-medium.
     """
-    from index.models import download_model, resolve_model
+    from ..index.models import download_model, resolve_model
 
     failed, offline = [], []
     for name in (dense_model, reranker):
@@ -673,7 +673,7 @@ def models_list(names, bundle, index_dir):
 
     Checks nothing on the network. NAMES: more hub ids or paths to check (default: the two default models).
     """
-    from index.models import cached_model, looks_like_path
+    from ..index.models import cached_model, looks_like_path
 
     wanted = list(names) or [DEFAULT_DENSE_MODEL, DEFAULT_RERANKER]
     if index_dir:
@@ -797,7 +797,7 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
     import signal
     import threading
 
-    from index.models import ModelUnavailableError, resolve_model
+    from ..index.models import ModelUnavailableError, resolve_model
 
     from .service.ray_serve import deploy, shutdown
     from .loading import lexical_only_note

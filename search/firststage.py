@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.analyzer import Analyzer
-from index.dense import encode
-from index.models import skipped_note
+from ..index.analyzer import Analyzer
+from ..index.dense import encode
+from ..index.models import skipped_note
 
 from .fusion import FusionConfig, ranked
 from .options import SearchOptions

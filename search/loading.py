@@ -8,9 +8,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.dense import embedding_dim
-from index.manifest import IndexFormatError, corpus_source
-from index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, model_fingerprint, resolve_model
+from ..index.dense import embedding_dim
+from ..index.manifest import IndexFormatError, corpus_source
+from ..index.models import DEFAULT_RERANKER, ModelUnavailableError, Stage, load_encoder, model_fingerprint, resolve_model
 
 from .rerank import Backend, Reranker
 

@@ -12,11 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
-from index.bm25 import BM25Index
-from index.dense import DenseIndex
-from index.layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE
-from index.manifest import IndexFormatError
-from index.store import Passage, Store
+from ..index.bm25 import BM25Index
+from ..index.dense import DenseIndex
+from ..index.layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE
+from ..index.manifest import IndexFormatError
+from ..index.store import Passage, Store
 
 PASSAGES_PER_DOCUMENT = 3
 """Dense search asks FAISS for this many passages per wanted document (more if documents repeat)."""

@@ -8,9 +8,9 @@ from typing import Callable, Literal, Sequence, get_args
 
 import numpy as np
 
-from index.chunking import split_sentences
-from index.engines import bf16_autocast, cpu_has_bf16, length_kwargs
-from index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
+from ..index.chunking import split_sentences
+from ..index.engines import bf16_autocast, cpu_has_bf16, length_kwargs
+from ..index.models import DEFAULT_RERANKER, ModelUnavailableError, load_cross_encoder
 
 Backend = Literal["auto", "torch", "torch-bf16", "openvino", "openvino-bf16", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -27,7 +27,7 @@ def choose_backend(backend: Backend, device: str) -> str:
         return "torch"
     if not cpu_has_bf16():
         return "torch"
-    from index.engines.openvino import available
+    from ..index.engines.openvino import available
 
     return "openvino-bf16" if available() else "torch-bf16"
 
@@ -113,11 +113,11 @@ class Reranker:
         engine = None
         try:
             if chosen.startswith("onnx"):
-                from index.engines.onnx import OnnxCrossEncoder
+                from ..index.engines.onnx import OnnxCrossEncoder
 
                 engine = OnnxCrossEncoder(model, quantize=chosen == "onnx-int8")
             elif chosen.startswith("openvino"):
-                from index.engines.openvino import OpenVINOCrossEncoder
+                from ..index.engines.openvino import OpenVINOCrossEncoder
 
                 engine = OpenVINOCrossEncoder(model, precision="bf16" if chosen.endswith("bf16") else "fp32")
         except Exception as exc:  # noqa: BLE001 - export, conversion or runtime failure

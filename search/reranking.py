@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from index.layout import searchable_text
+from ..index.layout import searchable_text
 
 from .adaptive import block_cuts
 from .firststage import Candidate, ms_since, set_total

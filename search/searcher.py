@@ -12,9 +12,9 @@ from pathlib import Path
 from dataclasses import asdict, replace
 from typing import Callable, Iterator, Sequence
 
-from index.analyzer import Analyzer
-from index.manifest import read_manifest
-from index.models import Stage, skipped_note
+from ..index.analyzer import Analyzer
+from ..index.manifest import read_manifest
+from ..index.models import Stage, skipped_note
 
 from .collection import open_collection
 from .firststage import Candidate, FirstStage, set_total

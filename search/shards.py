@@ -18,9 +18,9 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from index.layout import DENSE_FILE, DOC_OFFSETS_FILE
-from index.manifest import IndexFormatError
-from index.store import Passage
+from ..index.layout import DENSE_FILE, DOC_OFFSETS_FILE
+from ..index.manifest import IndexFormatError
+from ..index.store import Passage
 
 from .local import LocalIndex, damaged, document_of
 
@@ -47,7 +47,7 @@ class LocalShard(LocalIndex):
     """
 
     def __init__(self, directory: str | Path) -> None:
-        from index.manifest import read_manifest
+        from ..index.manifest import read_manifest
 
         directory = Path(directory)
         manifest = read_manifest(directory)

@@ -26,7 +26,7 @@ def run():
     """Invoke the command line (click's CliRunner) with these arguments; exceptions propagate."""
     from click.testing import CliRunner
 
-    from search.cli import main
+    from amharic_search.search.cli import main
 
     runner = CliRunner()
 
@@ -53,7 +53,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory, tiny_models) -> Path:
     """The sample corpus indexed with the tiny encoder (all stages available)."""
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     out = tmp_path_factory.mktemp("idx") / "sample"
     build_index(SAMPLE / "corpus.jsonl", out, dense_model=str(tiny_models["encoder"]), show_progress=False)
@@ -62,7 +62,7 @@ def sample_index(tmp_path_factory, tiny_models) -> Path:
 
 @pytest.fixture(scope="session")
 def lexical_index(tmp_path_factory) -> Path:
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     out = tmp_path_factory.mktemp("idx") / "lexical"
     build_index(SAMPLE / "corpus.jsonl", out, dense_model=None, show_progress=False)
@@ -71,7 +71,7 @@ def lexical_index(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(sample_index, tiny_models):
-    from search import Searcher
+    from amharic_search.search import Searcher
 
     return Searcher.load(sample_index, reranker=str(tiny_models["reranker"]), reranker_backend="torch")
 
@@ -85,12 +85,12 @@ def service_url(sample_index, tiny_models):
 
     from browser import stop
 
-    from search.service.client import ServiceClient
+    from amharic_search.search.service.client import ServiceClient
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "search", "serve", str(sample_index), "--port", str(port), "--reranker",
+    cmd = [sys.executable, "-m", "amharic_search.search", "serve", str(sample_index), "--port", str(port), "--reranker",
            str(tiny_models["reranker"])]  # the page's defaults (reranker backend auto)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})

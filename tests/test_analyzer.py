@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.analyzer import (
+from amharic_search.index.analyzer import (
     Analyzer,
     AnalyzerConfig,
     AnalyzerMismatchError,

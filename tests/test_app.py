@@ -8,9 +8,9 @@ from html import unescape
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from index.build import build_index
-from search.ui.display import SNIPPET_CHARS, escape
-from search.ui.strings import STRINGS, missing_keys, t
+from amharic_search.index.build import build_index
+from amharic_search.search.ui.display import SNIPPET_CHARS, escape
+from amharic_search.search.ui.strings import STRINGS, missing_keys, t
 
 from conftest import ROOT
 
@@ -125,7 +125,7 @@ def test_expert_view_has_scores_the_rank_flow_and_timings(both_modes):
 def test_rank_flow_names_the_documents(app_env, searcher):
     import importlib.util
 
-    from search.ui.display import doc_colors
+    from amharic_search.search.ui.display import doc_colors
 
     spec = importlib.util.spec_from_file_location("app_page", APP)
     page_module = importlib.util.module_from_spec(spec)
@@ -213,8 +213,8 @@ def test_compare_view_on_a_lexical_collection_says_so(lexical_index, monkeypatch
 
 
 def test_compare_view_uses_the_sidebar_settings(app_env, monkeypatch):
-    from search.options import SearchOptions
-    from search.searcher import Searcher
+    from amharic_search.search.options import SearchOptions
+    from amharic_search.search.searcher import Searcher
 
     seen = []
     original = Searcher.search
@@ -356,7 +356,7 @@ ADAPT = t("adapt_title", "en")
 def titled_collection(tmp_path, tiny_models, monkeypatch):
     """40 titled sample documents indexed with the tiny encoder: the page's only collection (no reranker)."""
     from conftest import sample_docs
-    from search.train import adapt
+    from amharic_search.search.train import adapt
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
@@ -428,7 +428,7 @@ def test_adapt_is_replaced_by_one_sentence_when_it_cannot_run(lexical_index, app
 
 
 def test_adapt_shows_progress_without_blocking_and_can_be_stopped(titled_collection):
-    from search.train import adapt
+    from amharic_search.search.train import adapt
 
     job = adapt.Job("adapt", titled_collection.resolve(), phase="training", done=2, total=5, eta_s=30.0)
     adapt._JOBS[str(titled_collection.resolve())] = job  # a job as the registry holds it while it trains
@@ -444,9 +444,9 @@ def test_adapt_shows_progress_without_blocking_and_can_be_stopped(titled_collect
 
 
 def test_adapt_runs_to_the_end_then_the_collection_is_rebuilt_with_it(titled_collection):
-    from index.manifest import read_manifest
-    from index.models import load_encoder
-    from search.train import adapt
+    from amharic_search.index.manifest import read_manifest
+    from amharic_search.index.models import load_encoder
+    from amharic_search.search.train import adapt
 
     before = read_manifest(titled_collection)
     at = page(view="expert")
@@ -551,7 +551,7 @@ def test_about_this_collection_speaks_the_page_language(app_env):
 
 
 def test_how_to_turn_it_on_is_for_the_administrator_with_paths_of_this_server(app_env, monkeypatch, sample_index):
-    from search.ui.paths import models_dir
+    from amharic_search.search.ui.paths import models_dir
 
     monkeypatch.setenv("AMHARIC_SEARCH_RERANKER", "rasyosef/reranker-amharic-medium")
     at = page(lang="am")
@@ -599,7 +599,7 @@ def test_examples_fold_away_once_a_search_has_run(app_env):
 
 
 def test_time_per_stage_shows_the_stages_that_ran_with_a_unit_in_the_served_font(app_env):
-    from search.ui.display import CHART_FONT
+    from amharic_search.search.ui.display import CHART_FONT
 
     at = page(view="expert")
     at.radio(key="mode").set_value("lexical")

@@ -78,9 +78,9 @@ def test_a_cycle_would_be_found():
 
 
 def test_the_service_request_is_generated_from_the_search_options():
-    from search.adaptive import AdaptiveDepth
-    from search.options import SearchOptions
-    from search.service.app import SearchParams
+    from amharic_search.search.adaptive import AdaptiveDepth
+    from amharic_search.search.options import SearchOptions
+    from amharic_search.search.service.app import SearchParams
 
     offered = {f.name: f for f in dataclasses.fields(SearchOptions) if f.metadata.get("api", True)}
     fields = SearchParams.model_fields
@@ -94,8 +94,8 @@ def test_the_service_request_is_generated_from_the_search_options():
 
 
 def test_the_service_response_models_match_the_response_schema():
-    from search.schema import SearchResponse, SearchResult, StageValues
-    from search.service.app import SearchResponseModel, SearchResultModel, StageValuesModel
+    from amharic_search.search.schema import SearchResponse, SearchResult, StageValues
+    from amharic_search.search.service.app import SearchResponseModel, SearchResultModel, StageValuesModel
 
     assert set(StageValuesModel.model_fields) == {f.name for f in dataclasses.fields(StageValues)}
     assert set(SearchResultModel.model_fields) == set(SearchResult(0, "", "", "", "", StageValues(), StageValues()).to_dict())

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from index.analyzer import Analyzer
-from index.bm25 import BM25Index, BM25Params
+from amharic_search.index.analyzer import Analyzer
+from amharic_search.index.bm25 import BM25Index, BM25Params
 
 from conftest import sample_docs
 

@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from index.build import build_index
-from search.ui.display import SNIPPET_CHARS
-from search.ui.strings import STRINGS
+from amharic_search.index.build import build_index
+from amharic_search.search.ui.display import SNIPPET_CHARS
+from amharic_search.search.ui.strings import STRINGS
 
 from browser import browser_page, run_query, streamlit_server
 

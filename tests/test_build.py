@@ -6,10 +6,10 @@ import numpy as np
 
 import pytest
 
-from index import build as build_mod
-from index.build import build_index
-from index.manifest import FORMAT_VERSION, IndexFormatError, read_manifest
-from search import Searcher
+from amharic_search.index import build as build_mod
+from amharic_search.index.build import build_index
+from amharic_search.index.manifest import FORMAT_VERSION, IndexFormatError, read_manifest
+from amharic_search.search import Searcher
 
 from conftest import SAMPLE, sample_docs
 
@@ -21,7 +21,7 @@ def test_manifest_describes_the_index(sample_index, tiny_models):
     assert len(m["corpus"]["sha256"]) == 64
     assert m["analyzer"]["name"] == "amharic" and m["analyzer"]["stem"] is True
     assert m["dense"]["model"] == str(tiny_models["encoder"]) and m["dense"]["dim"] == 32
-    from index.models import model_fingerprint
+    from amharic_search.index.models import model_fingerprint
 
     assert m["dense"]["fingerprint"] == model_fingerprint(tiny_models["encoder"]) and m["dense"]["embedding_key"]
     assert m["chunking"]["token_counter"].startswith("tokenizer:")
@@ -175,8 +175,8 @@ def test_rebuild_reembeds_exactly_the_changed_documents(tmp_path, tiny_models):
     """Update with an added, an edited and a deleted document equals a from-scratch build."""
     import numpy as np
 
-    from index.dense import DenseIndex
-    from index.store import Store
+    from amharic_search.index.dense import DenseIndex
+    from amharic_search.index.store import Store
 
     docs = sample_docs()[:30]
     v1 = tmp_path / "v1.jsonl"
@@ -241,7 +241,7 @@ def test_reader_keeps_working_while_index_is_rebuilt(tmp_path):
 
 def test_dense_index_kinds_and_recall():
     """IVF above the exact-search limit: same vectors back, top-10 close to exact search."""
-    from index.dense import DenseIndex
+    from amharic_search.index.dense import DenseIndex
 
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((300, 64)).astype(np.float32)
@@ -264,7 +264,7 @@ def test_ivf_index_round_trip(tmp_path, tiny_models):
                          show_progress=False)
     manifest = json.loads((tmp_path / "ivf" / "manifest.json").read_text())
     assert manifest["dense"]["faiss"]["type"] == "ivf" and report.passages == manifest["corpus"]["passages"]
-    from search import Searcher
+    from amharic_search.search import Searcher
 
     s = Searcher.load(tmp_path / "ivf", reranker=None)
     assert s.collection.vectors.info == manifest["dense"]["faiss"]
@@ -272,9 +272,9 @@ def test_ivf_index_round_trip(tmp_path, tiny_models):
 
 
 def test_bf16_embeddings_are_keyed_apart_and_close_to_fp32(tmp_path, tiny_models):
-    from index.build import embedding_key
-    from index.dense import encode
-    from index.models import load_encoder
+    from amharic_search.index.build import embedding_key
+    from amharic_search.index.dense import encode
+    from amharic_search.index.models import load_encoder
 
     model = load_encoder(str(tiny_models["encoder"]))
     assert embedding_key("m", "w", model, "bf16") != embedding_key("m", "w", model, "fp32")
@@ -289,9 +289,9 @@ def test_bf16_embeddings_are_keyed_apart_and_close_to_fp32(tmp_path, tiny_models
 
 
 def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_models, capsys):
-    from index.build import embedding_key
-    from index.dense import encode
-    from index.models import load_encoder
+    from amharic_search.index.build import embedding_key
+    from amharic_search.index.dense import encode
+    from amharic_search.index.models import load_encoder
 
     model = load_encoder(str(tiny_models["encoder"]))
     assert embedding_key("m", "w", model, "bf16", "openvino") != embedding_key("m", "w", model, "bf16")
@@ -311,7 +311,7 @@ def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_mo
                 dense_engine="openvino", show_progress=False)
     dense = json.loads((out / "manifest.json").read_text())["dense"]
     assert dense["engine"] == "openvino" and dense["precision"] == "bf16"
-    from search.searcher import Searcher
+    from amharic_search.search.searcher import Searcher
 
     assert Searcher.load(out, reranker=None).search("የቡና ምርት", stages="dense", rerank=False).results
 
@@ -319,8 +319,8 @@ def test_openvino_embeddings_match_pytorch_and_are_keyed_apart(tmp_path, tiny_mo
 def test_document_index_is_built_from_whole_documents(tmp_path):
     """Documents are ranked on their whole text; one-passage documents reuse their passage's text,
     and when every document is one passage the document index is the passage index itself."""
-    from index.analyzer import Analyzer
-    from index.bm25 import BM25Index
+    from amharic_search.index.analyzer import Analyzer
+    from amharic_search.index.bm25 import BM25Index
 
     docs = sample_docs()
     report = build_index(SAMPLE / "corpus.jsonl", tmp_path / "mixed", dense_model=None, show_progress=False)
@@ -355,7 +355,7 @@ def no_model(monkeypatch):
 
 
 def test_bad_inputs_are_reported_before_any_model_loads(tmp_path, no_model):
-    from index.readers import CorpusError
+    from amharic_search.index.readers import CorpusError
 
     def build(corpus, out="idx"):
         return build_index(corpus, tmp_path / out, dense_model="some/encoder", show_progress=False)

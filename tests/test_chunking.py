@@ -1,4 +1,4 @@
-from index.chunking import ChunkConfig, chunk_text, estimate_tokens, split_sentences
+from amharic_search.index.chunking import ChunkConfig, chunk_text, estimate_tokens, split_sentences
 
 from conftest import sample_docs
 

@@ -152,8 +152,8 @@ def test_query_odd_input(run, lexical_index, query):
 
 
 def test_tune_saves_the_best_fusion(run, tmp_path, tiny_models):
-    from index.manifest import read_manifest
-    from search import Searcher
+    from amharic_search.index.manifest import read_manifest
+    from amharic_search.search import Searcher
 
     out = tmp_path / "idx"
     run("index", "build", SAMPLE / "corpus.jsonl", "--out", out, "--dense-model", tiny_models["encoder"])
@@ -163,8 +163,8 @@ def test_tune_saves_the_best_fusion(run, tmp_path, tiny_models):
     assert lines[0] == "37 judged queries"
     assert lines[1].split() == ["fusion", "MRR@10", "nDCG@10", "R@100"]
     assert any(line.startswith("lexical alone") for line in lines) and any(line.startswith("dense alone") for line in lines)
-    from search.fusion import FusionConfig
-    from search.tune import describe
+    from amharic_search.search.fusion import FusionConfig
+    from amharic_search.search.tune import describe
 
     saved = read_manifest(out)["fusion"]
     assert lines[-1] == f"saved to {out}/manifest.json: {describe(FusionConfig.from_dict(saved))}"
@@ -181,7 +181,7 @@ def test_python_dash_m_search():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "search", "--help"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "amharic_search.search", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
     for command in ("index", "query", "eval", "tune", "models", "app"):
         assert command in r.stdout

@@ -1,11 +1,11 @@
 import pytest
 
-from index.analyzer import Analyzer
-from index.manifest import read_manifest
-from index.readers import CorpusError
-from search.ui.catalog import MAX_UPLOAD_BYTES, Upload, build_from_uploads, safe_name
-from search.ui.display import doc_colors, escape, highlight, rank_change
-from search.translit import looks_transliterated, to_ethiopic, transliterate_query
+from amharic_search.index.analyzer import Analyzer
+from amharic_search.index.manifest import read_manifest
+from amharic_search.index.readers import CorpusError
+from amharic_search.search.ui.catalog import MAX_UPLOAD_BYTES, Upload, build_from_uploads, safe_name
+from amharic_search.search.ui.display import doc_colors, escape, highlight, rank_change
+from amharic_search.search.translit import looks_transliterated, to_ethiopic, transliterate_query
 
 
 @pytest.mark.parametrize(
@@ -89,8 +89,8 @@ def test_upload_errors(tmp_path):
 
 
 def test_snippet_is_query_biased_short_and_marked():
-    from index.analyzer import Analyzer
-    from search.ui.display import SNIPPET_CHARS, snippet
+    from amharic_search.index.analyzer import Analyzer
+    from amharic_search.search.ui.display import SNIPPET_CHARS, snippet
 
     analyzer = Analyzer()
     filler = "የአገሪቱ ገበሬዎች በዚህ ዓመት ብዙ ሥራ ሠርተዋል። " * 12
@@ -108,7 +108,7 @@ def test_snippet_is_query_biased_short_and_marked():
 
 
 def test_first_sentence_and_metadata_line():
-    from search.ui.display import first_sentence, metadata_line
+    from amharic_search.search.ui.display import first_sentence, metadata_line
 
     assert first_sentence("የቡና ዋጋ ጨመረ። ገበሬዎች ተደሰቱ።") == "የቡና ዋጋ ጨመረ።"
     long = "ቃል " * 60
@@ -118,8 +118,8 @@ def test_first_sentence_and_metadata_line():
 
 
 def test_the_lexical_sample_gains_embeddings_once_the_encoder_is_here(tmp_path, tiny_models):
-    from index.manifest import read_manifest
-    from search.ui.catalog import ensure_sample_index, sample_needs_build
+    from amharic_search.index.manifest import read_manifest
+    from amharic_search.search.ui.catalog import ensure_sample_index, sample_needs_build
 
     out = tmp_path / "sample"
     notes = ensure_sample_index(out, dense_model=str(tmp_path / "not-here"))  # offline: keyword search only
@@ -131,8 +131,8 @@ def test_the_lexical_sample_gains_embeddings_once_the_encoder_is_here(tmp_path, 
 
 
 def test_upload_errors_name_the_file_and_no_command_line_flag(tmp_path):
-    from index.readers import CorpusError
-    from search.ui.catalog import Upload, build_from_uploads, table_columns
+    from amharic_search.index.readers import CorpusError
+    from amharic_search.search.ui.catalog import Upload, build_from_uploads, table_columns
 
     csv = Upload("news.csv", "id,headline,body\n1,ርዕስ,ቡና ጥሩ ነው።\n".encode())
     assert table_columns(csv) == ["id", "headline", "body"]

@@ -1,6 +1,6 @@
 import pytest
 
-from search.evaluate import EvalInputError, evaluate, load_qrels, load_queries
+from amharic_search.search.evaluate import EvalInputError, evaluate, load_qrels, load_queries
 
 
 def test_metrics_by_hand():

@@ -1,6 +1,6 @@
 import pytest
 
-from search.fusion import normalize, ranked, rrf, weighted_sum
+from amharic_search.search.fusion import normalize, ranked, rrf, weighted_sum
 
 
 def test_rrf_hand_computed():
@@ -31,7 +31,7 @@ def test_normalize():
 
 
 def test_fusion_config_default_and_round_trip():
-    from search.fusion import FusionConfig
+    from amharic_search.search.fusion import FusionConfig
 
     d = FusionConfig()
     assert d.to_dict() == {"method": "weighted", "weights": {"bm25": 0.7, "dense": 0.3}, "normalization": "zscore", "depth": 300}

@@ -16,16 +16,16 @@ RERANKER_NOTE = "note: reranking skipped: model 'rasyosef/reranker-amharic-mediu
 @pytest.fixture
 def no_model_loads(monkeypatch):
     """Any attempt to load a model fails the test: checks must come first."""
-    import index.build
-    import index.models
-    import search.rerank
-    import search.loading
+    import amharic_search.index.build as index_build
+    import amharic_search.index.models as index_models
+    import amharic_search.search.rerank as search_rerank
+    import amharic_search.search.loading as search_loading
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    for module, name in [(index.models, "load_encoder"), (index.models, "load_cross_encoder"), (index.build, "load_encoder"),
-                         (search.loading, "load_encoder"), (search.rerank, "load_cross_encoder")]:
+    for module, name in [(index_models, "load_encoder"), (index_models, "load_cross_encoder"), (index_build, "load_encoder"),
+                         (search_loading, "load_encoder"), (search_rerank, "load_cross_encoder")]:
         monkeypatch.setattr(module, name, refuse)
 
 
@@ -249,7 +249,7 @@ def test_query_transliteration(run, lexical_index):
 def test_the_fix_it_command_names_absolute_paths(run, tmp_path, monkeypatch):
     """An index built with relative paths, searched from elsewhere (a server started in another folder):
     the note's command names the corpus and the index where they are."""
-    from search import Searcher
+    from amharic_search.search import Searcher
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(SAMPLE / "corpus.jsonl", "corpus.jsonl")
@@ -265,7 +265,7 @@ def test_the_fix_it_command_names_absolute_paths(run, tmp_path, monkeypatch):
 
 
 def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(run, tmp_path, tiny_models, monkeypatch):
-    from index import build as build_mod
+    from amharic_search.index import build as build_mod
 
     real, calls = build_mod.encode, []
 

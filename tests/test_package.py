@@ -23,9 +23,11 @@ import pytest
 from browser import free_port, stop
 from conftest import ROOT
 
-PACKAGED = ["search/webapp/app.py", "search/sample/corpus.jsonl", "search/sample/queries.jsonl",
-            "search/sample/qrels.tsv", "search/sample/README.md", "index/stopwords_am.txt",
-            "search/webapp/static/fonts/NotoSansEthiopic-ethiopic.woff2", "search/webapp/static/fonts/OFL.txt"]
+PACKAGED = ["amharic_search/search/webapp/app.py", "amharic_search/search/sample/corpus.jsonl",
+            "amharic_search/search/sample/queries.jsonl", "amharic_search/search/sample/qrels.tsv",
+            "amharic_search/search/sample/README.md", "amharic_search/index/stopwords_am.txt",
+            "amharic_search/search/webapp/static/fonts/NotoSansEthiopic-ethiopic.woff2",
+            "amharic_search/search/webapp/static/fonts/OFL.txt"]
 NOT_COPIED = {".git", ".venv", "build", "dist", "indexes", ".cache", "__pycache__", ".pytest_cache"}
 
 
@@ -67,11 +69,12 @@ def installed(tmp_path_factory):
            and k not in ("PYTHONPATH", "XDG_CACHE_HOME", "XDG_DATA_HOME")}
     env.update(HOME=str(tmp / "home"), XDG_DATA_HOME=str(tmp / "data"), XDG_CACHE_HOME=str(tmp / "cache"),
                HF_HOME=str(tmp / "hf"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    probe = ("import json, search, index, index.engines as e, search.ui.paths as p; print(json.dumps({'search': search.__file__, "
+    probe = ("import json; from amharic_search import search, index; import amharic_search.index.engines as e, "
+             "amharic_search.search.ui.paths as p; print(json.dumps({'search': search.__file__, "
              "'index': index.__file__, 'checkout': str(p.checkout_root()), 'app': str(p.app_path()), "
              "'sample': str(p.sample_dir()), 'index_root': str(p.index_root()), 'cache': str(e.cache_dir())}))")
     where = {k: Path(v) for k, v in json.loads(run([python, "-c", probe], cwd=work, env=env).stdout).items()}
-    packages = [site / "search", site / "index"]
+    packages = [site / "amharic_search" / "search", site / "amharic_search" / "index"]
     return {"names": names, "venv": venv, "site": site, "work": work, "env": env, "where": where,
             "exe": venv / "bin" / "amharic-search", "packages": packages, "before": files_under(*packages)}
 
@@ -87,7 +90,10 @@ def test_installed_code_comes_from_the_wheel(installed):
     where, site, tmp = installed["where"], installed["site"], installed["venv"].parent
     assert where["search"].is_relative_to(site) and where["index"].is_relative_to(site)
     assert str(where["checkout"]) == "None"
-    assert where["app"] == site / "search" / "webapp" / "app.py" and where["sample"] == site / "search" / "sample"
+    assert where["app"] == site / "amharic_search" / "search" / "webapp" / "app.py"
+    assert where["sample"] == site / "amharic_search" / "search" / "sample"
+    # the card's folder names are not installed at the top level, where another package's could clash
+    assert not (site / "search").exists() and not (site / "index").exists()
     # the user's data and cache directories (platformdirs; on Linux $XDG_DATA_HOME, $XDG_CACHE_HOME)
     assert where["index_root"].is_relative_to(tmp) and where["index_root"].parts[-2:] == ("amharic-search", "indexes")
     assert where["cache"].is_relative_to(tmp) and where["cache"].name == "amharic-search"

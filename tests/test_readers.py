@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from index.readers import CorpusError, ReadReport, read_corpus
+from amharic_search.index.readers import CorpusError, ReadReport, read_corpus
 
 
 def write(path, text, encoding="utf-8"):
@@ -152,7 +152,7 @@ def test_invisible_format_characters_are_removed(tmp_path):
 
 
 def test_check_corpus_reads_only_the_first_document(tmp_path):
-    from index.readers import check_corpus
+    from amharic_search.index.readers import check_corpus
 
     f = write(tmp_path / "c.jsonl", '{"id": "a", "text": "ቡና"}\n{not json\n')
     assert check_corpus(f).id == "a"  # a bad later line is the full read's business

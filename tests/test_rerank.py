@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from index.analyzer import Analyzer
-from index.models import ModelUnavailableError
-from search.rerank import Reranker, choose_backend, cpu_has_bf16, focus_window
+from amharic_search.index.analyzer import Analyzer
+from amharic_search.index.models import ModelUnavailableError
+from amharic_search.search.rerank import Reranker, choose_backend, cpu_has_bf16, focus_window
 
 PASSAGES = [
     "የቡና ምርት በኢትዮጵያ በዚህ ዓመት ጨምሯል። ገበሬዎች ደስተኞች ናቸው።",
@@ -57,16 +57,16 @@ def test_searcher_window_changes_what_the_reranker_reads(searcher):
 
 
 def test_auto_backend(monkeypatch):
-    import index.engines.openvino as ov
+    import amharic_search.index.engines.openvino as ov
 
     assert choose_backend("auto", "cuda:0") == "torch"
     assert choose_backend("onnx-int8", "cpu") == "onnx-int8"
-    monkeypatch.setattr("search.rerank.cpu_has_bf16", lambda: True)
+    monkeypatch.setattr("amharic_search.search.rerank.cpu_has_bf16", lambda: True)
     monkeypatch.setattr(ov, "available", lambda: True)
     assert choose_backend("auto", "cpu") == "openvino-bf16"
     monkeypatch.setattr(ov, "available", lambda: False)  # OpenVINO not installed: PyTorch bf16
     assert choose_backend("auto", "cpu") == "torch-bf16"
-    monkeypatch.setattr("search.rerank.cpu_has_bf16", lambda: False)  # bf16 would be slow: fp32
+    monkeypatch.setattr("amharic_search.search.rerank.cpu_has_bf16", lambda: False)  # bf16 would be slow: fp32
     assert choose_backend("auto", "cpu") == "torch"
     with pytest.raises(ValueError):
         Reranker.load("x", backend="tpu")
@@ -160,13 +160,13 @@ def test_openvino_backends(tiny_models, torch_scores):
 
 def test_openvino_failure(tiny_models, monkeypatch):
     """An engine that fails to start: an error when asked for by name, PyTorch under auto."""
-    import index.engines.openvino as ovb
+    import amharic_search.index.engines.openvino as ovb
 
     def broken(*args, **kwargs):
         raise RuntimeError("conversion failed")
 
     monkeypatch.setattr(ovb, "_compile", broken)
-    monkeypatch.setattr("search.rerank.choose_backend", lambda backend, device: "openvino-bf16"
+    monkeypatch.setattr("amharic_search.search.rerank.choose_backend", lambda backend, device: "openvino-bf16"
                         if backend == "auto" else backend)
     with pytest.raises(ModelUnavailableError, match="openvino-bf16 backend failed.*--reranker-backend torch"):
         Reranker.load(str(tiny_models["reranker"]), backend="openvino-bf16")

@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from index import build as build_mod
-from index.build import BuildInterrupted, build_index, checkpoint_root
-from index.dense import DenseIndex
-from index.embcache import EmbeddingCache
-from index.store import Store
+from amharic_search.index import build as build_mod
+from amharic_search.index.build import BuildInterrupted, build_index, checkpoint_root
+from amharic_search.index.dense import DenseIndex
+from amharic_search.index.embcache import EmbeddingCache
+from amharic_search.index.store import Store
 
 from conftest import SAMPLE
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.build import build_index
-from index.readers import CorpusError, read_corpus
-from search import QueryError, Searcher
+from amharic_search.index.build import build_index
+from amharic_search.index.readers import CorpusError, read_corpus
+from amharic_search.search import QueryError, Searcher
 
 from conftest import SAMPLE
 

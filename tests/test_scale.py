@@ -15,12 +15,12 @@ import pytest
 from browser import free_port, processes
 from conftest import SAMPLE, sample_docs
 
-from index.build import build_index
-from index.dense import DenseIndex
-from index.manifest import read_manifest
-from index.shard import ShardError, split_index
-from index.store import Store
-from search.searcher import Searcher
+from amharic_search.index.build import build_index
+from amharic_search.index.dense import DenseIndex
+from amharic_search.index.manifest import read_manifest
+from amharic_search.index.shard import ShardError, split_index
+from amharic_search.index.store import Store
+from amharic_search.search.searcher import Searcher
 
 QUERIES = ["የወባ በሽታ መከላከል", "ቡና", "ኢትዮጵያ ምርጫ", "ትምህርት ቤት", "የአዲስ አበባ ከተማ", "ግብርና ዝናብ", "ሰላም"]
 
@@ -174,8 +174,8 @@ def test_eval_and_the_page_on_a_sharded_index(run, sharded, sample_index, tiny_m
 def test_service_serves_a_sharded_index(sharded, sample_index, tiny_models):
     from fastapi.testclient import TestClient
 
-    from search.service.client import ServiceClient
-    from search.service import SearchService, ServiceConfig, create_app
+    from amharic_search.search.service.client import ServiceClient
+    from amharic_search.search.service import SearchService, ServiceConfig, create_app
 
     service = SearchService(ServiceConfig(path=str(sharded), reranker=str(tiny_models["reranker"]), reload_interval=0))
     one = Searcher.load(sample_index, reranker=str(tiny_models["reranker"]))
@@ -193,7 +193,7 @@ def test_service_serves_a_sharded_index(sharded, sample_index, tiny_models):
 def ray_cluster():
     import ray
 
-    from index.ray_embed import connect
+    from amharic_search.index.ray_embed import connect
 
     connect("local")
     yield ray
@@ -243,9 +243,9 @@ def test_ray_build_equals_local_build_and_survives_a_killed_worker(ray_cluster, 
 
 
 def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sharded, sample_index, tiny_models):
-    from search.service import ray_serve
-    from search.service.client import ServiceClient
-    from search.service import ServiceConfig
+    from amharic_search.search.service import ray_serve
+    from amharic_search.search.service.client import ServiceClient
+    from amharic_search.search.service import ServiceConfig
 
     reranker = str(tiny_models["reranker"])
     config = ServiceConfig(path=str(sharded), reranker=reranker, reranker_backend="torch", reload_interval=0)

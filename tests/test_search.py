@@ -4,10 +4,10 @@ import time
 import numpy as np
 import pytest
 
-from index.layout import searchable_text
-from index.manifest import IndexFormatError
-from index.models import ModelUnavailableError, load_cross_encoder
-from search import QueryError, Searcher
+from amharic_search.index.layout import searchable_text
+from amharic_search.index.manifest import IndexFormatError
+from amharic_search.index.models import ModelUnavailableError, load_cross_encoder
+from amharic_search.search import QueryError, Searcher
 
 
 def test_all_stages_run_and_report(searcher):
@@ -185,7 +185,7 @@ def test_dense_ranks_documents_by_their_best_passage(searcher):
     assert len(set(docs.tolist())) == len(docs) == 140  # one entry per document
     assert np.all(np.diff(scores) <= 1e-6)
     # each document's score is its best passage's: compare with exhaustive passage scores
-    from index.dense import encode
+    from amharic_search.index.dense import encode
 
     qvec = encode(searcher.encoder, [query], kind="query")[0]
     all_scores = searcher.collection.vectors.vectors() @ qvec
@@ -214,7 +214,7 @@ def test_fusion_joins_the_evidence_of_a_document(searcher):
 
 
 def test_reranker_cache_returns_the_same_scores(tiny_models):
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     rr = Reranker.load(str(tiny_models["reranker"]))
     passages = ["የቡና ምርት በኢትዮጵያ", "ጤና ጣቢያ", "አጭር"]

@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from search.cli import main
-from search.service.client import ServiceClient, ServiceError
-from search.schema import MAX_QUERY_CHARS, QueryError, RerankSkipped, SearchResponse
-from search.searcher import Searcher
-from search.service import SearchService, ServiceConfig, create_app
+from amharic_search.search.cli import main
+from amharic_search.search.service.client import ServiceClient, ServiceError
+from amharic_search.search.schema import MAX_QUERY_CHARS, QueryError, RerankSkipped, SearchResponse
+from amharic_search.search.searcher import Searcher
+from amharic_search.search.service import SearchService, ServiceConfig, create_app
 
 from conftest import ROOT, SAMPLE, sample_docs
 
@@ -141,7 +141,7 @@ def test_progressive_reranking_stopped_by_the_deadline_keeps_the_blocks_done(sea
 def test_adaptive_depth_stops_when_blocks_stop_entering_the_top_k(searcher):
     """The rule scores min_depth candidates, then blocks while they enter the top 10; what it does
     online is what search.adaptive.simulate says, and the response records it."""
-    from search.adaptive import AdaptiveDepth, simulate
+    from amharic_search.search.adaptive import AdaptiveDepth, simulate
 
     def scorer(values):
         calls = []
@@ -276,7 +276,7 @@ def test_an_unexpected_error_is_a_json_500_without_traceback(sample_index, monke
 
 
 def test_index_missing_or_damaged(tmp_path, sample_index):
-    from index.manifest import IndexFormatError
+    from amharic_search.index.manifest import IndexFormatError
 
     with pytest.raises(IndexFormatError, match="no such index directory"):
         make_service(tmp_path / "nope")
@@ -309,7 +309,7 @@ def test_index_missing_or_damaged(tmp_path, sample_index):
 
 
 def test_missing_models_skip_their_stage_with_a_note_or_fail_with_strict(sample_index, tmp_path):
-    from index.models import ModelUnavailableError
+    from amharic_search.index.models import ModelUnavailableError
 
     svc = make_service(sample_index, tmp_path / "no-reranker", dense_model=str(tmp_path / "no-encoder"),
                        allow_other_encoder=True)
@@ -375,7 +375,7 @@ def test_packed_batches_give_the_same_rankings(sample_index, tiny_models):
 def test_score_many_equals_score_alone(searcher):
     rr = searcher.reranker
     texts = [d["text"] for d in sample_docs()[:40]]
-    from search.rerank import Reranker
+    from amharic_search.search.rerank import Reranker
 
     fresh = Reranker(rr.model, rr.name, backend="torch")
     alone = [fresh.score("የወባ በሽታ", texts), fresh.score("ቡና", texts[5:30])]
@@ -415,7 +415,7 @@ def test_deadline_answers_with_the_first_stage_list(sample_index, tiny_models, m
 
 
 def test_a_rebuilt_index_is_picked_up_with_requests_in_flight(tmp_path, sample_index, tiny_models, monkeypatch):
-    from index.build import build_index
+    from amharic_search.index.build import build_index
 
     index = tmp_path / "idx"
     shutil.copytree(sample_index, index)
@@ -566,7 +566,7 @@ def test_a_real_server_answers_over_http_and_stops_cleanly(sample_index, tiny_mo
     servers = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         port = free_port()
-        cmd = [sys.executable, "-m", "search", "serve", str(sample_index), "--port", str(port), "--reranker",
+        cmd = [sys.executable, "-m", "amharic_search.search", "serve", str(sample_index), "--port", str(port), "--reranker",
                str(tiny_models["reranker"]), "--reranker-backend", "torch", "--reload-interval", "0"]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "HF_HUB_OFFLINE": "1"})

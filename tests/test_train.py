@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLE, sample_docs
-from search.cli import main
-from index.engines import cpu_has_bf16
-from search.train import (
+from amharic_search.search.cli import main
+from amharic_search.index.engines import cpu_has_bf16
+from amharic_search.search.train import (
     CHECKPOINTS, MiningReport, Pair, PairsError, TitlesReport, TrainConfig, TrainError, TrainingInterrupted,
     mine_negatives, near_duplicate, pairs_from_titles, read_pairs, split_holdout, train_model,
 )
@@ -145,7 +145,7 @@ def test_near_duplicate():
 
 
 def test_encoder_training_resumes_and_loads_everywhere(tiny_models, tmp_path):
-    from index.models import load_encoder
+    from amharic_search.index.models import load_encoder
 
     base = tiny_models["encoder"]
     out = tmp_path / "encoder"
@@ -186,7 +186,7 @@ def test_encoder_training_resumes_and_loads_everywhere(tiny_models, tmp_path):
 
 
 def test_reranker_training_from_the_cli(tiny_models, sample_index, tmp_path):
-    from index.models import load_cross_encoder
+    from amharic_search.index.models import load_cross_encoder
 
     pairs = write_pairs(tmp_path / "pairs.jsonl", title_pairs(32))
     out = tmp_path / "reranker"
@@ -254,8 +254,8 @@ def test_cli_errors_are_one_clear_line(tiny_models, tmp_path):
 
 
 def test_eval_from_judged_queries(tiny_models, sample_index):
-    from index.models import load_encoder
-    from search.train import eval_from_qrels, evaluate_encoder
+    from amharic_search.index.models import load_encoder
+    from amharic_search.search.train import eval_from_qrels, evaluate_encoder
 
     ev = eval_from_qrels(SAMPLE / "queries.jsonl", SAMPLE / "qrels.tsv", sample_index, depth=10)
     assert ev.queries and len(ev.queries) == len(ev.relevant) == len(ev.candidates)
@@ -291,10 +291,10 @@ def test_a_tiny_model_trains_in_each_precision(tiny_models, tmp_path, kind, prec
 
 
 def test_an_unsupported_precision_is_a_clear_error(tiny_models, tmp_path, monkeypatch):
-    import index.engines
-    from search.train import choose_precision
+    import amharic_search.index.engines as index_engines
+    from amharic_search.search.train import choose_precision
 
-    monkeypatch.setattr(index.engines, "cpu_has_bf16", lambda: False)  # a CPU without AVX-512 BF16 or AMX
+    monkeypatch.setattr(index_engines, "cpu_has_bf16", lambda: False)  # a CPU without AVX-512 BF16 or AMX
     assert choose_precision("auto", "cpu") == "fp32"
     pairs = write_pairs(tmp_path / "pairs.jsonl", title_pairs(8))
     out = tmp_path / "o"
@@ -310,7 +310,7 @@ def test_an_unsupported_precision_is_a_clear_error(tiny_models, tmp_path, monkey
 
 
 def test_queries_passages_and_pairs_are_cut_at_their_own_lengths(tiny_models, tmp_path, monkeypatch):
-    from search.train import trainer as trainer_module
+    from amharic_search.search.train import trainer as trainer_module
 
     widths: list[int] = []
     load = trainer_module._load_base
@@ -376,8 +376,8 @@ def test_the_loss_goes_down(tiny_models, tmp_path):
 
 
 def test_pairs_from_index_are_the_pairs_of_its_corpus(lexical_index, tmp_path):
-    from index.manifest import IndexFormatError
-    from search.train import pairs_from_index
+    from amharic_search.index.manifest import IndexFormatError
+    from amharic_search.search.train import pairs_from_index
 
     report, expected = TitlesReport(), TitlesReport()
     pairs = pairs_from_index(lexical_index, report=report)
@@ -388,10 +388,10 @@ def test_pairs_from_index_are_the_pairs_of_its_corpus(lexical_index, tmp_path):
 
 
 def test_adapt_stops_on_request_continues_and_rebuilds_with_the_index_settings(tiny_models, tmp_path):
-    from index.build import build_index
-    from index.chunking import ChunkConfig
-    from index.manifest import read_manifest, update_manifest
-    from search.train import adapt
+    from amharic_search.index.build import build_index
+    from amharic_search.index.chunking import ChunkConfig
+    from amharic_search.index.manifest import read_manifest, update_manifest
+    from amharic_search.search.train import adapt
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in sample_docs()[:40]), encoding="utf-8")
@@ -428,8 +428,8 @@ def test_adapt_stops_on_request_continues_and_rebuilds_with_the_index_settings(t
 
 
 def test_adapt_estimates_from_measured_rates_and_keeps_to_a_budget(tiny_models, tmp_path, monkeypatch):
-    from index.build import build_index
-    from search.train import adapt
+    from amharic_search.index.build import build_index
+    from amharic_search.search.train import adapt
 
     monkeypatch.setenv("AMHARIC_SEARCH_CACHE", str(tmp_path / "cache"))  # this machine's recorded rates
     corpus = tmp_path / "corpus.jsonl"

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException
 
 
-from index.readers import json_problem
+from ...index.readers import json_problem
 
 from ..adaptive import AdaptiveDepth
 from ..schema import MAX_QUERY_CHARS, QueryError, SearchResponse, clean_query

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from index.analyzer import Analyzer
+from ...index.analyzer import Analyzer
 
 from ..adaptive import AdaptiveDepth
 from ..fusion import FusionConfig

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Callable, Literal
 
 
-from index.manifest import MANIFEST, IndexFormatError, find_indexes
-from index.models import DEFAULT_RERANKER
+from ...index.manifest import MANIFEST, IndexFormatError, find_indexes
+from ...index.models import DEFAULT_RERANKER
 
 from ..schema import MAX_QUERY_CHARS, RerankSkipped
 from ..options import option_bound
@@ -154,7 +154,7 @@ class SearchService:
                 raise IndexFormatError(f"{self.path}: no index here can be loaded ({'; '.join(self.unavailable.values())})")
         else:
             if not self.path.is_dir() or not (self.path / MANIFEST).is_file():
-                from index.manifest import read_manifest
+                from ...index.manifest import read_manifest
 
                 read_manifest(self.path)  # its message: no such directory, or not an index
             self.entries[self.path.name or "index"] = self._open(self.path.name or "index", self.path)

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from index.manifest import read_manifest
+from ...index.manifest import read_manifest
 
 from .core import ServiceConfig, _stamp, served_indexes
 
@@ -47,7 +47,7 @@ class CrossEncoderServer:
     """One cross-encoder: :meth:`score_many` is :meth:`search.rerank.Reranker.score_many` at a max length."""
 
     def __init__(self, name: str, max_length: int | None, backend: str) -> None:
-        from index.models import quiet_libraries
+        from ...index.models import quiet_libraries
 
         from ..rerank import Reranker
 
@@ -131,7 +131,7 @@ class RemoteReranker:
     def __init__(self, handle, info: dict) -> None:
         from transformers import AutoTokenizer
 
-        from index.models import resolve_model
+        from ...index.models import resolve_model
 
         self.handle = handle
         self.name = info["name"]
@@ -163,7 +163,7 @@ class Ingress:
 
     @staticmethod
     def _load(settings: dict, reranker, shards: dict):
-        from index.models import quiet_libraries
+        from ...index.models import quiet_libraries
 
         from ..searcher import Searcher
         from .core import SearchService, default_load
@@ -210,7 +210,7 @@ def sharded_indexes(path: str | Path) -> dict[str, list[str]]:
 
 
 def _available(model: str) -> bool:
-    from index.models import ModelUnavailableError, resolve_model
+    from ...index.models import ModelUnavailableError, resolve_model
 
     try:
         resolve_model(model)
@@ -253,7 +253,7 @@ def build_app(config: ServiceConfig, *, replicas: int = 1, max_replicas: int | N
                                                   max_ongoing_requests=256, num_replicas=shard_replicas)
                                  .bind(directory))
     if resources and needed > resources.get("CPU", 0) + 1e-9:
-        from index.ray_embed import RayUnavailableError
+        from ...index.ray_embed import RayUnavailableError
 
         raise RayUnavailableError(
             f"these replicas need {needed:g} CPUs of the Ray cluster (API {INGRESS_CPUS:g} each, cross-encoder "
@@ -267,7 +267,7 @@ def build_app(config: ServiceConfig, *, replicas: int = 1, max_replicas: int | N
 def deploy(config: ServiceConfig, *, address: str | None = "auto", host: str = "127.0.0.1", port: int = 8000,
            **scaling) -> str:
     """Start (or join) the Ray cluster at ``address``, deploy the service, return its URL."""
-    from index.ray_embed import connect
+    from ...index.ray_embed import connect
 
     connect(address)
     serve = _serve()

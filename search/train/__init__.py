@@ -9,7 +9,7 @@ collection's encoder from the page (:mod:`search.train.adapt`).
 
 Example::
 
-    from search.train import TrainConfig, read_pairs, train_model
+    from ...search.train import TrainConfig, read_pairs, train_model
 
     pairs = read_pairs("train_pairs.jsonl.gz")
     result = train_model("encoder", pairs, "models/my-encoder", TrainConfig(base="rasyosef/embedding-amharic-medium"))

@@ -19,7 +19,7 @@ shared by every page session and surviving Streamlit reruns; the page only reads
 
 Example::
 
-    from search.train import adapt
+    from ...search.train import adapt
 
     why = adapt.unavailable(index_dir, manifest)        # None, or a reason code
     job = adapt.start_adapt(index_dir)
@@ -75,14 +75,14 @@ class Rates:
 
 
 def _rates_key(config) -> str:
-    from index.engines import cores
+    from ...index.engines import cores
 
     keep = ("precision", "query_length", "passage_length", "batch_size", "negatives", "freeze_layers", "device")
     return json.dumps({"base": str(config.base), "cores": cores(), **{k: getattr(config, k) for k in keep}}, sort_keys=True)
 
 
 def _rates_path() -> Path:
-    from index.engines import cache_dir
+    from ...index.engines import cache_dir
 
     return cache_dir() / RATES_FILE
 
@@ -124,8 +124,8 @@ def measure_rates(index: str | Path, config, pairs=None) -> Rates:
     """Time the parts of an adaptation on this machine and record them: hard negatives mined for a
     few titles, a few training steps of ``config`` (:func:`search.train.trainer.measure_step_seconds`),
     a batch embedded as the before/after measure does. About a minute on a 2-core laptop."""
-    from index.dense import encode
-    from index.models import load_encoder
+    from ...index.dense import encode
+    from ...index.models import load_encoder
 
     from ..searcher import Searcher
     from .pairs import mine_negatives, pairs_from_index
@@ -202,7 +202,7 @@ def estimate(index: str | Path, *, base: str | None = None, config=None, measure
     """How long adapting ``index`` takes here: its titles and the rates recorded on this machine for
     the model and settings (``measure``: measured now when none are recorded, else None is returned).
     ``base``/``config``: as for :func:`start_adapt`."""
-    from index.manifest import read_manifest
+    from ...index.manifest import read_manifest
 
     from .pairs import pairs_from_index, split_holdout
 
@@ -258,7 +258,7 @@ def too_few_titles(titles: int) -> str | None:
 
 def model_unavailable(manifest: dict, base: str | None = None) -> str | None:
     """The reasons of :func:`unavailable` that need no reading of the documents (all but ``titles``)."""
-    from index.models import cached_model
+    from ...index.models import cached_model
 
     from .trainer import missing_trainer_packages
 
@@ -423,7 +423,7 @@ def _start(job: Job, target) -> Job:
 
 
 def _failed(job: Job, exc: BaseException) -> None:
-    from index.models import ModelUnavailableError
+    from ...index.models import ModelUnavailableError
 
     job.error = "model" if isinstance(exc, ModelUnavailableError) else "failed"
     job.error_type = type(exc).__name__
@@ -456,7 +456,7 @@ def start_measure(index: str | Path, *, base: str | None = None, config=None) ->
 
 
 def _measure(job: Job, base: str | None, config) -> None:
-    from index.manifest import read_manifest
+    from ...index.manifest import read_manifest
 
     manifest = read_manifest(job.index)
     reason = model_unavailable(manifest, base)
@@ -486,8 +486,8 @@ def _new_output(index: Path) -> Path:
 
 
 def _adapt(job: Job, base: str | None, config, budget_s: float | None = None, max_steps: int | None = None) -> None:
-    from index.manifest import read_manifest
-    from index.models import resolve_model
+    from ...index.manifest import read_manifest
+    from ...index.models import resolve_model
 
     from .common import TrainError, TrainingInterrupted
     from .pairs import TitlesReport, pairs_from_index
@@ -579,8 +579,8 @@ def _record_run_rates(config, info: dict) -> None:
 def export_documents(index: str | Path, path: str | Path) -> int:
     """Write the documents of an index (id, title, text and metadata, from its store) to a JSONL file
     that :func:`index.build.build_index` reads with :data:`_FIELDS`; returns how many."""
-    from index.layout import STORE_FILE
-    from index.store import Store
+    from ...index.layout import STORE_FILE
+    from ...index.store import Store
 
     store = Store(Path(index) / STORE_FILE)
     n = 0
@@ -597,11 +597,11 @@ def rebuild_with_encoder(index: str | Path, model: str | Path, *, on_progress=No
     """Build ``index`` again in place from its own documents with ``model`` as its encoder and its
     other settings as they were; returns the :class:`index.build.BuildReport`. A model that cannot be
     loaded raises ModelUnavailableError and leaves the index as it was."""
-    from index.analyzer import AnalyzerConfig
-    from index.bm25 import BM25Params
-    from index.build import build_index
-    from index.chunking import ChunkConfig
-    from index.manifest import read_manifest, update_manifest
+    from ...index.analyzer import AnalyzerConfig
+    from ...index.bm25 import BM25Params
+    from ...index.build import build_index
+    from ...index.chunking import ChunkConfig
+    from ...index.manifest import read_manifest, update_manifest
 
     index = Path(index)
     old = read_manifest(index)

@@ -101,8 +101,8 @@ def _metrics(rankings: list[list[int]], relevant: list[set[int]]) -> dict[str, f
 
 
 def _lexical_candidates(ev: EvalSet, n: int = 30) -> list[list[int]]:
-    from index.analyzer import Analyzer
-    from index.bm25 import BM25Index
+    from ...index.analyzer import Analyzer
+    from ...index.bm25 import BM25Index
 
     analyzer = Analyzer()
     bm25 = BM25Index.build([analyzer.tokens(p) for p in ev.passages])
@@ -118,7 +118,7 @@ def evaluate_encoder(model, ev: EvalSet, *, batch_size: int = 32, precision: Lit
     (``precision="bf16"``: computed under bf16 autocast, as the training run was)."""
     import numpy as np
 
-    from index.dense import encode
+    from ...index.dense import encode
 
     q = encode(model, ev.queries, kind="query", batch_size=batch_size, precision=precision)
     p = encode(model, ev.passages, kind="document", batch_size=batch_size, precision=precision)
@@ -136,7 +136,7 @@ def evaluate_encoder(model, ev: EvalSet, *, batch_size: int = 32, precision: Lit
 def evaluate_reranker(model, ev: EvalSet, *, batch_size: int = 32, precision: Literal["fp32", "bf16"] = "fp32") -> dict[str, float]:
     """MRR@10, Recall@1, Recall@10 of ordering each query's candidates by the cross-encoder
     (``precision="bf16"``: computed under bf16 autocast)."""
-    from index.engines import bf16_autocast
+    from ...index.engines import bf16_autocast
 
     cands = ev.candidates or _lexical_candidates(ev)
     flat = [(ev.queries[i], ev.passages[r]) for i, c in enumerate(cands) for r in c]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from index.readers import json_problem
+from ...index.readers import json_problem
 
 from .common import PairsError
 
@@ -131,7 +131,7 @@ def pairs_from_titles(corpus: str | Path, *, min_title_words: int = 2, min_title
     meaning), a body under ``min_body_words`` words, and a repeated title. ``read_options`` go to
     :func:`index.readers.read_corpus` (``format``, ``title_field``…).
     """
-    from index.readers import read_corpus
+    from ...index.readers import read_corpus
 
     docs = ((doc.id, doc.title, doc.text) for doc in read_corpus(corpus, **read_options))
     return list(title_pairs(docs, min_title_words=min_title_words, min_title_chars=min_title_chars,
@@ -155,9 +155,9 @@ def pairs_from_index(index: str | Path, *, min_title_words: int = 2, min_title_c
 def index_documents(index: str | Path):
     """(id, title, text) of each document of an index, in the index's order (read from its store).
     An index that cannot be read raises :class:`~index.manifest.IndexFormatError`."""
-    from index.layout import STORE_FILE
-    from index.manifest import IndexFormatError, read_manifest
-    from index.store import Store
+    from ...index.layout import STORE_FILE
+    from ...index.manifest import IndexFormatError, read_manifest
+    from ...index.store import Store
 
     manifest = read_manifest(index)
     if manifest.get("shards"):
@@ -281,7 +281,7 @@ def mine_negatives(pairs: list[Pair], index: str | Path, *, negatives: int = 3, 
 
     report = report if report is not None else MiningReport()
     if searcher is None:
-        from index.manifest import read_manifest
+        from ...index.manifest import read_manifest
 
         has_embeddings = bool(read_manifest(index).get("dense"))  # a lexical index: BM25 alone, no note needed
         searcher = Searcher.load(index, reranker=None, strict=strict, use_dense=has_embeddings)

@@ -10,7 +10,7 @@ directory (safetensors only) with a model card.
 
 Example::
 
-    from search.train import TrainConfig, read_pairs, train_model
+    from ...search.train import TrainConfig, read_pairs, train_model
 
     pairs = read_pairs("train_pairs.jsonl.gz")
     result = train_model("encoder", pairs, "models/my-encoder",
@@ -134,7 +134,7 @@ def choose_precision(precision: str, device: str) -> Literal["fp32", "bf16"]:
 
         native, hardware = torch.cuda.is_bf16_supported(), "this GPU"
     else:
-        from index.engines import cpu_has_bf16
+        from ...index.engines import cpu_has_bf16
 
         native, hardware = cpu_has_bf16(), "this CPU (it has neither AVX-512 BF16 nor AMX)"
     if precision == "auto":
@@ -146,7 +146,7 @@ def choose_precision(precision: str, device: str) -> Literal["fp32", "bf16"]:
 
 
 def _base_error(exc, kind: Kind) -> TrainError:
-    from index.models import ModelUnavailableError
+    from ...index.models import ModelUnavailableError
 
     assert isinstance(exc, ModelUnavailableError)
     advice = exc.advice().replace("--dense-model/--reranker", "--base")
@@ -154,7 +154,7 @@ def _base_error(exc, kind: Kind) -> TrainError:
 
 
 def _load_base(kind: Kind, base: str, device: str):
-    from index.models import ModelUnavailableError, load_cross_encoder, load_encoder, resolve_model
+    from ...index.models import ModelUnavailableError, load_cross_encoder, load_encoder, resolve_model
 
     try:
         resolve_model(base)

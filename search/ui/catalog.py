@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from index.build import BuildReport, build_index
-from index.manifest import MANIFEST, IndexFormatError, read_manifest
-from index.models import DEFAULT_DENSE_MODEL
-from index.readers import CorpusError, decode_bytes
+from ...index.build import BuildReport, build_index
+from ...index.manifest import MANIFEST, IndexFormatError, read_manifest
+from ...index.models import DEFAULT_DENSE_MODEL
+from ...index.readers import CorpusError, decode_bytes
 
 from . import paths
 
@@ -32,7 +32,7 @@ def sample_examples(limit: int = 8) -> list[str]:
 
 def sample_needs_build(out: Path, dense_model: str | None) -> bool:
     """True when the sample index is missing, or lexical-only while the encoder is now on this machine."""
-    from index.models import cached_model
+    from ...index.models import cached_model
 
     if not (out / MANIFEST).is_file():
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from index.analyzer import ROOT_MARK, Analyzer
+from ...index.analyzer import ROOT_MARK, Analyzer
 
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|~$:^=@"
 _ESCAPES = {ord(c): f"&#{ord(c)};" for c in _MARKDOWN_SPECIALS}

@@ -29,7 +29,7 @@ def checkout_root() -> Path | None:
 
 def _packaged(*parts: str) -> Path:
     """A file packaged in ``search`` (read only); installs are on disk, so it is a real path."""
-    resource = files("search")
+    resource = files(__name__.rsplit(".", 2)[0])  # the search package, under its installed name
     for part in parts:
         resource = resource / part
     return Path(str(resource))
