@@ -138,7 +138,7 @@ def test_phone_width(server, offline_server, lang):
 
 
 def test_example_searches_are_whole_on_a_desktop(server, sample_index):
-    from index.manifest import read_manifest
+    from amharic_search.index.manifest import read_manifest
 
     examples = read_manifest(sample_index)["examples"][:8]
     with browser_page(1280, 900) as page:
