@@ -228,6 +228,7 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
                   holdout=0.05, holdout_max=200, seed=seed, max_steps=max_steps, checkpoint_minutes=5,
                   **{k: v for k, v in given.items() if v is not None})
     config = {k: getattr(TrainConfig(**config), k) for k in (*config, *given)}  # with train's defaults, as run
+    config["negatives"] = TrainConfig(**config).negatives_for("encoder")
     report: dict = {"date": today(), "machine": machine(), "collection": collection, "source": source,
                     "test_queries": len(queries), "documents": len(corpus), "settings": config}
     dev = "cuda" if device == "cuda" else "cpu"

@@ -58,6 +58,8 @@ SETTINGS: dict[str, dict] = {
     "in-batch-freeze6-b32": dict(query_length=64, passage_length=128, negatives=0, batch_size=32, freeze_layers=6),
     "p96-b32": dict(query_length=64, passage_length=96, negatives=1, batch_size=32),
     "p192-b32": dict(query_length=64, passage_length=192, negatives=1, batch_size=32),
+    "in-batch-b64": dict(query_length=64, passage_length=128, negatives=0, batch_size=64),
+    "in-batch-p96-b32": dict(query_length=64, passage_length=96, negatives=0, batch_size=32),
 }
 DESCRIBE = {
     "old": "256 tokens for queries and passages, batch 16, 1 hard negative (the documented run)",
@@ -68,12 +70,14 @@ DESCRIBE = {
     "in-batch-freeze6-b32": "queries 64 / passages 128, batch 32, in-batch negatives only, embeddings + 6 layers frozen",
     "p96-b32": "queries 64 / passages 96, batch 32, 1 hard negative",
     "p192-b32": "queries 64 / passages 192, batch 32, 1 hard negative",
+    "in-batch-b64": "queries 64 / passages 128, batch 64, in-batch negatives only",
+    "in-batch-p96-b32": "queries 64 / passages 96, batch 32, in-batch negatives only",
 }
 # the order the grid runs in: what the defaults hinge on first
 GRID = [
-    "old-fp32-s13", "in-batch-b32-bf16-s13", "lengths-b32-bf16-s13", "freeze6-b32-bf16-s13", "lengths-b32-fp32-s13",
-    "in-batch-b32-bf16-s14", "lengths-b32-bf16-s14", "in-batch-freeze6-b32-bf16-s13", "p96-b32-bf16-s13",
-    "p192-b32-bf16-s13", "in-batch-b32-fp32-s13", "old-bf16-s13", "old-fp32-s14",
+    "old-fp32-s13", "in-batch-b32-bf16-s13", "lengths-b32-bf16-s13", "freeze6-b32-bf16-s13",
+    "in-batch-freeze6-b32-bf16-s13", "in-batch-b32-fp32-s13", "in-batch-b32-bf16-s14", "in-batch-b64-bf16-s13",
+    "in-batch-p96-b32-bf16-s13", "in-batch-freeze6-b32-bf16-s14", "old-fp32-s14", "old-bf16-s13",
 ]
 # back-to-back step timings (rates only, no quality): each setting in fp32 and bf16, alternately
 RATE_SETTINGS = [("encoder", "old"), ("encoder", "lengths"), ("encoder", "lengths-b32"), ("encoder", "in-batch-b32"),

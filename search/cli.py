@@ -459,7 +459,7 @@ def train_options(kind: str):
     """The options of `train encoder` and `train reranker` (search.train does the work; the defaults
     are TrainConfig's, the measured fast settings)."""
     from .train.common import PRECISIONS
-    from .train.trainer import TrainConfig
+    from .train.trainer import DEFAULT_NEGATIVES, TrainConfig
 
     default_base = DEFAULT_DENSE_MODEL if kind == "encoder" else DEFAULT_RERANKER
     default = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
@@ -500,7 +500,7 @@ def train_options(kind: str):
                          help="Keep the token embeddings and the first N layers as they are (cheaper steps)."),
             click.option("--index", "index_dir", default=None, type=click.Path(path_type=Path),
                          help="Mine hard negatives from this index's first stage (the positive and near-copies left out)."),
-            click.option("--negatives", default=default["negatives"], show_default=True, type=click.IntRange(0, 64),
+            click.option("--negatives", default=DEFAULT_NEGATIVES[kind], show_default=True, type=click.IntRange(0, 64),
                          help="Negatives per pair (hard ones from --index or the pairs file; else random other passages"
                               + (" - the encoder then uses in-batch negatives only)" if kind == "encoder" else ")")),
             click.option("--negative-depth", default=default["negative_depth"], show_default=True, type=click.IntRange(1, 1000),

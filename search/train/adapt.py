@@ -1,16 +1,19 @@
 """Adapting a collection's encoder to its corpus in the background: the page's "Adapt to this collection".
 
-Two jobs, each in a thread of this process, held in a registry here (one job per index directory,
+Three jobs, each in a thread of this process, held in a registry here (one job per index directory,
 shared by every page session and surviving Streamlit reruns; the page only reads their state):
 
 - :func:`start_adapt` fine-tunes the encoder the index was built with on (title, body) pairs made
-  from the documents the index holds (:func:`search.train.pairs_from_index`), with one hard negative
-  per pair mined from the index, exactly as ``amharic-search train encoder --from-titles CORPUS
-  --index INDEX --negatives 1`` does. The model goes to a new folder beside the index,
-  ``NAME.adapted-YYYYMMDD-HHMMSS``: it stays with the index that will use it (the index's manifest
+  from the documents the index holds (:func:`search.train.pairs_from_index`) with the command's
+  measured fast settings, as ``amharic-search train encoder --from-titles CORPUS --index INDEX``
+  does (the held-out titles get distractors mined from the index), within a time budget the user
+  chooses from an estimate measured on this machine (:func:`estimate`, :func:`start_measure`).
+  The model goes to a new folder beside the index, ``NAME.adapted-YYYYMMDD-HHMMSS``: it stays with the index that will use it (the index's manifest
   names it), a new name per run never overwrites a model an index uses, and an index root stays
   listable (the folder has no manifest). A stopped run is continued by the next one
   (its checkpoints are in that folder).
+- :func:`start_measure` times a few training steps and the other parts of an adaptation on this
+  machine and records the rates, so that the estimate can be shown before adapting starts.
 - :func:`start_rebuild` re-embeds the index with an adapted model: the documents are read back
   from the index's own store (so an upload or a moved corpus works) and built again in place by
   :func:`index.build.build_index` with the index's analyzer, BM25, chunking, FAISS and precision
@@ -22,7 +25,9 @@ Example::
     from ...search.train import adapt
 
     why = adapt.unavailable(index_dir, manifest)        # None, or a reason code
-    job = adapt.start_adapt(index_dir)
+    est = adapt.estimate(index_dir, measure=True)       # about a minute the first time on a machine
+    print(est.seconds, est.steps_for(20 * 60))          # the whole run; the steps that fit 20 minutes
+    job = adapt.start_adapt(index_dir, budget_s=20 * 60)
     job.wait(); print(job.state, job.before, job.after, job.model)
     adapt.start_rebuild(index_dir, job.model).wait()
 """
@@ -77,8 +82,9 @@ class Rates:
 def _rates_key(config) -> str:
     from ...index.engines import cores
 
-    keep = ("precision", "query_length", "passage_length", "batch_size", "negatives", "freeze_layers", "device")
-    return json.dumps({"base": str(config.base), "cores": cores(), **{k: getattr(config, k) for k in keep}}, sort_keys=True)
+    keep = ("precision", "query_length", "passage_length", "batch_size", "freeze_layers", "device")
+    return json.dumps({"base": str(config.base), "cores": cores(), "negatives": config.negatives_for("encoder"),
+                       **{k: getattr(config, k) for k in keep}}, sort_keys=True)
 
 
 def _rates_path() -> Path:
@@ -136,10 +142,12 @@ def measure_rates(index: str | Path, config, pairs=None) -> Rates:
     searcher = Searcher.load(index, reranker=None)
     few = sample[:8]
     t = time.perf_counter()
-    mined = mine_negatives(few, index, negatives=max(1, config.negatives), depth=config.negative_depth, searcher=searcher)
+    negatives = config.negatives_for("encoder")
+    mined = mine_negatives(few, index, negatives=max(1, negatives, config.heldout_negatives), depth=config.negative_depth,
+                           searcher=searcher)
     mining = (time.perf_counter() - t) / len(few)
-    if config.negatives:
-        sample = mined + mine_negatives(sample[8:], index, negatives=config.negatives, depth=config.negative_depth,
+    if negatives:
+        sample = mined + mine_negatives(sample[8:], index, negatives=negatives, depth=config.negative_depth,
                                         searcher=searcher)
     step = measure_step_seconds("encoder", sample, config)
     device = choose_device(config.device)
@@ -215,7 +223,8 @@ def estimate(index: str | Path, *, base: str | None = None, config=None, measure
     train, held = split_holdout(pairs, config.holdout, seed=config.seed, max_pairs=config.holdout_max)
     return Estimate(titles=len(pairs), train_pairs=len(train), heldout=len(held),
                     steps=epoch_steps(pairs, config), batch_size=config.batch_size,
-                    mined_pairs=(len(train) if config.negatives else 0) + (len(held) if config.heldout_negatives else 0),
+                    mined_pairs=(len(train) if config.negatives_for("encoder") else 0)
+                    + (len(held) if config.heldout_negatives else 0),
                     measured_texts=2 * len(held) * (2 + config.heldout_negatives), rates=rates)
 
 

@@ -72,7 +72,7 @@ class TrainConfig:
     device: str = "auto"
     loss: str | None = None
     matryoshka: tuple[int, ...] | None = None
-    negatives: int = 1
+    negatives: int | None = None
     negative_depth: int = 30
     holdout: float = 0.1
     holdout_max: int = 1000
@@ -88,12 +88,24 @@ class TrainConfig:
         result. The device, the precision and the checkpoint interval may change between an
         interrupted run and its resumption; the lengths of the other kind do not apply."""
         d = asdict(self)
+        d["negatives"] = self.negatives_for(kind)
         d["loss"] = self.loss or ("mnrl" if kind == "encoder" else "bce")
         d["matryoshka"] = list(self.matryoshka) if self.matryoshka else None
         for k in ("device", "precision", "checkpoint_minutes",
                   *(("pair_length",) if kind == "encoder" else ("query_length", "passage_length"))):
             d.pop(k)
         return d
+
+
+    def negatives_for(self, kind: Kind) -> int:
+        """Negatives per pair: ``negatives``, else the kind's measured default (:data:`DEFAULT_NEGATIVES`)."""
+        return self.negatives if self.negatives is not None else DEFAULT_NEGATIVES[kind]
+
+
+DEFAULT_NEGATIVES: dict[str, int] = {"encoder": 0, "reranker": 1}
+"""Negatives per pair when none is asked for. The encoder: in-batch negatives only, measured as good
+as one mined hard negative for 0.77x the cost on the bounded run (BENCHMARKS.md, "Fine-tuning:
+training speed on a CPU"); the reranker: one mined negative per pair (binary cross-entropy needs negatives)."""
 
 
 @dataclass
@@ -405,9 +417,13 @@ def train_model(
         else:
             train_pairs, held = list(pairs), []
         mining, held_mining = None, None
-        if index is not None and config.negatives > 0:
+        negatives = config.negatives_for(kind)
+        if negatives == 0 and any(p.negatives for p in train_pairs):
+            log(f"note: the pairs bring negatives of their own; --negatives 0 (the {kind}'s default) leaves them out: "
+                "pass --negatives N to train with them")
+        if index is not None and negatives > 0:
             mining = MiningReport()
-            train_pairs = mine_negatives(train_pairs, index, negatives=config.negatives, depth=config.negative_depth,
+            train_pairs = mine_negatives(train_pairs, index, negatives=negatives, depth=config.negative_depth,
                                          progress=progress, report=mining, strict=strict)
             for note in mining.notes:
                 log(f"note: {note}")
@@ -419,7 +435,7 @@ def train_model(
             log("held out: " + held_mining.summary())
         ev = eval_set if eval_set is not None else eval_from_pairs(held) if held else None
         have_negatives = any(p.negatives for p in train_pairs)
-        n_neg = config.negatives if (have_negatives or kind == "reranker" and loss == "bce") else 0
+        n_neg = negatives if (have_negatives or kind == "reranker" and loss == "bce") else 0
         train_pairs, filled = _fill_negatives(train_pairs, n_neg, config.seed)
         run = {
             "identity": identity,
@@ -525,7 +541,8 @@ def measure_step_seconds(kind: Kind, pairs: list[Pair], config: TrainConfig, *, 
     model = _load_base(kind, config.base, device)
     _set_max_length(model, config.passage_length if kind == "encoder" else config.pair_length)
     _freeze(model, config.freeze_layers)
-    n_neg = config.negatives if (any(p.negatives for p in pairs) or kind == "reranker" and loss == "bce") else 0
+    negatives = config.negatives_for(kind)
+    n_neg = negatives if (any(p.negatives for p in pairs) or kind == "reranker" and loss == "bce") else 0
     filled, _ = _fill_negatives(pairs, n_neg, config.seed)
     ends: list[float] = []
 
