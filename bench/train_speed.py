@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -218,6 +219,81 @@ def _mined(pairs, lexical, negatives: int):
     return mine_negatives(pairs, lexical, negatives=negatives, depth=30)
 
 
+def full_epoch(run: dict, whole_corpus: bool) -> dict:
+    """One epoch over all enh train pairs with `train encoder`'s defaults (no pair held out: the test
+    headlines are the measure), checkpointed every 5 minutes into CACHE/full-epoch: run again, the
+    same call resumes. Then dense quality on the bounded test set (and on the whole corpus)."""
+    from search.train import TrainConfig, read_pairs, train_model
+
+    from bench.common import DATA
+
+    pairs = read_pairs(DATA / "enh" / "train_pairs.jsonl.gz")
+    out = CACHE / "full-epoch"
+    config = TrainConfig(base=str(STAND_IN), device="cpu", holdout=0, checkpoint_minutes=5)
+    clock = CpuClock()
+    t = time.perf_counter()
+    with LoadSampler() as load:
+        result = train_model("encoder", pairs, out, config, source=f"all enh train pairs ({len(pairs)})", resume=True,
+                             overwrite=True, log=lambda s: print(s, flush=True), on_step=clock.on_step)
+    wall = time.perf_counter() - t
+    info = result.info
+    queries, qrels, corpus = test_set("enh", run["test_queries"], run["distractors"], run["test_seed"])
+    r = {"key": "full-epoch", "bounded": run, "date": today(), "settings": info["settings"], "train_pairs": result.train_pairs,
+         "steps": result.steps, "resumed_from": result.resumed_from, "train_seconds": round(result.seconds, 1),
+         "wall_seconds": round(wall, 1), "seconds_per_1000_pairs": round(result.seconds / result.train_pairs * 1000, 1),
+         "cpu_share": round(clock.share, 2) if not result.resumed_from else None, "load": load.summary(),
+         "computed_in": info.get("computed_in"), "train_loss": info.get("train_loss"), "peak_mb": round(peak_mb()),
+         "bounded_quality": dense_eval(str(out), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16")}
+    if whole_corpus:
+        queries, qrels, corpus = test_set("enh", None, None, run["test_seed"])
+        r["whole_corpus"] = {"queries": len(queries), "documents": len(corpus),
+                             "before": dense_eval(str(STAND_IN), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16"),
+                             "after": dense_eval(str(out), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16")}
+    return r
+
+
+def page_check(documents: int) -> dict:
+    """The page's "Adapt to this collection" on this machine: an index of ``documents`` enh train
+    articles with their headlines as titles (embedded by the stand-in), its adaptation's parts timed
+    (:func:`search.train.adapt.measure_rates`), the estimate, then the adaptation itself run, so the
+    estimate can be checked against the time it really took."""
+    import shutil as _shutil
+
+    from index.build import build_index
+    from search.train import adapt
+
+    os.environ["AMHARIC_SEARCH_CACHE"] = str(CACHE / "page-cache")  # rates of this check only
+    _shutil.rmtree(CACHE / "page-cache", ignore_errors=True)
+    pairs = train_pairs_of(["enh"], documents, 13)
+    corpus = CACHE / f"page-{documents}.jsonl"
+    corpus.write_text("".join(json.dumps({"id": p.doc_id, "title": p.query, "text": p.positive}, ensure_ascii=False) + "\n"
+                              for p in pairs), encoding="utf-8")
+    index = CACHE / f"page-{documents}" / "titled"
+    if not (index / "manifest.json").exists():
+        build_index(corpus, index, dense_model=str(STAND_IN), show_progress=False)
+    for old in index.parent.glob("titled.adapted-*"):
+        _shutil.rmtree(old)
+    t = time.perf_counter()
+    est = adapt.estimate(index, measure=True)
+    measure_s = time.perf_counter() - t
+    with LoadSampler() as load:
+        t = time.perf_counter()
+        job = adapt.start_adapt(index, budget_s=est.seconds * 2)  # room for all steps: the whole run, timed
+        job.wait()
+        took = time.perf_counter() - t
+    if job.state != "done":
+        raise RuntimeError(f"the adaptation ended {job.state}: {job.error} {job.detail}")
+    info = adapt.training_info(job.model)
+    r = {"key": f"page-{documents}", "date": today(), "documents": documents, "titles": est.titles,
+         "train_pairs": est.train_pairs, "heldout": est.heldout, "steps": info["steps"], "measure_seconds": round(measure_s, 1),
+         "rates": asdict(est.rates), "estimate_seconds": round(est.seconds, 1), "fixed_seconds": round(est.fixed_seconds, 1),
+         "took_seconds": round(took, 1), "train_seconds": info["train_seconds"], "prepare_seconds": info.get("prepare_seconds"),
+         "eval_seconds": info.get("eval_seconds"), "before": info.get("before"), "after": info.get("after"),
+         "settings": info["settings"], "load": load.summary()}
+    _shutil.rmtree(job.model, ignore_errors=True)
+    return r
+
+
 def base_quality(run: dict) -> dict:
     queries, qrels, corpus = test_set("enh", run["test_queries"], run["distractors"], run["test_seed"])
     q = dense_eval(str(STAND_IN), queries, qrels, corpus, EVAL_LENGTH, "cpu", precision="bf16")
@@ -268,10 +344,24 @@ def append(result: dict, path: Path = RESULTS) -> None:
 @click.option("--report-only", is_flag=True, help="Run nothing; print (and with --write, write) the table.")
 @click.option("--rates", "rate_rounds", default=0, help="Only time steps back to back, this many rounds (no quality).")
 @click.option("--rate-steps", default=4, show_default=True, help="Steps timed per measurement (the first not counted).")
+@click.option("--full-epoch", "full_epoch_", is_flag=True, help="Train one epoch over all enh pairs with train's defaults (resumes).")
+@click.option("--whole-corpus", is_flag=True, help="With --full-epoch: dense quality against all enh articles too.")
+@click.option("--page", "page_documents", default=0, help="Time the page's adaptation on an index of this many articles.")
 @click.option("--write", is_flag=True, help="Write the table into BENCHMARKS.md.")
-def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_rounds, rate_steps, write):
+def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_rounds, rate_steps, full_epoch_, whole_corpus,
+         page_documents, write):
     run = bounded(pairs, test_queries, distractors)
     CACHE.mkdir(parents=True, exist_ok=True)
+    if page_documents:
+        r = page_check(page_documents)
+        append(r)
+        print(json.dumps(r, ensure_ascii=False), flush=True)
+        return
+    if full_epoch_:
+        r = full_epoch(run, whole_corpus)
+        append(r)
+        print(json.dumps(r, ensure_ascii=False), flush=True)
+        return
     if rate_rounds:
         paired_rates(rate_rounds, rate_steps)
         return
@@ -294,33 +384,40 @@ def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_
             if code:
                 print(f"{key}: exit status {code}", flush=True)
     results = read_results(run)
-    text = render(results, run) + "\n\n" + render_rates(read_rates())
+    text = "\n\n".join(x for x in (render(results, run), render_page(read_page_checks()), render_rates(read_rates())) if x)
     print(text)
     if write:
         write_section("Fine-tuning: training speed on a CPU", text)
 
 
+QUIET = 3.0
+"""A run whose mean load stayed under this had the machine (nearly) to itself: 2 cores, ~2.0 is one run."""
+
+
 def render(results: dict[str, dict], run: dict) -> str:
     base = results.get("base")
-    runs = [r for k, r in results.items() if k != "base"]
+    runs = [r for k, r in results.items() if k not in ("base", "full-epoch")]
     if not runs:
         return "No run recorded yet."
-    ref = [r["seconds_per_1000_pairs"] for r in runs if r["setting"] == "old" and r["precision"] == "fp32"]
-    ref_rate = sum(ref) / len(ref) if ref else None
+    quiet_ref = [r for r in runs if r["setting"] == "old" and r["precision"] == "fp32" and r["load"]["mean"] < QUIET]
+    ref_rate = min((r["seconds_per_1000_pairs"] for r in quiet_ref), default=None)
     dates = sorted({r["date"] for r in runs})
     lines = [
         f"`bench/train_speed.py`, measured {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''} on {machine()}, "
-        "CPU only, **on a shared machine**: other work ran on the same 2 cores (the load column is the 1-minute "
-        "load average sampled during training; 2.0 would be this run alone), so the times are upper bounds and the "
-        "fair comparisons are between rows measured under similar load.",
+        "CPU only, **on a shared machine**: other work ran on the same 2 cores for part of the time. The load column "
+        "is the 1-minute load average sampled during the training (about 2 = this run alone), \"cores had\" the CPU "
+        "time of the training process over the wall time of its steps (2.0 = both cores all the time). Under a load "
+        "of 5-11 the same setting ran 5-10x slower than alone (and used 3-4x more CPU time), so only rows with a "
+        f"load under {QUIET:.0f} are compared for speed (\"vs old fp32\" is against the old settings' run with the "
+        "machine to itself).",
         "",
         f"The bounded run: the stand-in encoder (me5-small-am) trained one epoch on a seeded sample of {run['pairs']} "
-        f"enh train pairs (seed 13 or 14: the sample and the order), lr {run['lr']}, hard negatives from BM25 "
-        "(top 30, the positive's article left out); quality = dense MRR@10 and R@100 of the trained encoder on "
-        f"{run['test_queries']} enh **test** headlines against their articles and {run['distractors']} others "
-        f"(a reduced pool of {base['documents'] if base else '?'} articles, not the 12,986 of the corpus: these "
-        f"figures are higher than full-corpus ones), one embedding per article cut at {run['eval_length']} tokens, "
-        "every model evaluated the same way (bf16 autocast)."
+        f"enh train pairs (seed 13 or 14: the sample and the order), lr {run['lr']}, hard negatives (where the "
+        "setting has them) from BM25, top 30, the positive's article left out; quality = dense MRR@10 and R@100 of "
+        f"the trained encoder on {run['test_queries']} enh **test** headlines against their articles and "
+        f"{run['distractors']} others (a reduced pool of {base['documents'] if base else '?'} articles, not the "
+        f"12,986 of the corpus: figures are higher than full-corpus ones), one embedding per article cut at "
+        f"{run['eval_length']} tokens, every model evaluated the same way (bf16 autocast)."
         + (f" The stand-in before training: MRR@10 {base['MRR@10']:.3f}, R@100 {base['Recall@100']:.3f}." if base else ""),
         "",
     ]
@@ -328,29 +425,96 @@ def render(results: dict[str, dict], run: dict) -> str:
     order = list(SETTINGS)
     for r in sorted(runs, key=lambda r: (order.index(r["setting"]), r["precision"] != "fp32", r["seed"])):
         rate = r["seconds_per_1000_pairs"]
+        quiet = r["load"]["mean"] < QUIET
         rows.append([
             DESCRIBE[r["setting"]], r["precision"] + ("" if r.get("computed_in") in (None, {"fp32": "float32", "bf16": "bfloat16"}[r["precision"]])
                                                      else f" (computed in {r['computed_in']}!)"),
-            r["seed"], f"{rate:,.0f} s ({rate / 60:.1f} min)", f"{ref_rate / rate:.1f}x" if ref_rate else "-",
+            r["seed"], f"{rate:,.0f} s" + ("" if quiet else " (loaded)"),
+            f"{ref_rate / rate:.1f}x" if ref_rate and quiet else "-",
             f"{r['MRR@10']:.3f}", f"{r['Recall@100']:.3f}", r["train_loss"], f"{r['peak_mb'] / 1024:.1f} GB",
             f"{r['load']['mean']:.1f}", f"{r['cpu_share']:.2f}" if r.get("cpu_share") else "-",
         ])
     lines.append(markdown_table(["setting", "precision", "seed", "training per 1,000 pairs", "vs old fp32",
                                  "MRR@10 after", "R@100 after", "final loss", "peak memory", "load", "cores had"], rows))
-    lines += ["", "\"cores had\": the CPU time the training process used divided by the wall time of its steps "
-              "(2.0 = both cores all the time; less = the other work on the machine took the rest)."]
     noise = _noise(runs)
     if noise:
-        lines += ["", "Noise (the same setting, two seeds): " + "; ".join(noise) + "."]
-    tok = [r["tokenize_seconds_per_1000_pairs"] / r["seconds_per_1000_pairs"] for r in runs]
-    lines += ["", f"Tokenizing is {min(tok):.1%} to {max(tok):.1%} of the training time (the same batches tokenized "
-              "at the same lengths, timed apart), so tokenizing once instead of each epoch would save at most that; "
-              "the trainer tokenizes each batch as it goes."]
-    if ref_rate:
-        lines += ["", "One epoch over all 11,277 enh train pairs at these rates: " + "; ".join(
-            f"{s} {p}: {_rate(results, s, p) * 11.277 / 60:.0f} min" for s, p in (("old", "fp32"), *_best(runs))
-            if _rate(results, s, p))
-                  + " (extrapolated from the bounded runs; the full epoch is measured below when it was run)."]
+        lines += ["", "Noise (the same setting, two seeds; the seed draws the sample of pairs and their order): "
+                  + "; ".join(noise) + "."]
+    tok = [r["tokenize_seconds_per_1000_pairs"] / r["seconds_per_1000_pairs"] for r in runs if r["load"]["mean"] < QUIET]
+    if tok:
+        lines += ["", f"Tokenizing is {min(tok):.1%} to {max(tok):.1%} of the training time (the same batches tokenized "
+                  "at the same lengths, timed apart; rows with the machine to itself), so tokenizing once instead of "
+                  "each epoch would save at most that: the trainer tokenizes each batch as it goes, and stays so."]
+    full = results.get("full-epoch")
+    if full:
+        s, q = full["settings"], full["bounded_quality"]
+        lines += ["", f"**The full epoch** (`python bench/train_speed.py --full-epoch --whole-corpus`, {full['date']}): "
+                  f"`train encoder`'s defaults (precision {s['precision']}, computed in {full['computed_in']}, queries "
+                  f"{s['query_length']} / passages {s['passage_length']} tokens, batch {s['batch_size']}, "
+                  f"{s['negatives']} hard negatives, lr {s['lr']}), all {full['train_pairs']:,} enh train pairs, "
+                  f"{full['steps']} steps: **{full['train_seconds'] / 60:.0f} min of training** "
+                  f"({full['seconds_per_1000_pairs']:,.0f} s per 1,000 pairs; load {full['load']['mean']:.1f}, "
+                  f"max {full['load']['max']:.1f}"
+                  + (f", resumed at step {full['resumed_from']}" if full.get("resumed_from") else "")
+                  + f"; peak memory {full['peak_mb'] / 1024:.1f} GB). Dense on the bounded test set above: MRR@10 "
+                  f"{q['MRR@10']:.3f}, R@100 {q['Recall@100']:.3f}."]
+        whole = full.get("whole_corpus")
+        if whole:
+            b, a = whole["before"], whole["after"]
+            lines += ["", markdown_table(
+                [f"dense alone, all {whole['queries']:,} enh test headlines against all {whole['documents']:,} articles "
+                 f"(one vector per article, {run['eval_length']} tokens)", "MRR@10", "R@100"],
+                [["stand-in (before)", b["MRR@10"], b["Recall@100"]],
+                 ["after the full epoch", a["MRR@10"], a["Recall@100"]]])]
+    return "\n".join(lines)
+
+
+def read_page_checks() -> list[dict]:
+    if not RESULTS.exists():
+        return []
+    found = {}
+    for line in RESULTS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and (r := json.loads(line))["key"].startswith("page-"):
+            found[r["key"]] = r
+    return list(found.values())
+
+
+def adapt_minutes(documents: int, rates: dict, batch: int, holdout: float = 0.1, holdout_max: int = 300,
+                  heldout_negatives: int = 3) -> float:
+    """The page's estimate for ``documents`` titled documents (every title usable), as
+    :class:`search.train.adapt.Estimate` computes it from measured rates."""
+    import math
+
+    held = min(holdout_max, max(1, round(documents * holdout)))
+    steps = math.ceil((documents - held) / batch)
+    fixed = held * rates["mining_seconds"] + 2 * held * (2 + heldout_negatives) * rates["encode_seconds"]
+    return (fixed + steps * rates["step_seconds"]) / 60
+
+
+def render_page(checks: list[dict]) -> str:
+    if not checks:
+        return ""
+    lines = []
+    for c in checks:
+        r, s = c["rates"], c["settings"]
+        b, a = c.get("before") or {}, c.get("after") or {}
+        lines += [
+            f"**The page's \"Adapt to this collection\"** (`python bench/train_speed.py --page {c['documents']}`, "
+            f"{c['date']}, load {c['load']['mean']:.1f}): an index of {c['documents']:,} enh train articles with their "
+            f"headlines as titles, embedded by the stand-in; {c['titles']:,} usable titles, {c['heldout']} held out. "
+            f"Measuring this machine's pace took {c['measure_seconds']:.0f} s: {r['step_seconds']} s per step of "
+            f"{s['batch_size']} titles, {r['mining_seconds'] * 1000:.0f} ms per title whose distractors are mined, "
+            f"{r['encode_seconds'] * 1000:.0f} ms per text the before/after measure embeds. The estimate shown before "
+            f"starting: {c['estimate_seconds'] / 60:.1f} min; the adaptation then took {c['took_seconds'] / 60:.1f} min "
+            f"({c['steps']} steps; {c['train_seconds']:.0f} s of training), held-out MRR@10 {b.get('MRR@10', float('nan')):.3f} "
+            f"-> {a.get('MRR@10', float('nan')):.3f}.", ""]
+    last = checks[-1]
+    sizes = (1000, 5000, 13000, 50000)
+    lines += ["At these rates (the page's settings, every document with a usable title), adapting a collection on this "
+              "2-core machine takes:", "",
+              markdown_table(["documents"] + [f"{n:,}" for n in sizes],
+                             [["minutes"] + [f"{adapt_minutes(n, last['rates'], last['settings']['batch_size']):.0f}"
+                                             for n in sizes]])]
     return "\n".join(lines)
 
 
@@ -387,20 +551,6 @@ def render_rates(rates: list[dict]) -> str:
         f"step of each measurement not counted; load {min(loads):.1f} to {max(loads):.1f}). Seconds of training per "
         "1,000 pairs (the step time divided by the batch):", "",
         markdown_table(["setting", "fp32", "bf16", "bf16 vs fp32", "bf16 vs old fp32", "rounds"], rows)])
-
-
-def _rate(results: dict, setting: str, precision: str) -> float | None:
-    xs = [r["seconds_per_1000_pairs"] for k, r in results.items() if k != "base" and r["setting"] == setting
-          and r["precision"] == precision]
-    return sum(xs) / len(xs) if xs else None
-
-
-def _best(runs: list[dict]) -> list[tuple[str, str]]:
-    seen = []
-    for r in sorted(runs, key=lambda r: r["seconds_per_1000_pairs"]):
-        if (r["setting"], r["precision"]) not in seen and r["setting"] != "old":
-            seen.append((r["setting"], r["precision"]))
-    return seen[:3]
 
 
 def _noise(runs: list[dict]) -> list[str]:

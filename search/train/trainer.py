@@ -63,7 +63,7 @@ class TrainConfig:
 
     base: str
     epochs: float = 1.0
-    batch_size: int = 16
+    batch_size: int = 32
     lr: float = 2e-5
     precision: Precision = "auto"
     query_length: int = 64
