@@ -223,7 +223,7 @@ def full_epoch(run: dict, whole_corpus: bool) -> dict:
     """One epoch over all enh train pairs with `train encoder`'s defaults (no pair held out: the test
     headlines are the measure), checkpointed every 5 minutes into CACHE/full-epoch: run again, the
     same call resumes. Then dense quality on the bounded test set (and on the whole corpus)."""
-    from search.train import TrainConfig, read_pairs, train_model
+    from amharic_search.search.train import TrainConfig, read_pairs, train_model
 
     from bench.common import DATA
 
@@ -259,8 +259,8 @@ def page_check(documents: int) -> dict:
     estimate can be checked against the time it really took."""
     import shutil as _shutil
 
-    from index.build import build_index
-    from search.train import adapt
+    from amharic_search.index.build import build_index
+    from amharic_search.search.train import adapt
 
     os.environ["AMHARIC_SEARCH_CACHE"] = str(CACHE / "page-cache")  # rates of this check only
     _shutil.rmtree(CACHE / "page-cache", ignore_errors=True)
