@@ -38,7 +38,7 @@ from amharic_search.search.ui.display import (
     CHART_FONT, collection_facts, css_string, doc_colors, escape, first_sentence, highlight, match_label, metadata_line,
     rank_change, rank_flow, sig3, snippet,
 )
-from amharic_search.search.ui.paths import models_dir
+from amharic_search.search.ui.paths import models_dir, read_only_env
 from amharic_search.search.schema import NO_SEARCHABLE_WORDS, clean_query
 from amharic_search.search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
 from amharic_search.search.translit import latin_only, transliterate_query
@@ -110,6 +110,8 @@ def settings() -> argparse.Namespace:
     parser.add_argument("--dense-model", default=os.environ.get("AMHARIC_SEARCH_DENSE_MODEL"))
     parser.add_argument("--api", default=os.environ.get("AMHARIC_SEARCH_API"),
                         help="Search through a running `amharic-search serve` at this URL instead of in this process.")
+    parser.add_argument("--read-only", action="store_true", default=read_only_env(),
+                        help="Offer no writes to visitors: no uploads, no adapting, no rebuilding a collection.")
     args, _ = parser.parse_known_args(sys.argv[1:])
     return args
 
@@ -895,10 +897,13 @@ def main() -> None:
         st.code(str(exc), language=None, wrap_lines=True)
         return
     sidebar_about(manifest, searcher, expert=expert)
-    if not args.api:  # uploads are indexed here; a service serves the collections it was started with
-        sidebar_upload(root, build_model, encoder_here)
-    if expert:
-        sidebar_adapt(None if args.api else Path(indexes[choice]), manifest, encoder)
+    if args.read_only:  # served to visitors who may search only: nothing on the page writes
+        st.sidebar.caption(tr("read_only"))
+    else:
+        if not args.api:  # uploads are indexed here; a service serves the collections it was started with
+            sidebar_upload(root, build_model, encoder_here)
+        if expert:
+            sidebar_adapt(None if args.api else Path(indexes[choice]), manifest, encoder)
 
     if flash := st.session_state.pop("flash", None):
         st.success(escape(flash), icon="✅")

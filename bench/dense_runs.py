@@ -57,15 +57,18 @@ def queries_of(collection: str) -> dict[str, str]:
     return {**test, **tune}
 
 
-def run_path(collection: str, window: int, variant: str) -> Path:
-    return CACHE / "runs" / f"{collection}-w{window}-{variant.replace('+', '_')}.npz"
+def run_path(collection: str, window: int, variant: str, tag: str = "") -> Path:
+    """Where a run is kept; ``tag`` names a model other than the stand-in (``--tag``)."""
+    prefix = f"{tag}-" if tag else ""
+    return CACHE / "runs" / f"{prefix}{collection}-w{window}-{variant.replace('+', '_')}.npz"
 
 
-def load_run(collection: str, window: int, variant: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_run(collection: str, window: int, variant: str, tag: str = "") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """query id -> (document rows, scores), best first."""
-    path = run_path(collection, window, variant)
+    path = run_path(collection, window, variant, tag)
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run python bench/dense_runs.py --collection {collection} --window {window}")
+        more = f" --model MODEL --tag {tag} --variants {variant}" if tag else ""
+        raise SystemExit(f"{path} is missing: run python bench/dense_runs.py --collection {collection} --window {window}{more}")
     with np.load(path) as d:
         scores = d["best"][:, None] - d["gaps"].astype(np.float32) * SCORE_STEP
         return {q: (r.astype(np.int64), s) for q, r, s in zip(d["qids"].tolist(), d["rows"], scores)}
@@ -99,7 +102,8 @@ def aggregate(passage_scores: np.ndarray, owner: np.ndarray, n_docs: int) -> dic
     return {"max": best, "sum2": best + second}
 
 
-def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, batch_size: int) -> np.ndarray:
+def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, batch_size: int,
+          precision: str = "fp32") -> np.ndarray:
     from amharic_search.index.dense import encode
 
     bar = tqdm(total=len(texts), desc=desc, unit=" texts")
@@ -108,7 +112,7 @@ def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, 
         bar.n = done
         bar.refresh()
 
-    out = encode_cached(lambda t: encode(model, t, kind=kind, batch_size=batch_size), texts, cache, chunk=1024, progress=progress)
+    out = encode_cached(lambda t: encode(model, t, kind=kind, batch_size=batch_size, precision=precision), texts, cache, chunk=1024, progress=progress)
     bar.close()
     return out
 
@@ -122,7 +126,10 @@ def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, 
 @click.option("--variants", default=",".join(VARIANTS), show_default=True)
 @click.option("--chunks", "chunks_path", default=None, help="Passage spans (.npy) to use instead of chunking here.")
 @click.option("--save-chunks", is_flag=True, help="Only chunk, and write the spans to --chunks.")
-def main(collection, window, model_path, device, batch_size, variants, chunks_path, save_chunks) -> None:
+@click.option("--tag", default="", help="Name the runs of a model other than the stand-in (e.g. a fine-tuned one).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: computed under bf16 autocast on the CPU (vectors stay float32).")
+def main(collection, window, model_path, device, batch_size, variants, chunks_path, save_chunks, tag, precision) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -131,7 +138,10 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     model = SentenceTransformer(model_path, device=device, trust_remote_code=False)
     model.max_seq_length = window
     name = Path(model_path).name
-    caches = {k: EmbeddingCache(CACHE / "embeddings", model_key(name, max_seq_length=window, kind=k)) for k in ("query", "document")}
+    key_name = f"{name}-{precision}" if precision != "fp32" else name
+    caches = {k: EmbeddingCache(CACHE / "embeddings", model_key(key_name, max_seq_length=window, kind=k)) for k in ("query", "document")}
+    wanted = variants.split(",")
+    need_passages = any(v != "truncated" for v in wanted)
     corpus = corpus_of(collection)
     queries = queries_of(collection)
     tok = model.tokenizer
@@ -154,9 +164,10 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     owner = spans[:, 0]
     print(f"{collection}: {len(corpus)} documents, {len(passages)} passages of <= {chunk_tokens} tokens", flush=True)
     dev = torch.device(model.device)
-    Q = torch.from_numpy(embed(model, caches["query"], "query", list(queries.values()), "queries", batch_size)).to(dev)
-    D = torch.from_numpy(embed(model, caches["document"], "document", doc_texts, "documents", batch_size)).to(dev)
-    P = torch.from_numpy(embed(model, caches["document"], "document", passages, "passages", batch_size)).to(dev)
+    Q = torch.from_numpy(embed(model, caches["query"], "query", list(queries.values()), "queries", batch_size, precision)).to(dev)
+    D = torch.from_numpy(embed(model, caches["document"], "document", doc_texts, "documents", batch_size, precision)).to(dev)
+    P = torch.from_numpy(embed(model, caches["document"], "document", passages, "passages", batch_size, precision)
+                         if need_passages else np.zeros((len(passages), D.shape[1]), dtype=np.float32)).to(dev)
     embed_s = time.perf_counter() - t0
     qids = np.array(list(queries))
     results: dict[str, tuple[list, list]] = {v: ([], []) for v in VARIANTS}
@@ -171,11 +182,11 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     (CACHE / "runs").mkdir(parents=True, exist_ok=True)
     row_type = np.uint16 if len(corpus) < 2**16 else np.uint32
     for variant, (rows, scores) in results.items():
-        if variant not in variants.split(","):
+        if variant not in wanted:
             continue
         scores = np.concatenate(scores)
         gaps = np.clip(np.rint((scores[:, :1] - scores) / SCORE_STEP), 0, 2**16 - 1).astype(np.uint16)
-        np.savez(run_path(collection, window, variant), qids=qids, rows=np.concatenate(rows).astype(row_type),
+        np.savez(run_path(collection, window, variant, tag), qids=qids, rows=np.concatenate(rows).astype(row_type),
                  best=scores[:, 0], gaps=gaps, passages=len(passages), seconds=embed_s)
     print(f"embedded and ranked in {embed_s:.0f} s on {dev}", flush=True)
 

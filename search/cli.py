@@ -773,14 +773,14 @@ def serve_cmd(target, host, port, workers, api_key, cors_origins, deadline_ms, b
         max_batch_pairs=max_batch_pairs, batching=rerank_batching, reload_interval=reload_interval, deadline_ms=deadline_ms,
         trim_memory=trim_memory,
     )
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        Output.note(f"listening on {host} without --api-key: anyone who can reach this machine can search it")
     if ray_address:
         serve_on_ray(config, ray_address, host=host, port=port, replicas=replicas, max_replicas=max_replicas,
                      reranker_replicas=reranker_replicas, max_reranker_replicas=max_reranker_replicas,
                      shard_replicas=shard_replicas)
         return
     service = SearchService(config, load=load_searcher, on_note=Output.note)  # models load once, before listening
-    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        Output.note(f"listening on {host} without --api-key: anyone who can reach this machine can search it")
     names = ", ".join(service.entries)
     if not Output.quiet:
         click.echo(f"Serving {names} at http://{host}:{port} (API docs: http://{host}:{port}/docs); Ctrl-C stops", err=True)
@@ -846,9 +846,15 @@ def serve_on_ray(config, address: str, *, host: str, port: int, **scaling) -> No
 @click.option("--dense-model", default=None, help="Encoder for building the sample index and uploads (hub id or path).")
 @click.option("--reranker", default=None, help=f"Cross-encoder (hub id or path; default {DEFAULT_RERANKER}).")
 @click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--read-only", is_flag=True, envvar="AMHARIC_SEARCH_READ_ONLY", show_envvar=True,
+              help="Visitors may only search: no uploads, no adapting, no rebuilding (use it on a shared network).")
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
-def app_cmd(index_dir, api, dense_model, reranker, port, streamlit_args):
-    """Start the browser UI (Streamlit)."""
+def app_cmd(index_dir, api, dense_model, reranker, port, read_only, streamlit_args):
+    """Start the browser UI (Streamlit).
+
+    The page listens on every network interface unless given `--server.address 127.0.0.1`; on a
+    shared network start it with --read-only, so that visitors can search but not change collections.
+    """
     from .ui.paths import app_path
 
     app = app_path()  # the checkout's app.py, else the copy packaged in the wheel
@@ -860,6 +866,8 @@ def app_cmd(index_dir, api, dense_model, reranker, port, streamlit_args):
     args = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), *settings, *streamlit_args]
     page_args = [arg for name, value in (("--index", index_dir), ("--api", api), ("--dense-model", dense_model),
                                          ("--reranker", reranker)) if value for arg in (name, value)]
+    if read_only:
+        page_args.append("--read-only")
     if page_args:
         args += ["--", *page_args]
     os.execv(sys.executable, args)

@@ -392,6 +392,25 @@ def test_adapt_is_offered_in_the_expert_view_only(titled_collection):
     assert not box.error and not box.progress
 
 
+def writes_offered(at) -> list[str]:
+    """What on the page can change a collection: the upload box, its build button, the adapt box."""
+    labels = [e.label for e in at.sidebar.expander]
+    offered = [label for label in labels if label in (t("upload_title", "en"), ADAPT)]
+    offered += [b.key for b in at.sidebar.button if b.key == "build_btn"]
+    offered += ["file_uploader"] if at.get("file_uploader") else []
+    return offered
+
+
+def test_a_read_only_page_offers_no_write(titled_collection, monkeypatch):
+    assert writes_offered(page(view="expert"))  # the same page, writable: upload and adapt are there
+    monkeypatch.setenv("AMHARIC_SEARCH_READ_ONLY", "1")
+    for view in ("simple", "expert"):
+        at = page(view=view)
+        assert writes_offered(at) == []
+        assert t("read_only", "en") in [c.value for c in at.sidebar.caption]
+    assert cards(search(page(view="expert"), "ኢትዮጵያ"))  # searching still works
+
+
 def test_adapt_is_replaced_by_one_sentence_when_it_cannot_run(lexical_index, app_env, service_url, tmp_path,
                                                               tiny_models, monkeypatch):
     def sentence(expected, **values):

@@ -294,3 +294,15 @@ def test_cli_serve_ray_checks_before_starting_ray(run, tmp_path):
     result = run("serve", tmp_path / "nothing", "--ray")
     assert result.exit_code == 1 and "no such index directory" in result.output
 
+
+
+def test_cli_serve_ray_warns_on_a_public_address_without_a_key(run, sample_index, monkeypatch):
+    from amharic_search.search import cli
+
+    deployed = []
+    monkeypatch.setattr(cli, "serve_on_ray", lambda config, address, **kw: deployed.append((address, kw["host"])))
+    result = run("serve", sample_index, "--ray", "--host", "0.0.0.0")
+    assert result.exit_code == 0, result.output
+    assert "listening on 0.0.0.0 without --api-key" in result.output and deployed == [("auto", "0.0.0.0")]
+    quiet = run("serve", sample_index, "--ray", "--host", "0.0.0.0", "--api-key", "k")
+    assert quiet.exit_code == 0 and "without --api-key" not in quiet.output

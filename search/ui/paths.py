@@ -7,6 +7,7 @@ to the user's data directory and caches to the user's cache directory (platformd
 
     AMHARIC_SEARCH_INDEX_ROOT   where indexes (the sample index, uploads) go
     AMHARIC_SEARCH_CACHE        where caches (exported ONNX graphs) go (index.engines.cache_dir)
+    AMHARIC_SEARCH_READ_ONLY    1: the page offers visitors no writes (``amharic-search app --read-only``)
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from pathlib import Path
 
 APP_NAME = "amharic-search"
 INDEX_ROOT_ENV = "AMHARIC_SEARCH_INDEX_ROOT"
+READ_ONLY_ENV = "AMHARIC_SEARCH_READ_ONLY"
+
+
+def read_only_env() -> bool:
+    """Whether $AMHARIC_SEARCH_READ_ONLY asks for a read-only page (1, true, yes, on)."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def checkout_root() -> Path | None:

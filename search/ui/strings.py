@@ -183,6 +183,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "went_wrong": {"en": "Something went wrong ({error}). The details are in the server log.",
                    "am": "ችግር ተፈጥሯል ({error})። ዝርዝሩ በአገልጋዩ መዝገብ ውስጥ አለ።"},
     # -- uploads ------------------------------------------------------------------------------------
+    "read_only": {"en": "This page is for searching only: its collections are changed by the administrator of this "
+                        "server.",
+                  "am": "ይህ ገጽ ለፍለጋ ብቻ ነው፤ ስብስቦቹን የሚቀይረው የዚህ አገልጋይ አስተዳዳሪ ነው።"},
     "upload_title": {"en": "Add your own files", "am": "የራስዎን ፋይሎች ያክሉ"},
     "upload_files": {"en": "JSONL, CSV/TSV, or .txt/.md files", "am": "JSONL፣ CSV/TSV ወይም .txt/.md ፋይሎች"},
     "upload_choose": {"en": "Choose files", "am": "ፋይሎችን ይምረጡ"},
