@@ -126,10 +126,14 @@ def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, 
 @click.option("--variants", default=",".join(VARIANTS), show_default=True)
 @click.option("--chunks", "chunks_path", default=None, help="Passage spans (.npy) to use instead of chunking here.")
 @click.option("--save-chunks", is_flag=True, help="Only chunk, and write the spans to --chunks.")
+@click.option("--doc-vectors", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Document vectors (.npy, one row per document, in corpus order) made earlier with the same model, "
+                   "window and prompt: only the queries are embedded (truncated variant only).")
 @click.option("--tag", default="", help="Name the runs of a model other than the stand-in (e.g. a fine-tuned one).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16: computed under bf16 autocast on the CPU (vectors stay float32).")
-def main(collection, window, model_path, device, batch_size, variants, chunks_path, save_chunks, tag, precision) -> None:
+def main(collection, window, model_path, device, batch_size, variants, chunks_path, save_chunks, doc_vectors, tag,
+         precision) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -152,7 +156,9 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     chunk_tokens = min(ChunkConfig().max_tokens, window - 6)
     t0 = time.perf_counter()
     doc_texts = document_texts(corpus)
-    if chunks_path and Path(chunks_path).exists() and not save_chunks:
+    if not need_passages and not save_chunks:  # truncated documents only: no chunking
+        spans = np.array([(i, 0, len(d["text"])) for i, d in enumerate(corpus)])
+    elif chunks_path and Path(chunks_path).exists() and not save_chunks:
         spans = np.load(chunks_path)  # (document, start, length) of every passage, made with --save-chunks
     else:
         spans = np.array([(i, c.start, len(c.text)) for i, d in enumerate(tqdm(corpus, desc="chunking", unit=" docs"))
@@ -165,7 +171,14 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
     print(f"{collection}: {len(corpus)} documents, {len(passages)} passages of <= {chunk_tokens} tokens", flush=True)
     dev = torch.device(model.device)
     Q = torch.from_numpy(embed(model, caches["query"], "query", list(queries.values()), "queries", batch_size, precision)).to(dev)
-    D = torch.from_numpy(embed(model, caches["document"], "document", doc_texts, "documents", batch_size, precision)).to(dev)
+    if doc_vectors:
+        if need_passages:
+            raise click.UsageError("--doc-vectors gives document vectors only: use it with --variants truncated")
+        D = torch.from_numpy(np.load(doc_vectors).astype(np.float32)).to(dev)
+        if D.shape[0] != len(corpus):
+            raise click.UsageError(f"{doc_vectors} has {D.shape[0]} vectors for {len(corpus)} documents")
+    else:
+        D = torch.from_numpy(embed(model, caches["document"], "document", doc_texts, "documents", batch_size, precision)).to(dev)
     P = torch.from_numpy(embed(model, caches["document"], "document", passages, "passages", batch_size, precision)
                          if need_passages else np.zeros((len(passages), D.shape[1]), dtype=np.float32)).to(dev)
     embed_s = time.perf_counter() - t0
