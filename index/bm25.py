@@ -118,13 +118,8 @@ class BM25Index:
     def top_k(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Row ids and scores of the best ``k`` passages with a positive score, best first."""
         scores = self.scores(terms)
-        k = min(k, scores.shape[0])
-        if k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        keep = scores[top] > 0
-        return top[keep].astype(np.int64), scores[top][keep].astype(np.float32)
+        top = top_rows(scores, k)
+        return top, scores[top].astype(np.float32)
 
     def slice(self, start: int, stop: int) -> "BM25Index":
         """The rows ``start:stop`` as an index of their own, keeping every score as it is: the scores
@@ -241,6 +236,17 @@ class BM25Index:
                              delta=self.params.delta)
             np.add.at(out, where, part.astype(np.float32))
         return out
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the best ``k`` positive ``scores``, best first; equal scores in row order, also at the
+    cut (so one collection cut into parts, or with rows masked out, gives the same list)."""
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+    rows = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
+    return rows[np.lexsort((rows, -scores[rows]))][:k].astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..index.bm25 import BM25Params, CollectionStats
+from ..index.bm25 import BM25Params, CollectionStats, top_rows
 from ..index.dense import DenseIndex
 from ..index.layout import DENSE_FILE, STORE_FILE
 from ..index.manifest import IndexFormatError, read_manifest
@@ -162,12 +162,7 @@ class SegmentedIndex:
                                        terms, self.params)
         scores = np.concatenate([p.bm25_docs.scores_with(terms, doc_stats) for p in self.parts]) if self.parts else np.zeros(0, np.float32)
         scores[~docs_ok] = 0
-        k = min(depth, scores.shape[0])
-        if k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        top = top[scores[top] > 0]
+        top = top_rows(scores, depth)
         doc_scores = scores[top].astype(np.float32)
         if top.size == 0:
             return top.astype(np.int64), doc_scores
