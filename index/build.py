@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -153,6 +153,7 @@ def build_index(
     ray: str | None = None,
     ray_workers: int | None = None,
     encoder=None,
+    reuse_from: Sequence[str | Path] = (),
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
 
@@ -170,6 +171,7 @@ def build_index(
     ``ray_workers`` encoder actors at most (default: one per GPU, else one per node); the index is
     the one a local build writes, its manifest's ``build`` entry says how it was made.
     ``encoder``: ``dense_model`` already loaded (a service adding documents: :mod:`index.update`).
+    ``reuse_from``: more index directories whose vectors may be reused (segments being merged).
 
     Example::
 
@@ -218,6 +220,11 @@ def build_index(
                if model is not None else None)
     fingerprint = model_fingerprint(model_dir) if model is not None else None
     previous = _previous_index(out, emb_key, fingerprint)
+    for other in reuse_from if model is not None else ():
+        more = _previous_index(Path(other), emb_key, fingerprint)
+        if more is not None:
+            previous = previous or _Previous({}, {})
+            previous.vectors.update(more.vectors)
     checkpoint = (_Checkpoint(checkpoint_root(out) / checkpoint_key(emb_key, fingerprint))
                   if model is not None else None)
 

@@ -47,6 +47,9 @@ CRASH_ENV = "AMHARIC_SEARCH_CRASH_AT"
 STAGES = ("segment", "deletes", "manifest-tmp", "committed")
 """The stages of a commit, in order: the segment written, the delete files written, the new manifest
 written but not yet in place, the manifest in place (the change is made) before old files are removed."""
+MERGE_FACTOR = 10
+"""Segments of one size class (live documents, by powers of ten) merged into one when there are this many
+(Lucene's log merge policy): a stream of single-document additions keeps a few dozen segments."""
 KEEP_OLD_SECONDS = 60.0
 """Files of older generations are removed only after this long (a reader may be opening them)."""
 
@@ -302,6 +305,77 @@ def _collect_garbage(index_dir: Path, manifest: dict) -> None:
             pass
 
 
+def _write_segment(index_dir: Path, manifest: dict, docs: Iterable[Document], gen: int, *, dense_model: str | None,
+                   encoder=None, batch_size: int = 32, strict: bool = False, show_progress: bool = False,
+                   reuse_from: list[Path] = ()):
+    """Write ``docs`` as the segment of generation ``gen`` with :func:`~index.build.build_index` (so it has
+    every file an index has) and the index's settings; fsynced. Returns its path (relative) and build report."""
+    from .build import build_index
+
+    name = f"{SEGMENTS_DIR}/{SEGMENT_DIR.format(gen)}"
+    target = index_dir / name
+    (index_dir / SEGMENTS_DIR).mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".adding-", dir=index_dir / SEGMENTS_DIR) as tmp:
+        corpus = Path(tmp) / "documents.jsonl"
+        with open(corpus, "w", encoding="utf-8") as f:
+            for doc in docs:
+                f.write(json.dumps({**doc.metadata, "id": doc.id, "title": doc.title, "text": doc.text},
+                                   ensure_ascii=False, default=str) + "\n")
+        options = _build_options(manifest, dense_model)
+        if encoder is not None and options["dense_model"]:
+            options["encoder"] = encoder
+        built = build_index(corpus, target, name=f"{manifest.get('name', index_dir.name)} {SEGMENT_DIR.format(gen)}",
+                            batch_size=batch_size, show_progress=show_progress, strict=strict, reuse_from=reuse_from,
+                            **options)
+    _fsync_tree(target)
+    return name, built
+
+
+def _level(part: Part) -> int:
+    return len(str(max(1, part.documents - part.deleted))) - 1
+
+
+def merge_segments(index_dir: str | Path, manifest: dict, *, encoder=None) -> dict:
+    """Merge the trailing run of segments of one size class while it holds :data:`MERGE_FACTOR` or more
+    (deleted documents dropped, vectors reused); each merge is a commit. Returns the manifest now.
+    Called by :func:`add_documents` after its own commit, under the writer lock."""
+    from .store import Store
+
+    index_dir = Path(index_dir)
+    while True:
+        parts = parts_of(manifest)
+        segments = [i for i, p in enumerate(parts) if p.path.startswith(f"{SEGMENTS_DIR}/")]
+        if len(segments) < MERGE_FACTOR:
+            return manifest
+        run = [segments[-1]]
+        for i in reversed(segments[:-1]):
+            if i != run[-1] - 1 or _level(parts[i]) != _level(parts[run[0]]):
+                break
+            run.append(i)
+        if len(run) < MERGE_FACTOR:
+            return manifest
+        run.sort()
+        docs = []
+        for i in run:
+            gone = set(deleted_rows(index_dir, parts[i]).tolist())
+            store = Store(index_dir / parts[i].path / STORE_FILE)
+            try:
+                docs.extend(Document(d["id"], d["text"], d["title"], d["metadata"])
+                            for row, d in enumerate(store.documents()) if row not in gone)
+            finally:
+                store.close()
+        gen = generation(manifest) + 1
+        if not docs:  # every document of the run was deleted
+            manifest = _commit(index_dir, manifest, parts[: run[0]] + parts[run[-1] + 1 :], gen)
+            continue
+        dense = "index" if manifest.get("dense") and any(
+            (index_dir / parts[i].path / "dense.faiss").is_file() for i in run) else None
+        name, built = _write_segment(index_dir, manifest, docs, gen, dense_model=dense, encoder=encoder,
+                                     reuse_from=[index_dir / parts[i].path for i in run])
+        merged = parts[: run[0]] + [Part(name, built.documents, built.passages)] + parts[run[-1] + 1 :]
+        manifest = _commit(index_dir, manifest, merged, gen)
+
+
 def add_documents(
     index_dir: str | Path,
     documents: Iterable[Document | dict],
@@ -324,8 +398,6 @@ def add_documents(
         report = add_documents("indexes/sample", [{"id": "d9", "title": "ቡና", "text": "..."}])
         print(report.added, report.replaced, report.generation)
     """
-    from .build import build_index
-
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     batch: dict[str, Document] = {}
@@ -341,21 +413,9 @@ def add_documents(
         if not batch:
             return UpdateReport(gen - 1, documents=sum(p.documents - p.deleted for p in parts),
                                 passages=sum(p.passages - p.deleted_passages for p in parts))
-        name = f"{SEGMENTS_DIR}/{SEGMENT_DIR.format(gen)}"
+        name, built = _write_segment(index_dir, manifest, batch.values(), gen, dense_model=dense_model, encoder=encoder,
+                                     batch_size=batch_size, strict=strict, show_progress=show_progress)
         target = index_dir / name
-        (index_dir / SEGMENTS_DIR).mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".adding-", dir=index_dir / SEGMENTS_DIR) as tmp:
-            corpus = Path(tmp) / "documents.jsonl"
-            with open(corpus, "w", encoding="utf-8") as f:
-                for doc in batch.values():
-                    f.write(json.dumps({**doc.metadata, "id": doc.id, "title": doc.title, "text": doc.text},
-                                       ensure_ascii=False, default=str) + "\n")
-            options = _build_options(manifest, dense_model)
-            if encoder is not None and options["dense_model"]:
-                options["encoder"] = encoder
-            built = build_index(corpus, target, name=f"{manifest.get('name', index_dir.name)} {SEGMENT_DIR.format(gen)}",
-                                batch_size=batch_size, show_progress=show_progress, strict=strict, **options)
-        _fsync_tree(target)
         _crash_point("segment")
         from .store import Store
 
@@ -368,11 +428,12 @@ def add_documents(
         _crash_point("deletes")
         parts.append(Part(name, built.documents, built.passages))
         new = _commit(index_dir, manifest, parts, gen)
+        new = merge_segments(index_dir, new, encoder=encoder)
     notes = list(built.notes)
     if (manifest.get("dense") and dense_model) and not (built.manifest.get("dense")):
         notes.append(f"the {built.documents:,} new document(s) have no embeddings (found by keywords only); "
                      "`amharic-search index compact` with the encoder available embeds them")
-    return UpdateReport(gen, added=len(ids) - len(replaced), replaced=len(replaced), documents=new["segments"]["documents"],
+    return UpdateReport(generation(new), added=len(ids) - len(replaced), replaced=len(replaced), documents=new["segments"]["documents"],
                         passages=new["segments"]["passages"], seconds=time.perf_counter() - t0, notes=notes)
 
 

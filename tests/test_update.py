@@ -122,6 +122,22 @@ def test_a_sharded_index_takes_changes_with_exact_scores(tmp_path):
     assert assert_same_lexical(index, fresh, enh_queries(30)) > 500
 
 
+def test_single_additions_are_merged_and_stay_exact(enh_index, tmp_path, monkeypatch):
+    from amharic_search.index import update
+
+    monkeypatch.setattr(update, "MERGE_FACTOR", 3)
+    index, docs = enh_index
+    for i, doc in enumerate(docs[150:175]):
+        add_documents(index, [doc])
+        if i % 4 == 3:
+            delete_documents(index, [docs[150 + i - 1]["id"]])
+    parts = read_manifest(index)["segments"]["parts"]
+    segments = [p for p in parts if p["path"].startswith("segments/")]
+    assert len(segments) <= 2 * 3 and sum(p["documents"] - p["deleted"] for p in parts) == 150 + 25 - 6
+    fresh = fresh_build(index, tmp_path / "fresh")
+    assert assert_same_lexical(index, fresh, enh_queries(30)) > 500
+
+
 def test_deleted_documents_never_appear_and_allow_is_exact(tmp_path, sample_index, tiny_models):
     index = tmp_path / "sample"
     shutil.copytree(sample_index, index)
