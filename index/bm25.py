@@ -207,35 +207,44 @@ class BM25Index:
             df[term] = int(rows.size if live is None else live[rows].sum())
         return n, total, df
 
-    def scores_with(self, terms: Sequence[str], stats: "CollectionStats", rows: np.ndarray | None = None) -> np.ndarray:
+    def scores_with(self, terms: Sequence[str], stats: "CollectionStats", rows: np.ndarray | None = None, *,
+                    cache: dict | None = None) -> np.ndarray:
         """BM25 of this index's rows (or of ``rows`` only) computed with ``stats``, the statistics of
         a larger collection this index is part of: bit for bit the scores a fresh bm25s index of that
-        collection gives these rows (same formulas, dtypes and order of summation as bm25s)."""
-        from bm25s.scoring import _select_tfc_scorer
-
-        tfc = _select_tfc_scorer(self.params.method)
+        collection gives these rows (same formulas, dtypes and order of summation as bm25s).
+        ``cache`` (a dict kept while ``stats`` hold) keeps each term's posting scores."""
         size = self.num_docs if rows is None else len(rows)
         out = np.zeros(size, dtype=np.float32)
-        lengths = np.asarray(self.lengths)
         for term in terms:
             idf = stats.idf.get(term)
             if not idf:
                 continue
-            post, tf = self.postings(term)
-            if rows is not None:
-                pos = np.minimum(np.searchsorted(post, rows), max(post.size - 1, 0))
-                if post.size == 0:
-                    continue
-                hit = post[pos] == rows
-                where, post, tf = np.flatnonzero(hit), post[pos[hit]], tf[pos[hit]]
-            else:
-                where = post
+            found = cache.get(term) if cache is not None else None
+            if found is None:
+                found = self.term_scores(term, idf, stats.avg_len)
+                if cache is not None:
+                    cache[term] = found
+            post, part = found
             if post.size == 0:
                 continue
-            part = idf * tfc(tf_array=tf, l_d=lengths[post], l_avg=stats.avg_len, k1=self.params.k1, b=self.params.b,
-                             delta=self.params.delta)
-            np.add.at(out, where, part.astype(np.float32))
+            if rows is None:
+                out[post] += part  # a term's rows are distinct: as bm25s's np.add.at
+            else:
+                pos = np.minimum(np.searchsorted(post, rows), post.size - 1)
+                hit = post[pos] == rows
+                out[np.flatnonzero(hit)] += part[pos[hit]]
         return out
+
+    def term_scores(self, term: str, idf: np.float32, avg_len: np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding ``term`` and their BM25 for it, with this ``idf`` and average length
+        (computed as bm25s computes them when it builds an index)."""
+        from bm25s.scoring import _select_tfc_scorer
+
+        post, tf = self.postings(term)
+        tfc = _select_tfc_scorer(self.params.method)
+        part = idf * tfc(tf_array=tf, l_d=np.asarray(self.lengths)[post], l_avg=avg_len, k1=self.params.k1,
+                         b=self.params.b, delta=self.params.delta)
+        return post, part.astype(np.float32)
 
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
@@ -274,6 +283,13 @@ class CollectionStats:
             n, total = n + pn, total + ptotal
             for term, count in pdf.items():
                 df[term] += count
+        return cls.make(n, total, df, params)
+
+    @classmethod
+    def make(cls, n: int, total: int, df: dict[str, int], params: BM25Params) -> "CollectionStats":
+        """The statistics of ``n`` live rows of ``total`` terms, with these document frequencies."""
+        from bm25s.scoring import _select_idf_scorer
+
         idf_of = _select_idf_scorer(params.method)
         avg = np.float64(total) / n if n else np.float64(0.0)  # as numpy's mean of the lengths
         return cls(n, avg, {t: np.float32(idf_of(d, N=n)) for t, d in df.items() if d})

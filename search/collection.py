@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from .local import LocalIndex
-from .segments import SegmentedIndex
+from .segments import SegmentedIndex, open_part
 from .shards import Shard, ShardedIndex, open_shards
 
 Collection = Union[LocalIndex, ShardedIndex, SegmentedIndex]
@@ -29,4 +29,7 @@ def open_collection(directory: str | Path, manifest: dict, *, vectors: bool = Fa
         return SegmentedIndex(directory, manifest, vectors=vectors)
     if manifest.get("shards"):
         return ShardedIndex(directory, manifest, open_shards(directory, manifest, client=shard_client))
-    return LocalIndex(directory, manifest, vectors=vectors)
+    index = open_part(directory, manifest)  # shared with the segmented index the first change makes of it
+    if vectors and index.vectors is None:
+        index.load_vectors()
+    return index

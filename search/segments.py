@@ -33,8 +33,8 @@ _opened: "weakref.WeakValueDictionary[tuple, LocalIndex]" = weakref.WeakValueDic
 _opened_lock = threading.Lock()
 
 
-def _open_part(directory: Path, manifest: dict | None) -> LocalIndex:
-    """A part, shared with other opened generations while it is the same files (parts never change)."""
+def open_part(directory: Path, manifest: dict | None) -> LocalIndex:
+    """An index directory (a part, or a whole unchanged index), shared with other opened generations while it is the same files (parts never change)."""
     try:
         st = (directory / STORE_FILE).stat()
     except OSError as exc:
@@ -94,7 +94,7 @@ class SegmentedIndex:
             path = self.directory / entry.path
             if not path.is_dir():
                 raise IndexFormatError(f"{self.directory}: part {entry.path} is missing; the index is damaged")
-            part = _open_part(path, manifest if entry.path == "." else None)
+            part = open_part(path, manifest if entry.path == "." else None)
             self.parts.append(part)
             gone = deleted_rows(self.directory, entry)
             offs = np.asarray(part.doc_offsets, dtype=np.int64)
@@ -114,6 +114,17 @@ class SegmentedIndex:
         self.num_docs = int(self.live_docs.sum())
         self.num_passages = int(self.live_passages.sum())
         self.params = self.parts[0].bm25.params if self.parts else BM25Params()
+        # per level (documents, passages): the live rows' number and total length, and, filled by queries,
+        # each term's live document frequency and each part's posting scores (this generation's statistics)
+        self._levels = {}
+        for level, live in (("docs", self.live_docs), ("passages", self.live_passages)):
+            lives = self._split(live, docs=level == "docs")
+            indexes = [p.bm25_docs if level == "docs" else p.bm25 for p in self.parts]
+            n = int(live.sum())
+            total = sum(int(np.asarray(ix.lengths)[lv].sum(dtype=np.int64)) for ix, lv in zip(indexes, lives))
+            self._levels[level] = {"indexes": indexes, "lives": lives, "n": n, "total": total, "df": {},
+                                   "caches": [{} for _ in self.parts], "cached": 0}
+        self._cache_lock = threading.Lock()
         if vectors:
             self.load_vectors()
 
@@ -148,6 +159,34 @@ class SegmentedIndex:
 
     # -- first stage -------------------------------------------------------------------------------
 
+    CACHE_FLOATS = 8_000_000
+    """Posting scores kept per level (about 64 MB with their rows); the cache starts afresh above it."""
+
+    def _stats(self, level: str, terms: list[str]) -> CollectionStats:
+        lv = self._levels[level]
+        df = lv["df"]
+        for term in dict.fromkeys(terms):
+            if term not in df:
+                count = 0
+                for index, live in zip(lv["indexes"], lv["lives"]):
+                    rows, _ = index.postings(term)
+                    count += int(live[rows].sum())
+                df[term] = count
+        return CollectionStats.make(lv["n"], lv["total"], {t: df[t] for t in terms}, self.params)
+
+    def _scores(self, level: str, i: int, terms: list[str], stats: CollectionStats,
+                rows: np.ndarray | None = None) -> np.ndarray:
+        lv = self._levels[level]
+        with self._cache_lock:
+            if lv["cached"] > self.CACHE_FLOATS:
+                lv["caches"], lv["cached"] = [{} for _ in self.parts], 0
+            cache = lv["caches"][i]
+        before = len(cache)
+        out = lv["indexes"][i].scores_with(terms, stats, rows, cache=cache)
+        if len(cache) != before:
+            lv["cached"] += sum(int(cache[t][0].size) for t in dict.fromkeys(terms) if t in cache)
+        return out
+
     def lexical(self, terms: list[str], depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """BM25 over whole live documents (with the live collection's statistics), each represented by
         its best allowed passage; passage rows and document scores, best first (as LocalIndex.lexical)."""
@@ -158,9 +197,9 @@ class SegmentedIndex:
         if allow is not None:
             has = counts > 0
             docs_ok[has] &= np.logical_or.reduceat(passages_ok, starts[has])
-        doc_stats = CollectionStats.of([(p.bm25_docs, live) for p, live in zip(self.parts, self._split(self.live_docs, docs=True))],
-                                       terms, self.params)
-        scores = np.concatenate([p.bm25_docs.scores_with(terms, doc_stats) for p in self.parts]) if self.parts else np.zeros(0, np.float32)
+        doc_stats = self._stats("docs", terms)
+        scores = (np.concatenate([self._scores("docs", i, terms, doc_stats) for i in range(len(self.parts))])
+                  if self.parts else np.zeros(0, np.float32))
         scores[~docs_ok] = 0
         top = top_rows(scores, depth)
         doc_scores = scores[top].astype(np.float32)
@@ -172,13 +211,12 @@ class SegmentedIndex:
         group = np.repeat(np.arange(top.size), lengths)
         group_start = np.cumsum(lengths) - lengths
         rows = first[group] + (np.arange(group.size) - group_start[group])
-        pass_stats = CollectionStats.of([(p.bm25, live) for p, live in zip(self.parts, self._split(self.live_passages, docs=False))],
-                                        terms, self.params)
+        pass_stats = self._stats("passages", terms)
         pscores = np.empty(rows.size, dtype=np.float32)
         owner = self._part_of_rows(rows)
         for i in np.unique(owner).tolist():
             mine = owner == i
-            pscores[mine] = self.parts[i].bm25.scores_with(terms, pass_stats, rows[mine] - self.first_passage[i])
+            pscores[mine] = self._scores("passages", i, terms, pass_stats, rows[mine] - self.first_passage[i])
         pscores[~passages_ok[rows]] = -np.inf
         order = np.lexsort((-pscores, group))
         return rows[order[group_start]].astype(np.int64), doc_scores
