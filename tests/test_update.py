@@ -345,3 +345,24 @@ def test_service_write_endpoints(tmp_path, lexical_index, run):
         r = c.post("/v1/documents", json={"documents": [doc]})
         assert r.status_code == 403 and r.json()["error"] == "read_only"
         assert c.delete("/v1/documents/cli-1").status_code == 403
+
+
+# -- the page's upload -----------------------------------------------------------------------------
+
+
+def test_the_page_upload_adds_to_an_existing_collection(tmp_path):
+    from amharic_search.index.readers import CorpusError
+    from amharic_search.search.ui.catalog import Upload, add_from_uploads, build_from_uploads
+
+    root = tmp_path / "indexes"
+    first = "\n".join(json.dumps(d, ensure_ascii=False) for d in sample_docs()[:10]).encode()
+    build_from_uploads([Upload("news.jsonl", first)], root, "news", dense_model=None)
+    more = "id,title,text\nn1,ሻይ,የሻይ ቅጠል ምርት ጨመረ።\n{},ተተካ,አዲስ ጽሑፍ።\n".format(sample_docs()[0]["id"]).encode()
+    report = add_from_uploads([Upload("more.csv", more)], root / "news")
+    assert (report.added, report.replaced, report.documents) == (1, 1, 11)
+    s = Searcher.load(root / "news", reranker=None)
+    assert s.search("የሻይ ቅጠል", stages="lexical", rerank=False).results[0].doc_id == "n1"
+    assert s.document(sample_docs()[0]["id"])["title"] == "ተተካ"
+    with pytest.raises(CorpusError) as err:
+        add_from_uploads([Upload("bad.jsonl", b'{"id": "x", "text": "t"}\n{oops\n')], root / "news")
+    assert "bad.jsonl, line 2" in str(err.value) and "upload-" not in str(err.value)
