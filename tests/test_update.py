@@ -366,3 +366,19 @@ def test_the_page_upload_adds_to_an_existing_collection(tmp_path):
     with pytest.raises(CorpusError) as err:
         add_from_uploads([Upload("bad.jsonl", b'{"id": "x", "text": "t"}\n{oops\n')], root / "news")
     assert "bad.jsonl, line 2" in str(err.value) and "upload-" not in str(err.value)
+
+
+def test_service_embeds_added_documents_with_its_loaded_encoder(tmp_path, sample_index):
+    index = tmp_path / "sample"
+    shutil.copytree(sample_index, index)
+    service = make_service(index, api_key="k")
+    with TestClient(create_app(service)) as c:
+        r = c.post("/v1/documents", headers={"X-API-Key": "k"},
+                   json={"documents": [{"id": "d-new", "title": "የግመል ወተት", "text": "የግመል ወተት በሶማሌ ክልል ይመረታል።"}]})
+        assert r.status_code == 200 and r.json()["notes"] == []
+        searcher = service.entry(None).searcher
+        assert searcher.has_dense and searcher.collection.parts[-1].vectors.size == 1
+        hits = c.get("/v1/search", headers={"X-API-Key": "k"},
+                     params={"query": "የግመል ወተት", "stages": "dense", "rerank": False, "top_k": 100}).json()
+        assert "d-new" in [h["doc_id"] for h in hits["results"]]
+    service.close()
