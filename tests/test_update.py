@@ -382,3 +382,19 @@ def test_service_embeds_added_documents_with_its_loaded_encoder(tmp_path, sample
                      params={"query": "የግመል ወተት", "stages": "dense", "rerank": False, "top_k": 100}).json()
         assert "d-new" in [h["doc_id"] for h in hits["results"]]
     service.close()
+
+
+def test_adapting_and_title_pairs_read_the_live_documents(tmp_path, lexical_index):
+    from amharic_search.search.train.adapt import export_documents
+    from amharic_search.search.train.pairs import index_documents
+
+    index = tmp_path / "idx"
+    shutil.copytree(lexical_index, index)
+    first = sample_docs()[0]["id"]
+    add_documents(index, [{"id": "later", "title": "ርዕስ", "text": "ጽሑፍ"}])
+    delete_documents(index, [first])
+    n = export_documents(index, tmp_path / "docs.jsonl")
+    exported = [json.loads(line) for line in (tmp_path / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert n == len(sample_docs()) and exported[-1]["amharic-search:text"] == "ጽሑፍ"
+    assert first not in [d["amharic-search:id"] for d in exported]
+    assert [d for d, _, _ in index_documents(index)] == [d["id"] for d in live_documents(index)]
