@@ -284,7 +284,11 @@ def index_info(directory, as_json, verify):
     for key, value in describe_manifest(m):
         click.echo(f"{key:<{width}}  {value}")
     if verify:
-        click.echo(f"{'checksums':<{width}}  ok ({len(m.get('files', {}))} files)")
+        files = len(m.get("files", {}))
+        for part in (m.get("segments") or {}).get("parts", []):  # each added segment has its own manifest
+            if part["path"] != "." and part["path"] not in {s["path"] for s in m.get("shards") or []}:
+                files += len(read_manifest(Path(directory) / part["path"], verify=True).get("files", {}))
+        click.echo(f"{'checksums':<{width}}  ok ({files} files)")
 
 
 # -- query -----------------------------------------------------------------------------------------

@@ -289,8 +289,14 @@ def test_cli_add_delete_compact(tmp_path, run, lexical_index):
     assert r.exit_code == 1 and "Traceback" not in r.output and "missing.jsonl" in r.output
     r = run("index", "add", tmp_path / "nowhere", more)
     assert r.exit_code == 1 and r.output.startswith("Error: ") and "no such index directory" in r.output
-    r = run("index", "info", index)
-    assert f"generation 2" in r.output and "1 deleted" not in r.output
+    r = run("index", "info", index, "--verify")
+    assert r.exit_code == 0 and "generation 2" in r.output and "2 deleted" in r.output  # the replaced one, a2
+    store = index / read_manifest(index)["segments"]["parts"][-1]["path"] / "store.sqlite"
+    original = store.read_bytes()
+    store.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # a damaged segment is found by --verify
+    r = run("index", "info", index, "--verify")
+    assert r.exit_code == 1 and "does not match its checksum" in r.output
+    store.write_bytes(original)
     r = run("index", "compact", index)
     assert r.exit_code == 0 and r.output == f"Compacted {index}: {n + 1:,} documents, {p1 - 1:,} passages\n"
     assert read_manifest(index)["corpus"]["documents"] == n + 1
@@ -398,3 +404,19 @@ def test_adapting_and_title_pairs_read_the_live_documents(tmp_path, lexical_inde
     assert n == len(sample_docs()) and exported[-1]["amharic-search:text"] == "ጽሑፍ"
     assert first not in [d["amharic-search:id"] for d in exported]
     assert [d for d, _, _ in index_documents(index)] == [d["id"] for d in live_documents(index)]
+
+
+def test_without_its_encoder_an_added_document_is_lexical_only_with_a_note(tmp_path, sample_index, run):
+    index = tmp_path / "sample"
+    shutil.copytree(sample_index, index)
+    manifest = json.loads((index / MANIFEST).read_text(encoding="utf-8"))
+    manifest["dense"]["model"] = str(tmp_path / "gone-encoder")  # the encoder is not on this machine any more
+    (index / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    more = write_jsonl(tmp_path / "more.jsonl", [{"id": "x1", "title": "", "text": "የግመል ወተት ገበያ"}])
+    r = run("index", "add", index, more)
+    assert r.exit_code == 0 and "have no embeddings (found by keywords only)" in r.stderr
+    assert not (index / read_manifest(index)["segments"]["parts"][-1]["path"] / "dense.faiss").exists()
+    s = Searcher.load(index, reranker=None)
+    assert s.search("የግመል ወተት", stages="lexical", rerank=False).results[0].doc_id == "x1"
+    r = run("--quiet", "index", "add", index, more, "--strict")
+    assert r.exit_code == 1 and "Traceback" not in r.output
