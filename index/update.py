@@ -26,6 +26,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -40,7 +41,7 @@ from .bm25 import COUNTS_FILE, EXACT_METHODS
 from .layout import (BM25_DIR, DELETES_FILE, DOC_OFFSETS_FILE, MANIFEST, SEGMENT_DIR, SEGMENTS_DIR, STORE_FILE,
                      UPDATE_LOCK)
 from .manifest import IndexFormatError, read_manifest
-from .readers import Document
+from .readers import CorpusError, Document
 
 CRASH_ENV = "AMHARIC_SEARCH_CRASH_AT"
 """Tests: the name of a commit stage at which the process exits at once (``os._exit``), as if killed."""
@@ -324,9 +325,20 @@ def _write_segment(index_dir: Path, manifest: dict, docs: Iterable[Document], ge
         options = _build_options(manifest, dense_model)
         if encoder is not None and options["dense_model"]:
             options["encoder"] = encoder
-        built = build_index(corpus, target, name=f"{manifest.get('name', index_dir.name)} {SEGMENT_DIR.format(gen)}",
-                            batch_size=batch_size, show_progress=show_progress, strict=strict, reuse_from=reuse_from,
-                            **options)
+        try:
+            built = build_index(corpus, target, name=f"{manifest.get('name', index_dir.name)} {SEGMENT_DIR.format(gen)}",
+                                batch_size=batch_size, show_progress=show_progress, strict=strict, reuse_from=reuse_from,
+                                **options)
+        except CorpusError as exc:  # said of the documents as given, not of the file they were staged in
+            message = re.sub(r"^.*?documents\.jsonl, line (\d+): ", r"document \1: ", str(exc))
+            raise UpdateError(re.sub(r" \(use --skip-bad to skip such records\)", "", message)) from None
+        except ValueError:
+            from .analyzer import Analyzer
+
+            analyzer = Analyzer(options["analyzer"])
+            if not any(analyzer.tokens(f"{d['title']}\n{d['text']}") for d in map(json.loads, open(corpus, encoding="utf-8"))):
+                raise UpdateError("the added documents have no searchable words") from None
+            raise
     _fsync_tree(target)
     return name, built
 

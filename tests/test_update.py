@@ -198,6 +198,10 @@ def test_bad_documents_are_clear_errors(tmp_path, lexical_index):
         add_documents(lexical_index, [{"id": "a", "text": "ቡና"}, {"id": "b"}])
     with pytest.raises(UpdateError, match="'id' is empty"):
         add_documents(lexical_index, [{"id": " ", "text": "ቡና"}])
+    with pytest.raises(UpdateError, match=r"^document 2: document 'b' has no text$"):
+        add_documents(lexical_index, [{"id": "a", "text": "ቡና"}, {"id": "b", "text": " "}])
+    with pytest.raises(UpdateError, match="no searchable words"):
+        add_documents(lexical_index, [{"id": "a", "text": "።።"}])
     assert "segments" not in read_manifest(lexical_index)
 
 
