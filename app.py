@@ -27,12 +27,13 @@ from amharic_search.index.models import (
     DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, looks_like_path, skipped_note,
 )
 from amharic_search.index.readers import CorpusError
+from amharic_search.index.update import UpdateError
 from amharic_search.search import QueryError, Searcher, SearchOptions
 from amharic_search.search.compare import compare_stages
 from amharic_search.search.loading import rebuild_command
 from amharic_search.search.ui.catalog import (
-    DEFAULT_INDEX_ROOT, MAX_UPLOAD_BYTES, Upload, build_from_uploads, ensure_sample_index, safe_name, sample_needs_build,
-    table_columns,
+    DEFAULT_INDEX_ROOT, MAX_UPLOAD_BYTES, Upload, add_from_uploads, build_from_uploads, ensure_sample_index, safe_name,
+    sample_needs_build, table_columns,
 )
 from amharic_search.search.ui.display import (
     CHART_FONT, collection_facts, css_string, doc_colors, escape, first_sentence, highlight, match_label, metadata_line,
@@ -232,8 +233,21 @@ def sidebar_upload(root: Path, dense_model: str, encoder_here: bool) -> None:
             with_dense = False
             st.caption(tr("upload_dense_off"))
         exists = (root / safe_name(name, fallback="uploaded")).exists()
-        replace = st.checkbox(tr("upload_replace"), value=False, key="upload_replace") if exists else True
-        if st.button(tr("upload_build"), key="build_btn", disabled=not uploads or not replace):
+        add = exists and st.checkbox(tr("upload_add"), value=False, key="upload_add", help=tr("upload_add_help"))
+        replace = (not add and st.checkbox(tr("upload_replace"), value=False, key="upload_replace")) if exists else True
+        if add and st.button(tr("upload_build"), key="add_btn", disabled=not uploads):
+            try:
+                added = add_from_uploads(uploads, root / safe_name(name, fallback="uploaded"), skip_bad=skip_bad,
+                                         text_field=text_field, title_field=title_field or "title")
+            except (CorpusError, ModelUnavailableError, IndexFormatError, UpdateError) as exc:
+                st.error(tr("upload_failed"), icon="⚠️")
+                st.code(str(exc), language=None, wrap_lines=True)
+            else:
+                st.session_state["flash"] = tr("upload_added", docs=added.added + added.replaced, replaced=added.replaced,
+                                               total=added.documents, name=safe_name(name, fallback="uploaded"))
+                st.session_state["pending_index"] = safe_name(name, fallback="uploaded")
+                st.rerun()
+        elif st.button(tr("upload_build"), key="build_btn", disabled=not uploads or not replace):
             bar = st.progress(0.0, text=tr("progress_reading"))
 
             def progress(stage: str, fraction: float) -> None:
@@ -891,7 +905,9 @@ def main() -> None:
             else:
                 manifest = read_manifest(indexes[choice])
                 encoder = query_encoder(manifest, args.dense_model)
-                searcher = load_searcher(str(indexes[choice]), manifest.get("created", ""), encoder, args.reranker)
+                generation = (manifest.get("segments") or {}).get("generation", 0)  # documents added or deleted since
+                searcher = load_searcher(str(indexes[choice]), f"{manifest.get('created', '')}#{generation}", encoder,
+                                         args.reranker)
     except (IndexFormatError, ModelUnavailableError, ValueError, RuntimeError) as exc:  # RuntimeError: ServiceError
         st.error(tr("cannot_open"))
         st.code(str(exc), language=None, wrap_lines=True)

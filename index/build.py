@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -152,6 +152,8 @@ def build_index(
     shards: int = 1,
     ray: str | None = None,
     ray_workers: int | None = None,
+    encoder=None,
+    reuse_from: Sequence[str | Path] = (),
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
 
@@ -168,6 +170,8 @@ def build_index(
     ``ray``: embed on a Ray cluster (``auto``, ``local`` or an address; :mod:`index.ray_embed`), with
     ``ray_workers`` encoder actors at most (default: one per GPU, else one per node); the index is
     the one a local build writes, its manifest's ``build`` entry says how it was made.
+    ``encoder``: ``dense_model`` already loaded (a service adding documents: :mod:`index.update`).
+    ``reuse_from``: more index directories whose vectors may be reused (segments being merged).
 
     Example::
 
@@ -203,7 +207,7 @@ def build_index(
                                              "same build again with the encoder available (only they are computed).")
             dense_model = None
     if dense_model:
-        model = load_encoder(dense_model)
+        model = encoder if encoder is not None else load_encoder(dense_model)
     count, counter_name = _token_counter(model) if model is not None else (estimate_tokens, "estimate")
     window = getattr(model, "max_seq_length", None) if model is not None else None
     if window and chunking.max_tokens > window - 4:
@@ -216,6 +220,11 @@ def build_index(
                if model is not None else None)
     fingerprint = model_fingerprint(model_dir) if model is not None else None
     previous = _previous_index(out, emb_key, fingerprint)
+    for other in reuse_from if model is not None else ():
+        more = _previous_index(Path(other), emb_key, fingerprint)
+        if more is not None:
+            previous = previous or _Previous({}, {})
+            previous.vectors.update(more.vectors)
     checkpoint = (_Checkpoint(checkpoint_root(out) / checkpoint_key(emb_key, fingerprint))
                   if model is not None else None)
 
@@ -420,13 +429,17 @@ def _previous_index(out: Path, emb_key: str | None, fingerprint: str | None = No
         reuse = bool(emb_key) and dense.get("embedding_key") == emb_key and same_model
         doc_hashes: dict[str, str] = {}
         vectors: dict[str, np.ndarray] = {}
-        # a sharded index (index.shard): each shard is an index of its own
-        parts = [out / s["path"] for s in manifest["shards"]] if manifest.get("shards") else [out]
+        # a sharded index (index.shard): each shard is an index of its own; a changed one (index.update)
+        # also has segments
+        if manifest.get("segments"):
+            parts = [out / p["path"] for p in manifest["segments"]["parts"]]
+        else:
+            parts = [out / s["path"] for s in manifest["shards"]] if manifest.get("shards") else [out]
         for part in parts:
             store = Store(part / STORE_FILE)
             doc_hashes.update(store.document_hashes())
             if reuse and (part / DENSE_FILE).is_file():
-                info = (read_manifest(part).get("dense") or {}) if part != out else dense
+                info = (read_manifest(part).get("dense") or {}) if part.resolve() != out.resolve() else dense
                 matrix = DenseIndex.load(part / DENSE_FILE, info.get("faiss")).vectors()
                 for p in store.passages(range(store.num_passages)):
                     vectors[text_key(searchable_text(p.title, p.text))] = matrix[p.row]

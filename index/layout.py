@@ -9,6 +9,9 @@ names from here, so a directory is described in one place::
     doc_offsets.npy      first passage row of each document
     dense.faiss          passage vectors (index.dense), when the index has embeddings
     shard-000/ ...       a sharded index's shards, each an index of this layout (index.shard)
+    segments/            documents added since the build (index.update): seg-000001/ ... each an
+                         index of this layout, and deletes-*.npy, the deleted documents of each part;
+                         the manifest's ``segments`` entry says which of them make the index now
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ DOC_OFFSETS_FILE = "doc_offsets.npy"
 DENSE_FILE = "dense.faiss"
 CHECKPOINT_INFO = "checkpoint.json"
 SHARD_DIR = "shard-{:03d}"
+SEGMENTS_DIR = "segments"
+SEGMENT_DIR = "seg-{:06d}"
+DELETES_FILE = "deletes-{:06d}-{:03d}.npy"
+"""A part's deleted document rows (sorted int64), written at a generation (index.update)."""
+UPDATE_LOCK = ".{}.lock"
+"""Beside an index directory NAME: the lock its writers take (index.update)."""
 MAX_SHARDS = 1024
 """Most shards an index is written as (:mod:`index.shard`)."""
 

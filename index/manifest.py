@@ -124,6 +124,13 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
     if m.get("shard"):
         s = m["shard"]
         rows.append(("shard", f"shard-{s['index']:03d}, one of {s['count']} (passages from {s['first_passage']:,})"))
+    if m.get("segments"):
+        seg = m["segments"]
+        parts = seg.get("parts", [])
+        deleted = sum(p.get("deleted", 0) for p in parts)
+        rows.append(("changes", f"generation {seg.get('generation')} ({seg.get('updated')}): {seg.get('documents'):,} live "
+                                f"documents, {seg.get('passages'):,} passages in {len(parts)} parts, {deleted:,} deleted "
+                                "(`amharic-search index compact` merges them)"))
     if m.get("build"):
         b = m["build"]
         rows.append(("embedded", f"on {b.get('cluster')}, {b.get('encoder_workers')} {b.get('device')} worker(s)"))

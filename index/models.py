@@ -258,10 +258,19 @@ def model_revision(directory: str) -> str | None:
 
 
 def weights_fingerprint(model_dir: str | Path) -> str:
-    """SHA-256 of the model's weight files (relative path and bytes): a changed model never reuses old vectors."""
-    h = hashlib.sha256()
+    """SHA-256 of the model's weight files (relative path and bytes): a changed model never reuses old vectors.
+    Hashed once per process while the files keep their sizes and times (documents added one batch at a
+    time embed with the same model again and again)."""
     root = Path(model_dir)
-    for path in sorted(root.rglob("*.safetensors")):
+    files = sorted(root.rglob("*.safetensors"))
+    return _weights_fingerprint(str(root), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@lru_cache(maxsize=16)
+def _weights_fingerprint(root_name: str, stats: tuple) -> str:
+    h = hashlib.sha256()
+    root = Path(root_name)
+    for path in (Path(name) for name, _, _ in stats):
         h.update(path.relative_to(root).as_posix().encode())
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):

@@ -130,5 +130,18 @@ class Store:
         """Document ids in row order."""
         return [r[0] for r in self._query("SELECT doc_id FROM documents ORDER BY row")]
 
+    def rows_of(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """Document rows of those of ``doc_ids`` this store holds."""
+        found: dict[str, int] = {}
+        ids = list(dict.fromkeys(doc_ids))
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            found.update(self._query(f"SELECT doc_id, row FROM documents WHERE doc_id IN ({','.join('?' * len(part))})", part))
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
     def document_hashes(self) -> dict[str, str]:
         return dict(self._query("SELECT doc_id, content_hash FROM documents"))

@@ -24,6 +24,7 @@ from ..index.models import DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailab
 from ..index.ray_embed import RayUnavailableError
 from ..index.readers import CorpusError
 from ..index.shard import MAX_SHARDS, ShardError
+from ..index.update import UpdateError
 
 from .adaptive import AdaptiveDepth
 from .fusion import FusionMethod
@@ -33,7 +34,7 @@ from .evaluate import EvalInputError
 
 USER_ERRORS = (
     CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
-    FileExistsError, FileNotFoundError, PermissionError, ShardError, RayUnavailableError,
+    FileExistsError, FileNotFoundError, PermissionError, ShardError, RayUnavailableError, UpdateError,
 )
 
 
@@ -199,6 +200,75 @@ def index_split(directory, out, shards):
     click.echo(f"Wrote {len(manifest['shards'])} shards of {sizes} passages into {out}")
 
 
+def _live(report) -> str:
+    return f"{report.documents:,} documents, {report.passages:,} passages (generation {report.generation})"
+
+
+@index_group.command("add")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv", "tsv", "folder"]), default="auto", show_default=True)
+@click.option("--id-field", default="id", show_default=True, help="JSONL key / CSV column of the document id.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL key / CSV column of the text.")
+@click.option("--title-field", default="title", show_default=True, help="JSONL key / CSV column of the title.")
+@click.option("--skip-bad", is_flag=True, help="Skip bad records (reported) instead of stopping at the first.")
+@click.option("--no-dense", is_flag=True, help="Do not embed the new passages (found by keywords only until compacted).")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@strict_option
+@user_errors
+def index_add(directory, files, fmt, id_field, text_field, title_field, skip_bad, no_dense, batch_size, strict):
+    """Add the documents of FILES (read as `index build` reads a corpus) to the index in DIRECTORY,
+    without a rebuild; a document whose id the index holds replaces it. Searchable when this returns."""
+    from ..index.readers import ReadReport, read_corpus
+    from ..index.update import add_documents
+
+    read_manifest(directory)  # a missing index is said before the files are read
+    docs, read = [], ReadReport()
+    for path in files:
+        docs.extend(read_corpus(path, format=fmt, id_field=id_field, text_field=text_field, title_field=title_field,
+                                skip_bad=skip_bad, report=read))
+    for line in read.skipped[:20]:
+        Output.note(f"skipped: {line}")
+    if not docs:
+        raise click.ClickException(f"no documents in {', '.join(str(f) for f in files)}")
+    report = add_documents(directory, docs, dense_model=None if no_dense else "index", batch_size=batch_size,
+                           strict=strict, show_progress=Output.progress())
+    for line in report.notes:
+        Output.note(line)
+    replaced = f" ({report.replaced} replacing documents with the same id)" if report.replaced else ""
+    click.echo(f"Added {report.added + report.replaced} documents{replaced} to {directory}: {_live(report)}")
+
+
+@index_group.command("delete")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("ids", nargs=-1, required=True)
+@user_errors
+def index_delete(directory, ids):
+    """Delete the documents IDS from the index in DIRECTORY (marked deleted; `index compact` drops them)."""
+    from ..index.update import delete_documents
+
+    report = delete_documents(directory, ids)
+    if not report.deleted:
+        raise click.ClickException(f"no document with id {', '.join(report.missing)} in {directory}")
+    if report.missing:
+        Output.note(f"not in the index: {', '.join(report.missing)}")
+    click.echo(f"Deleted {report.deleted} documents from {directory}: {_live(report)}")
+
+
+@index_group.command("compact")
+@click.argument("directory", type=click.Path(path_type=Path))
+@user_errors
+def index_compact(directory):
+    """Merge the segments of the index in DIRECTORY and drop its deleted documents (one index again,
+    vectors reused; its encoder is needed when it has embeddings)."""
+    from ..index.update import compact
+
+    report = compact(directory, show_progress=Output.progress())
+    for line in report.notes:
+        Output.note(line)
+    click.echo(f"Compacted {directory}: {report.documents:,} documents, {report.passages:,} passages")
+
+
 @index_group.command("info")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
@@ -214,7 +284,11 @@ def index_info(directory, as_json, verify):
     for key, value in describe_manifest(m):
         click.echo(f"{key:<{width}}  {value}")
     if verify:
-        click.echo(f"{'checksums':<{width}}  ok ({len(m.get('files', {}))} files)")
+        files = len(m.get("files", {}))
+        for part in (m.get("segments") or {}).get("parts", []):  # each added segment has its own manifest
+            if part["path"] != "." and part["path"] not in {s["path"] for s in m.get("shards") or []}:
+                files += len(read_manifest(Path(directory) / part["path"], verify=True).get("files", {}))
+        click.echo(f"{'checksums':<{width}}  ok ({files} files)")
 
 
 # -- query -----------------------------------------------------------------------------------------

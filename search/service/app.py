@@ -10,6 +10,8 @@ search it. Endpoints (answers are JSON; errors are ``{"error": CODE, "message": 
     GET|POST /v1/search            the response of ``amharic-search query --json`` (SearchResponse.to_dict)
     GET|POST /v1/search/stream     JSON lines: the first-stage response at once, then the reranked one
     GET  /v1/documents/{doc_id}    a whole document
+    POST /v1/documents             add or replace documents (API key); answers when they are searchable
+    DELETE /v1/documents/{doc_id}  delete a document (API key); answers when it is gone from searches
     GET  /v1/indexes[/{name}]      what is served: counts, models, analyzer, missing-model notes
     GET  /v1/health, /v1/ready     liveness; models and indexes loaded
     GET  /v1/metrics               Prometheus text format
@@ -57,8 +59,8 @@ from ..adaptive import AdaptiveDepth
 from ..schema import MAX_QUERY_CHARS, QueryError, SearchResponse, clean_query
 from ..options import TRANSLIT_DOC, SearchOptions, Translit
 from ..translit import transliterate_query
-from .core import (CONFIG_ENV, LIMITS, MAX_BODY_BYTES, MAX_CANDIDATES, MAX_DEADLINE_MS, ApiError, SearchService,
-                   ServiceConfig)
+from .core import (CONFIG_ENV, LIMITS, MAX_BODY_BYTES, MAX_CANDIDATES, MAX_DEADLINE_MS, MAX_DOCUMENTS,
+                   MAX_DOCUMENTS_BYTES, ApiError, SearchService, ServiceConfig)
 
 
 
@@ -120,6 +122,25 @@ def search_params_model() -> type[BaseModel]:
 SearchParams = search_params_model()
 
 
+class DocumentIn(BaseModel):
+    """A document to add: its id, title and text, and any more fields (kept as its metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=1000, description="The document's id (an existing id is replaced).")
+    title: str = Field("", description="Its title.")
+    text: str = Field(description="Its text.")
+
+
+class DocumentsIn(BaseModel):
+    """A batch of documents to add to an index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    index: str | None = Field(None, max_length=200, description="Which index; default: the server's default.")
+
+
 class StageValuesModel(BaseModel):
     bm25: float | None
     dense: float | None
@@ -159,7 +180,7 @@ class ErrorModel(BaseModel):
     message: str
 
 
-ERRORS = {status: {"model": ErrorModel} for status in (400, 401, 404, 405, 413, 422, 500, 503)}
+ERRORS = {status: {"model": ErrorModel} for status in (400, 401, 403, 404, 405, 409, 413, 422, 500, 503)}
 
 
 def _dumps(obj) -> bytes:
@@ -172,7 +193,7 @@ def _error_body(status: int, code: str, message: str) -> bytes:
 
 
 def _http_code(status: int) -> str:
-    return {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+    return {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
             422: "invalid_request", 503: "not_ready"}.get(status, "http_error" if status < 500 else "internal")
 
 
@@ -213,11 +234,13 @@ class RequestMiddleware:
                                                       (b"content-security-policy", DOCS_POLICY)]}
             await send(message)
 
+        # a batch of documents may be larger than a search
+        limit = MAX_DOCUMENTS_BYTES if scope.get("path") == "/v1/documents" else MAX_BODY_BYTES
         try:
             length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 status = 413
-                await send_json(413, "too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+                await send_json(413, "too_large", f"the request body is larger than {limit} bytes")
                 return
             received = 0
 
@@ -226,7 +249,7 @@ class RequestMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > MAX_BODY_BYTES:
+                    if received > limit:
                         raise _BodyTooLarge()
                 return message
 
@@ -234,7 +257,7 @@ class RequestMiddleware:
         except _BodyTooLarge:
             if not started:
                 status = 413
-                await send_json(413, "too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+                await send_json(413, "too_large", f"the request body is larger than {limit} bytes")
         except Exception:  # noqa: BLE001 - logged here with its traceback; the client gets a plain JSON 500
             log.exception("error answering %s %s", scope.get("method"), scope.get("path"))
             if not started:
@@ -329,7 +352,8 @@ def create_app(service: SearchService) -> FastAPI:
     if service.config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(service.config.cors_origins), allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(service.config.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(RequestMiddleware, service=service)
 
@@ -431,6 +455,38 @@ def create_app(service: SearchService) -> FastAPI:
         if found is None:
             raise ApiError(404, "unknown_document", f"no document {doc_id!r} in index {entry.name!r}")
         return json_response(found)
+
+    def check_writes() -> None:
+        if not service.config.api_key:
+            raise ApiError(403, "read_only", "this server takes no changes: start it with an API key "
+                                             "(--api-key, or $AMHARIC_SEARCH_API_KEY) to add or delete documents")
+
+    writers = [*dependencies, Depends(check_writes)]
+
+    def change(work) -> Response:
+        from ...index.manifest import IndexFormatError
+        from ...index.models import ModelUnavailableError
+        from ...index.update import UpdateError
+
+        try:
+            return json_response(work())
+        except (UpdateError, IndexFormatError, ModelUnavailableError) as exc:
+            raise ApiError(422 if isinstance(exc, UpdateError) else 409, "cannot_change", str(exc)) from None
+
+    @app.post("/v1/documents", tags=["documents"], responses=ERRORS, dependencies=writers)
+    def add_documents(body: DocumentsIn, request: Request) -> Response:
+        """Add documents (a document whose id the index holds replaces it); the answer comes when they are
+        searchable: {"index", "added", "replaced", "generation", "documents", "passages", "notes"}."""
+        docs = [d.model_dump() for d in body.documents]
+        request.state.access.update(documents=len(docs))
+        return change(lambda: service.add_documents(body.index, docs))
+
+    @app.delete("/v1/documents/{doc_id:path}", tags=["documents"], responses=ERRORS, dependencies=writers)
+    def delete_document(doc_id: Annotated[str, PathParam(max_length=1000)],
+                        index: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+        """Delete a document; the answer comes when searches no longer return it:
+        {"index", "deleted", "generation", "documents", "passages", "notes"}."""
+        return change(lambda: service.delete_document(index, doc_id))
 
     @app.get("/v1/indexes", tags=["indexes"], responses=ERRORS, dependencies=dependencies)
     def indexes() -> Response:

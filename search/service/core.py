@@ -34,8 +34,13 @@ MAX_DEPTH = option_bound("depth", "le")
 MAX_RERANK_LENGTH = option_bound("max_length", "le")
 MAX_DEADLINE_MS = 600_000
 MAX_BODY_BYTES = 64 * 1024
+MAX_DOCUMENTS_BYTES = 32 * 1024 * 1024
+"""The cap on a POST /v1/documents body (a batch of documents)."""
+MAX_DOCUMENTS = 10_000
+"""Most documents in one POST /v1/documents."""
 LIMITS = {"top_k": MAX_TOP_K, "candidates": MAX_CANDIDATES, "depth": MAX_DEPTH, "max_length": MAX_RERANK_LENGTH,
-          "query_chars": MAX_QUERY_CHARS, "body_bytes": MAX_BODY_BYTES, "deadline_ms": MAX_DEADLINE_MS}
+          "query_chars": MAX_QUERY_CHARS, "body_bytes": MAX_BODY_BYTES, "deadline_ms": MAX_DEADLINE_MS,
+          "documents_body_bytes": MAX_DOCUMENTS_BYTES, "documents": MAX_DOCUMENTS}
 """The caps on one request (a larger value is a 422 error; a larger body a 413)."""
 
 
@@ -137,6 +142,7 @@ class SearchService:
         self._load = load
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.entries: dict[str, IndexEntry] = {}
         self.unavailable: dict[str, str] = {}
         """Indexes under the folder that could not be loaded (damaged, another format version), and why."""
@@ -265,7 +271,50 @@ class SearchService:
         entry = self.entries.get(name or self.default)
         if entry is None:
             raise ApiError(404, "unknown_index", f"no index {name!r} is served here (GET /v1/indexes lists them)")
+        if _stamp(entry.directory) != entry.stamp and self._reload_lock.acquire(blocking=False):
+            # changed on disk (another process added or deleted documents): picked up now, not at the next poll;
+            # while another request reloads, this one answers from the generation it has
+            try:
+                self._check_reload()
+            finally:
+                self._reload_lock.release()
+            entry = self.entries.get(name or self.default, entry)
         return entry
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def add_documents(self, name: str | None, documents: list[dict]) -> dict:
+        """Add (or replace) documents in a served index; returns when the change is searchable here."""
+        from ...index.update import add_documents
+
+        entry = self.entry(name)
+        searcher = entry.searcher
+        reuse = searcher.has_dense and self.config.dense_model == "index"  # the index's own encoder, loaded
+        with self._write_lock:
+            if reuse:
+                with searcher.first.encode_lock:
+                    report = add_documents(entry.directory, documents, encoder=searcher.encoder, strict=self.config.strict)
+            else:
+                report = add_documents(entry.directory, documents, strict=self.config.strict)
+            self.check_reload()
+        return {"index": entry.name, "added": report.added, "replaced": report.replaced, **self._counts(report)}
+
+    def delete_document(self, name: str | None, doc_id: str) -> dict:
+        """Delete a document of a served index; returns when the change is searchable here."""
+        from ...index.update import delete_documents
+
+        entry = self.entry(name)
+        with self._write_lock:
+            report = delete_documents(entry.directory, [doc_id])
+            if not report.deleted:
+                raise ApiError(404, "unknown_document", f"no document {doc_id!r} in index {entry.name!r}")
+            self.check_reload()
+        return {"index": entry.name, "deleted": report.deleted, **self._counts(report)}
+
+    @staticmethod
+    def _counts(report) -> dict:
+        return {"generation": report.generation, "documents": report.documents, "passages": report.passages,
+                "notes": list(report.notes)}
 
     def scorer(self, searcher: Searcher, deadline: float | None, deadline_ms: int | None, stats: dict):
         """The ``score`` hook of one request: its passages go through the queue; past its deadline, RerankSkipped."""

@@ -586,15 +586,13 @@ def _record_run_rates(config, info: dict) -> None:
 
 
 def export_documents(index: str | Path, path: str | Path) -> int:
-    """Write the documents of an index (id, title, text and metadata, from its store) to a JSONL file
+    """Write the live documents of an index (id, title, text and metadata, from its stores) to a JSONL file
     that :func:`index.build.build_index` reads with :data:`_FIELDS`; returns how many."""
-    from ...index.layout import STORE_FILE
-    from ...index.store import Store
+    from ...index.update import live_documents
 
-    store = Store(Path(index) / STORE_FILE)
     n = 0
     with open(path, "w", encoding="utf-8") as f:
-        for doc in store.documents():
+        for doc in live_documents(index):  # documents added since the build included, deleted ones not
             record = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in _FIELDS.values()}
             record.update({_FIELDS["id"]: doc["id"], _FIELDS["title"]: doc["title"], _FIELDS["text"]: doc["text"]})
             f.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -155,15 +155,13 @@ def pairs_from_index(index: str | Path, *, min_title_words: int = 2, min_title_c
 def index_documents(index: str | Path):
     """(id, title, text) of each document of an index, in the index's order (read from its store).
     An index that cannot be read raises :class:`~index.manifest.IndexFormatError`."""
-    from ...index.layout import STORE_FILE
     from ...index.manifest import IndexFormatError, read_manifest
-    from ...index.store import Store
+    from ...index.update import live_documents
 
     manifest = read_manifest(index)
     if manifest.get("shards"):
         raise IndexFormatError(f"{index} is split into shards; read the documents of the unsharded index")
-    store = Store(Path(index) / STORE_FILE)
-    for doc in store.documents():
+    for doc in live_documents(index, manifest):  # with the documents added or deleted since the build
         yield doc["id"], doc["title"], doc["text"]
 
 

@@ -9,12 +9,14 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from ...index.build import BuildReport, build_index
 from ...index.manifest import MANIFEST, IndexFormatError, read_manifest
 from ...index.models import DEFAULT_DENSE_MODEL
-from ...index.readers import CorpusError, decode_bytes
+from ...index.readers import CorpusError, decode_bytes, read_corpus
+from ...index.update import UpdateReport, add_documents
 
 from . import paths
 
@@ -116,6 +118,35 @@ def build_from_uploads(
 
     Error messages name the uploaded files, never the temporary folder they were written to.
     """
+    out = index_root / safe_name(index_name, fallback="uploaded")
+    with _staged(uploads) as corpus:
+        index_root.mkdir(parents=True, exist_ok=True)
+        return build_index(corpus, out, dense_model=dense_model, skip_bad=skip_bad, name=out.name,
+                           text_field=text_field, title_field=title_field, show_progress=False,
+                           on_progress=on_progress)
+
+
+def add_from_uploads(
+    uploads: list[Upload],
+    index_dir: Path,
+    *,
+    skip_bad: bool = False,
+    text_field: str = "text",
+    title_field: str = "title",
+) -> UpdateReport:
+    """Add the documents of uploaded files (as :func:`build_from_uploads` reads them) to the collection
+    at ``index_dir`` without a rebuild (:func:`index.update.add_documents`; an existing id is replaced)."""
+    with _staged(uploads) as corpus:
+        docs = list(read_corpus(corpus, text_field=text_field, title_field=title_field, skip_bad=skip_bad))
+        if not docs:
+            raise CorpusError("the uploaded files hold no documents")
+        return add_documents(index_dir, docs)
+
+
+@contextmanager
+def _staged(uploads: list[Upload]) -> Iterator[Path]:
+    """The uploads written to a temporary folder: the corpus path to read. Error messages name the
+    uploaded files, never the temporary folder."""
     if not uploads:
         raise CorpusError("no files were uploaded")
     for up in uploads:
@@ -127,8 +158,6 @@ def build_from_uploads(
     tables = [u for u in uploads if u not in texts]
     if tables and (texts or len(tables) > 1):
         raise CorpusError("upload one JSONL/CSV/TSV file, or any number of .txt/.md files, not a mix")
-    out = index_root / safe_name(index_name, fallback="uploaded")
-    index_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
@@ -141,9 +170,7 @@ def build_from_uploads(
             (folder / name).write_bytes(up.data)
         corpus = folder / safe_name(tables[0].name) if tables else folder
         try:
-            return build_index(corpus, out, dense_model=dense_model, skip_bad=skip_bad, name=out.name,
-                               text_field=text_field, title_field=title_field, show_progress=False,
-                               on_progress=on_progress)
+            yield corpus
         except CorpusError as exc:
             message = str(exc).replace(f"{folder}/", "").replace(str(folder), "the uploaded files")
             # the page has its own controls for what the command line's options do
