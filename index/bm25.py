@@ -102,9 +102,12 @@ class BM25Index:
             out += nonoccurrence[ids].sum()
         return out
 
-    def top_k(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row ids and scores of the best ``k`` passages with a positive score, best first."""
+    def top_k(self, terms: Sequence[str], k: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and scores of the best ``k`` passages with a positive score, best first; with
+        ``allow`` (a boolean per row), among the allowed rows only (masked before the top ``k``)."""
         scores = self.scores(terms)
+        if allow is not None:
+            scores = np.where(allow, scores, np.float32(0))
         k = min(k, scores.shape[0])
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
