@@ -1,0 +1,51 @@
+"""The page's filters, dates and downloads in headless Chromium (marker ``browser``)."""
+
+import re
+
+import pytest
+
+from browser import browser_page, run_query, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def lexical_server(lexical_index):
+    env = {"AMHARIC_SEARCH_INDEX": str(lexical_index), "AMHARIC_SEARCH_RERANKER": "none-such/reranker",
+           "AMHARIC_SEARCH_DENSE_MODEL": "none-such/encoder", "HF_HUB_OFFLINE": "1"}
+    with streamlit_server(env) as url:
+        yield url
+
+
+def card_metas(page) -> list[str]:
+    return [m.inner_text() for m in page.locator(".as-card .as-meta").all()]
+
+
+def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_server, tmp_path):
+    with browser_page() as page:
+        page.goto(lexical_server + "/?lang=en")
+        run_query(page, "የኢትዮጵያ")
+        before = card_metas(page)
+        assert len({re.search(r"source: ([^·]+)", m).group(1).strip() for m in before}) > 1
+        page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="source").click()
+        page.get_by_role("option", name=re.compile("^ጤና ለሁሉ")).click()
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => [...document.querySelectorAll('.as-card .as-meta')].length > 0 && "
+                               "[...document.querySelectorAll('.as-card .as-meta')].every(m => m.innerText.includes('ጤና ለሁሉ'))",
+                               timeout=30_000)
+        after = card_metas(page)
+        assert after and all("source: ጤና ለሁሉ" in m for m in after)
+        # dates shown in the Gregorian calendar on the English page; the Ethiopian one on the Amharic page
+        assert any(re.search(r"\b(19|20)\d\d\b", m) and "E.C." not in m for m in after)
+        assert page.get_by_role("button", name="Download CSV").count() == 1
+        assert page.get_by_role("button", name="Download JSON").count() == 1
+        page.screenshot(path=str(tmp_path / "filters.png"), full_page=True)
+        print("screenshot:", tmp_path / "filters.png")
+
+
+def test_the_amharic_page_shows_ethiopian_dates(lexical_server):
+    with browser_page() as page:
+        page.goto(lexical_server + "/?lang=am")
+        run_query(page, "የኢትዮጵያ")
+        metas = card_metas(page)
+        assert any("ዓ.ም." in m for m in metas)
