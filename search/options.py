@@ -57,7 +57,7 @@ class SearchOptions:
     filters: tuple[str, ...] = _opt((), "Filters on the index's fields, all applied: FIELD=VALUE (several: "
                                         "FIELD=A,B), FIELD!=VALUE, and for numbers and dates >=, <=, >, < "
                                         "(e.g. source=ሪፖርተር, date>=1995). Dates are YYYY, YYYY-MM or YYYY-MM-DD "
-                                        "in the field's calendar; `date` names the index's date field.")
+                                        "in the field's calendar; `date` names the index's date field.", max_length=20)
     sort: Sort = _opt("relevance", "Order of the results: relevance, or the relevant candidates by date "
                                    "(date_desc: newest first; undated last).")
     offset: int = _opt(0, "Results to skip, for the next pages (page n: offset = (n - 1) * top_k; within the "

@@ -129,6 +129,31 @@ def test_dense_filters_search_inside_faiss(dense, filters):
         assert np.allclose([x.scores.dense for x in r.results], best[expected], atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_faiss_searches_only_allowed_rows(kind):
+    """Both index kinds take the selector; IVF keeps its lists probed (the same answer as without a mask
+    when every row is allowed), and returns only allowed rows, as many as asked while there are enough."""
+    from amharic_search.index.dense import DenseIndex
+
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = DenseIndex.build(vectors, kind=kind)
+    q = vectors[7]
+    everything = np.ones(3000, dtype=bool)
+    assert np.array_equal(index.search(q, 50, allow=everything)[0], index.search(q, 50)[0])
+    allow = rng.random(3000) < 0.3
+    rows, scores = index.search(q, 40, allow=allow)
+    assert rows.size == 40 and allow[rows].all() and np.all(np.diff(scores) <= 1e-6)
+    if kind == "flat":
+        sims = vectors @ q
+        sims[~allow] = -np.inf
+        assert set(rows.tolist()) == set(np.argsort(-sims)[:40].tolist())
+    few = np.zeros(3000, dtype=bool)
+    few[[3, 99, 2500]] = True
+    assert set(index.search(q, 10, allow=few)[0].tolist()) <= {3, 99, 2500}
+
+
 def test_a_sharded_index_filters_as_one(lexical_index, lexical, tmp_path):
     from amharic_search.index.shard import split_index
 
