@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Callable
 import os
 import shlex
 import sys
@@ -640,8 +641,6 @@ def render_results(searcher, response, colors: dict[str, str], *, expert: bool, 
 
 def result_tools(response, options: dict) -> None:
     """Under the results: the year facet, the download buttons (CSV, JSON), "more results"."""
-    if response.facets != st.session_state.get("last_facets"):
-        st.session_state["last_facets"] = response.facets  # the sidebar's counts (shown on the next run)
     for name in (options.get("date_fields") or {}):
         counts = response.facets.get(name) or []
         if counts:
@@ -836,33 +835,45 @@ def expert_controls(searcher) -> dict:
     return options
 
 
-def sidebar_filters(searcher, manifest: dict) -> dict:
-    """The filters, order and date calendar, from the index's fields (nothing when it has none)."""
+def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]:
+    """The filters, order and date calendar chosen in the sidebar (from the index's fields; nothing
+    when it has none), and a function that draws their widgets: called once the search has run, so a
+    keyword's counts are this search's facets (the choices are the widgets' state, set before a rerun)."""
     fields = getattr(getattr(searcher, "collection", None), "fields", None)
     offered = filter_fields(manifest, fields, st.session_state.get("last_facets"))
-    chosen = {"filters": [], "sort": "relevance", "calendar": default_calendar(st.session_state.get("lang", "am"))}
+    lang = st.session_state.get("lang", "am")
+    calendar_key = f"calendar_{lang}"  # each language has its own default calendar
+    chosen = {"filters": [], "sort": "relevance", "calendar": default_calendar(lang), "date_fields": {}}
     if not offered:
-        return chosen
-    sb = st.sidebar
-    sb.subheader(tr("filters_title"))
-    facets = st.session_state.get("last_facets") or {}
-    keywords, years = {}, {}
-    for f in offered:
-        if f.type == "keyword":
-            counts = facet_counts(facets, f.name)
-            keywords[f.name] = sb.multiselect(
-                f.name, f.values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
-                format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
-        elif f.years and f.years[0] < f.years[1]:
-            years[f.name] = sb.slider(tr("filter_years", field=f.name), f.years[0], f.years[1], f.years,
-                                      key=f"filter_{f.name}")
-    if any(f.type == "date" for f in offered):
-        chosen["sort"] = sb.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
-        chosen["calendar"] = sb.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),
-                                      index=CALENDARS.index(chosen["calendar"]), key=f"calendar_{st.session_state.get('lang', 'am')}")
+        return chosen, lambda: None
+    box = st.sidebar.container()  # here, in the sidebar's order; filled by draw()
+    keywords = {f.name: st.session_state.get(f"filter_{f.name}") or [] for f in offered if f.type == "keyword"}
+    years = {f.name: st.session_state[f"filter_{f.name}"] for f in offered
+             if f.type == "date" and f"filter_{f.name}" in st.session_state}
     chosen["filters"] = selection_filters(keywords, years, offered)
     chosen["date_fields"] = {f.name: f.calendar for f in offered if f.type == "date"}
-    return chosen
+    if chosen["date_fields"]:
+        chosen["sort"] = st.session_state.get("sort", "relevance")
+        chosen["calendar"] = st.session_state.get(calendar_key, chosen["calendar"])
+
+    def draw() -> None:
+        facets = st.session_state.get("last_facets") or {}
+        with box:
+            st.subheader(tr("filters_title"))
+            for f in offered:
+                if f.type == "keyword":
+                    counts = facet_counts(facets, f.name)
+                    values = list(dict.fromkeys([*keywords[f.name], *f.values]))  # a choice stays offered
+                    st.multiselect(f.name, values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
+                                   format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
+                elif f.years and f.years[0] < f.years[1]:
+                    st.slider(tr("filter_years", field=f.name), f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
+            if chosen["date_fields"]:
+                st.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
+                st.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),
+                         index=CALENDARS.index(default_calendar(lang)), key=calendar_key)
+
+    return chosen, draw
 
 
 def simple_options(searcher) -> dict:
@@ -965,7 +976,16 @@ def main() -> None:
     missing_models_notice(searcher, manifest, encoder_here, args=args, encoder=encoder,
                           index_dir=None if args.api else Path(indexes[choice]))
     options = expert_controls(searcher) if expert else simple_options(searcher)
-    options.update(sidebar_filters(searcher, manifest))
+    chosen, draw_filters = sidebar_filters(searcher, manifest)
+    options.update(chosen)
+    try:
+        search_page(searcher, manifest, options, expert=expert)
+    finally:
+        draw_filters()  # after the search: its facet counts
+
+
+def search_page(searcher, manifest: dict, options: dict, *, expert: bool) -> None:
+    """The search box, then the results of the query in it (in tabs in the expert view)."""
     query = search_box(manifest)
     sync_url()
     if query is None:
@@ -1025,6 +1045,7 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
         st.info(tr("no_searchable_words") if str(exc) == NO_SEARCHABLE_WORDS else str(exc))
         return
     st.session_state["dates"] = (options.get("date_fields") or {}, options.get("calendar"))
+    st.session_state["last_facets"] = response.facets  # the sidebar's counts (drawn after the search)
     results_box, flow_box, timing_box = st.empty(), st.empty(), st.empty()
     colors = doc_colors(r.doc_id for r in response.results)
     reranking = options["candidates"] if will_rerank and response.results else 0

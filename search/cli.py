@@ -361,10 +361,17 @@ def query_cmd(directory, text, top_k, as_json, out_format, filters, sort, offset
     click.echo(f"{'rank':>4}  {'doc':<20} {'bm25':>8} {'dense':>7} {'fused':>7} {'rerank':>8}  passage")
     for r in response.results:
         snippet = " ".join(r.text.split())[:70]
+        if sort != "relevance":  # the order's reason, before the passage
+            dated = [v for k, v in r.fields.items() if isinstance(v, str) and k in searcher.first.fields.of_type("date")]
+            snippet = f"[{dated[0] if dated else 'no date'}] {snippet}"
         click.echo(f"{r.rank:>4}  {r.doc_id[:20]:<20} {_fmt(r.scores.bm25):>8} {_fmt(r.scores.dense):>7} "
                    f"{_fmt(r.scores.fused):>7} {_fmt(r.scores.rerank):>8}  {snippet}")
     t = response.timings_ms
     click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
+    for name, counts in response.facets.items():  # over the documents the first stage retrieved
+        if counts:
+            shown = ", ".join(f"{v} {n}" for v, n in counts[:8]) + (", …" if len(counts) > 8 else "")
+            click.echo(f"{name}{' (years)' if isinstance(counts[0][0], int) else ''}: {shown}")
     if response.adaptive and response.adaptive["stopped"]:
         scored, of = response.rerank_progress
         click.echo(f"reranked {scored} of {of} candidates (adaptive depth; the rest keep the first-stage order)")

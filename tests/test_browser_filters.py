@@ -39,6 +39,13 @@ def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_serve
         assert any(re.search(r"\b(19|20)\d\d\b", m) and "E.C." not in m for m in after)
         assert page.get_by_role("button", name="Download CSV").count() == 1
         assert page.get_by_role("button", name="Download JSON").count() == 1
+        # the sidebar's counts are this search's: the chosen source counts every result
+        page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
+        page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="source").click()
+        assert page.get_by_role("option", name=re.compile(r"^ምሥራቅ ዜና")).count() == 1
+        page.keyboard.press("Escape")
+        chip = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="source")
+        assert re.search(r"ጤና ለሁሉ \(\d+\)", chip.inner_text())
         page.screenshot(path=str(tmp_path / "filters.png"), full_page=True)
         print("screenshot:", tmp_path / "filters.png")
 
