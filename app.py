@@ -578,9 +578,14 @@ def render_card(searcher, response, result, color: str, *, expert: bool, details
     doc = searcher.document(result.doc_id)
     metadata = dict((doc or {}).get("metadata") or {})
     date_fields, calendar = st.session_state.get("dates") or ({}, None)
-    for name, stored in date_fields.items():  # dates in the reader's calendar
+    for name, stored in date_fields.items():  # dates in the reader's calendar, under the word "date"
+        value = metadata.pop(name, None)
         if result.fields.get(name):
-            metadata[name] = shown_date(result.fields[name], stored, calendar, st.session_state.get("lang", "am"))
+            label = tr("date_label") if len(date_fields) == 1 else name
+            metadata = {label: shown_date(result.fields[name], stored, calendar, st.session_state.get("lang", "am")),
+                        **metadata}
+        elif value:
+            metadata[name] = value
     meta = metadata_line(result.doc_id, metadata)
     meta_html = " · ".join(
         f'<span class="as-id" title="{escape(tr("doc_id"))}">{escape(v)}</span>' if k == "id"
@@ -867,7 +872,7 @@ def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]
                     st.multiselect(f.name, values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
                                    format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
                 elif f.years and f.years[0] < f.years[1]:
-                    st.slider(tr("filter_years", field=f.name), f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
+                    st.slider(tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name), f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
             if chosen["date_fields"]:
                 st.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
                 st.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),

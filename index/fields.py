@@ -250,7 +250,16 @@ class FieldSet:
         if not path.is_file():
             return cls(None, {})
         info = json.loads(path.read_text(encoding="utf-8"))
-        return cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()})
+        fields = cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()})
+        # every file opened now: a reader keeps working even if a rebuild replaces the directory
+        for name, spec in fields.specs.items():
+            if spec.type != "text":
+                fields.array(name)
+            if spec.type == "keyword":
+                fields.vocabulary(name)
+            elif spec.type == "date":
+                fields.array(name, "year")
+        return fields
 
     def __bool__(self) -> bool:
         return bool(self.specs)

@@ -32,6 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "filters_title": {"en": "Filters", "am": "ማጣሪያዎች"},
     "filter_any": {"en": "Any", "am": "ማንኛውም"},
     "filter_years": {"en": "{field}: years", "am": "{field}፦ ዓመታት"},
+    "date_label": {"en": "date", "am": "ቀን"},
     "calendar_label": {"en": "Dates in", "am": "ቀኖች በ"},
     "calendar_ethiopian": {"en": "Ethiopian calendar", "am": "ኢትዮጵያ ዘመን አቆጣጠር"},
     "calendar_gregorian": {"en": "Gregorian calendar", "am": "ግሪጎሪያን ዘመን አቆጣጠር"},
