@@ -10,11 +10,12 @@ Each field has a type, inferred from its values at build (:func:`infer_fields`) 
 
 An index directory holds them in ``fields/`` (:func:`write_fields`, bm25s style: numpy arrays and JSON)::
 
-    fields/fields.json          {name: {"type": ..., "calendar": ...}} (also in the manifest)
-    fields/NAME.npy             one value per document row: keyword code (-1 none), number (NaN none),
-                                date day number (0 none)
-    fields/NAME.values.json     a keyword field's vocabulary (code -> value)
-    fields/NAME.year.npy        a date field's year in its calendar (0 none), for the year facet
+    fields/fields.json          {name: {"type": ..., "calendar": ..., "file": "000"}} (also in the manifest)
+    fields/000.npy              one value per document row: keyword code (-1 none), number (NaN none),
+                                date day number (0 none); files are numbered (a field's name is corpus
+                                text, never a path)
+    fields/000.values.json      a keyword field's vocabulary (code -> value)
+    fields/000.year.npy         a date field's year in its calendar (0 none), for the year facet
 
 Example::
 
@@ -147,14 +148,15 @@ def write_fields(directory: str | Path, records: Sequence[dict], specs: dict[str
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     info = {}
-    for name, spec in specs.items():
-        entry = spec.to_dict()
+    for number, (name, spec) in enumerate(specs.items()):
+        entry = {**spec.to_dict(), "file": f"{number:03d}"}
+        stem = entry["file"]
         if spec.type == "keyword":
             values = [None if _missing(r.get(name)) else _norm(r[name]) for r in records]
             vocab = sorted({v for v in values if v is not None})
             code = {v: i for i, v in enumerate(vocab)}
-            np.save(directory / f"{name}.npy", np.array([-1 if v is None else code[v] for v in values], dtype=np.int32))
-            (directory / f"{name}.values.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+            np.save(directory / f"{stem}.npy", np.array([-1 if v is None else code[v] for v in values], dtype=np.int32))
+            (directory / f"{stem}.values.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
             entry["values"] = len(vocab)
         elif spec.type == "number":
             out = np.full(len(records), np.nan)
@@ -164,7 +166,7 @@ def write_fields(directory: str | Path, records: Sequence[dict], specs: dict[str
                         out[i] = float(r[name])
                     except (TypeError, ValueError):
                         raise FieldError(f"field {name} is a number field but document row {i} has {r[name]!r}") from None
-            np.save(directory / f"{name}.npy", out)
+            np.save(directory / f"{stem}.npy", out)
         elif spec.type == "date":
             out = np.zeros(len(records), dtype=np.int32)
             for i, r in enumerate(records):
@@ -173,9 +175,9 @@ def write_fields(directory: str | Path, records: Sequence[dict], specs: dict[str
                         out[i] = parse_date(_norm(r[name]), spec.calendar)
                     except DateError as exc:
                         raise FieldError(f"field {name} ({spec.calendar} date), document row {i}: {exc}") from None
-            np.save(directory / f"{name}.npy", out)
+            np.save(directory / f"{stem}.npy", out)
             year = np.where(out != MISSING_DAY, years(out, spec.calendar), 0).astype(np.int16)
-            np.save(directory / f"{name}.year.npy", year)
+            np.save(directory / f"{stem}.year.npy", year)
             dated = out[out != MISSING_DAY]
             if dated.size:
                 entry["range"] = [iso(int(dated.min()), spec.calendar), iso(int(dated.max()), spec.calendar)]
@@ -237,9 +239,11 @@ class FieldSet:
     ``specs``: name -> :class:`FieldSpec`; empty for an index without fields (built before them).
     """
 
-    def __init__(self, directory: Path | None, specs: dict[str, FieldSpec]) -> None:
+    def __init__(self, directory: Path | None, specs: dict[str, FieldSpec], files: dict[str, str] | None = None) -> None:
         self.directory = directory
         self.specs = specs
+        self.files = files or {}
+        """Field name -> its files' stem in ``fields/``."""
         self._arrays: dict[str, np.ndarray] = {}
         self._vocab: dict[str, list[str]] = {}
 
@@ -250,7 +254,8 @@ class FieldSet:
         if not path.is_file():
             return cls(None, {})
         info = json.loads(path.read_text(encoding="utf-8"))
-        fields = cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()})
+        fields = cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()},
+                     {name: e["file"] for name, e in info.items()})
         # every file opened now: a reader keeps working even if a rebuild replaces the directory
         for name, spec in fields.specs.items():
             if spec.type != "text":
@@ -266,14 +271,14 @@ class FieldSet:
 
     def array(self, name: str, kind: str = "") -> np.ndarray:
         """A field's per-document array (``kind="year"``: a date field's years)."""
-        key = f"{name}.{kind}" if kind else name
+        key = f"{self.files[name]}.{kind}" if kind else self.files[name]
         if key not in self._arrays:
             self._arrays[key] = np.load(self.directory / f"{key}.npy", mmap_mode="r")
         return self._arrays[key]
 
     def vocabulary(self, name: str) -> list[str]:
         if name not in self._vocab:
-            self._vocab[name] = json.loads((self.directory / f"{name}.values.json").read_text(encoding="utf-8"))
+            self._vocab[name] = json.loads((self.directory / f"{self.files[name]}.values.json").read_text(encoding="utf-8"))
         return self._vocab[name]
 
     def of_type(self, *types: FieldType) -> list[str]:

@@ -60,7 +60,7 @@ def dense(sample_index, tiny_models):
 
 def test_the_sample_fields_are_typed_and_in_the_manifest(lexical_index):
     manifest = json.loads((lexical_index / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["fields"]["source"] == {"type": "keyword", "values": 5}
+    assert manifest["fields"]["source"] == {"type": "keyword", "values": 5, "file": "001"}
     assert manifest["fields"]["date_ethiopian"]["type"] == "date"
     assert manifest["fields"]["date_ethiopian"]["calendar"] == "ethiopian"
     fields = FieldSet.load(lexical_index)
@@ -82,6 +82,19 @@ def test_type_inference_and_overrides():
     for bad in ("source", "source=colour", "source=keyword:ethiopian", "text=keyword"):
         with pytest.raises(FieldError):
             parse_field_option(bad)
+
+
+def test_a_field_name_is_never_a_path(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": f"d{i}", "text": "ቡና ምርት", "../../evil": "x", "a/b": i % 2})
+                                for i in range(6)), encoding="utf-8")
+    build_index(corpus, tmp_path / "idx" / "i", dense_model=None, show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "idx" / "i" / "fields").iterdir()) == [
+        "000.npy", "000.values.json", "001.npy", "fields.json"]
+    assert not (tmp_path / "evil.npy").exists()
+    s = Searcher.load(tmp_path / "idx" / "i", reranker=None, use_dense=False)
+    r = s.search("ቡና", stages="lexical", rerank=False, filters=["a/b>=1"])
+    assert [x.doc_id for x in r.results] == ["d1", "d3", "d5"] and r.results[0].fields == {"../../evil": "x", "a/b": 1}
 
 
 def test_a_bad_value_for_a_given_type_is_a_clear_error(tmp_path):
