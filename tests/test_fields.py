@@ -257,7 +257,10 @@ def test_service_filters_in_the_body_and_the_query_string(lexical_index):
                        for x in g.json()["results"])
             bad = http.post("/v1/search", json={"query": "ቡና", "filters": ["colour=red"]})
             assert bad.status_code == 400 and bad.json()["error"] == "bad_filter" and "colour" in bad.json()["message"]
+            stream = http.post("/v1/search/stream", json={"query": "ቡና", "filters": ["date>=19x5"]})
+            assert stream.status_code == 400 and stream.json()["error"] == "bad_filter"
             assert http.post("/v1/search", json={"query": "ቡና", "sort": "oldest"}).status_code == 422
+            assert http.post("/v1/search", json={"query": "ቡና", "offset": -1}).status_code == 422
     finally:
         svc.close()
 
