@@ -872,7 +872,9 @@ def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]
                     st.multiselect(f.name, values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
                                    format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
                 elif f.years and f.years[0] < f.years[1]:
-                    st.slider(tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name), f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
+                    st.slider(tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name,
+                                 era=tr(f"era_{f.calendar}")),  # years in the field's own calendar
+                              f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
             if chosen["date_fields"]:
                 st.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
                 st.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),

@@ -31,7 +31,9 @@ STRINGS: dict[str, dict[str, str]] = {
     # -- filters, dates, export ------------------------------------------------------------------
     "filters_title": {"en": "Filters", "am": "ማጣሪያዎች"},
     "filter_any": {"en": "Any", "am": "ማንኛውም"},
-    "filter_years": {"en": "{field}: years", "am": "{field}፦ ዓመታት"},
+    "filter_years": {"en": "{field}: years ({era})", "am": "{field}፦ ዓመታት ({era})"},
+    "era_ethiopian": {"en": "E.C.", "am": "ዓ.ም."},
+    "era_gregorian": {"en": "Gregorian", "am": "እ.ኤ.አ."},
     "date_label": {"en": "date", "am": "ቀን"},
     "calendar_label": {"en": "Dates in", "am": "ቀኖች በ"},
     "calendar_ethiopian": {"en": "Ethiopian calendar", "am": "ኢትዮጵያ ዘመን አቆጣጠር"},
