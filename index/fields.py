@@ -253,17 +253,23 @@ class FieldSet:
         path = directory / FIELDS_FILE
         if not path.is_file():
             return cls(None, {})
-        info = json.loads(path.read_text(encoding="utf-8"))
-        fields = cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()},
-                     {name: e["file"] for name, e in info.items()})
-        # every file opened now: a reader keeps working even if a rebuild replaces the directory
-        for name, spec in fields.specs.items():
-            if spec.type != "text":
-                fields.array(name)
-            if spec.type == "keyword":
-                fields.vocabulary(name)
-            elif spec.type == "date":
-                fields.array(name, "year")
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            fields = cls(directory, {name: FieldSpec(e["type"], e.get("calendar")) for name, e in info.items()},
+                         {name: e["file"] for name, e in info.items()})
+            # every file opened now: a reader keeps working even if a rebuild replaces the directory
+            for name, spec in fields.specs.items():
+                if spec.type != "text":
+                    fields.array(name)
+                if spec.type == "keyword":
+                    fields.vocabulary(name)
+                elif spec.type == "date":
+                    fields.array(name, "year")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            from .manifest import IndexFormatError
+
+            raise IndexFormatError(f"{index_directory}: its fields cannot be read ({type(exc).__name__}: {exc}); "
+                                   "rebuild the index") from None
         return fields
 
     def __bool__(self) -> bool:
