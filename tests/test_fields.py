@@ -289,3 +289,18 @@ def test_metadata_joins_enh_by_id(tmp_path, run):
         assert x.fields["date_ethiopian"] == meta[x.doc_id]["date_ethiopian"] and x.fields["date_ethiopian"][:4] == "1997"
     bad = run("index", "build", corpus, "-o", tmp_path / "x", "--no-dense", "--field", "colour=keyword")
     assert bad.exit_code == 1 and "colour" in bad.output
+
+
+def test_unreadable_fields_are_one_clear_error(lexical_index, tmp_path, run):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(lexical_index, copy)
+    (copy / "fields" / "fields.json").write_text('{"source": {"type": "keyword"}}', encoding="utf-8")  # no "file"
+    r = run("query", copy, "ቡና", "--no-dense", "--no-rerank", "--filter", "source=ጤና ለሁሉ")
+    assert r.exit_code == 1 and "fields/fields.json" in r.output and "rebuild" in r.output  # the manifest's sizes
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    from amharic_search.index.manifest import IndexFormatError
+
+    with pytest.raises(IndexFormatError, match="its fields cannot be read.*rebuild"):
+        FieldSet.load(copy)
