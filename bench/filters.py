@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -128,7 +129,9 @@ def main() -> None:
         exact = set(np.argsort(-sims)[:50].tolist()) == set(got.tolist())
         dense_rows.append([f"random {share:.0%} of passages", ms(plain), ms(t), "yes" if exact else "NO"])
 
-    body = f"""Measured {today()} on {machine()} (`python bench/filters.py --queries {args.queries}`), enh
+    load = os.getloadavg()[0]
+    body = f"""Measured {today()} on {machine()} (load average {load:.1f} from other work while it ran: the
+absolute figures are noisy, compare within a row; `python bench/filters.py --queries {args.queries}`), enh
 ({coll.num_docs:,} articles, {n:,} passages) built lexical-only with its real metadata
 (`index build --metadata ../shared/data/enh/metadata.jsonl`: `source` keyword, {len(top)} papers;
 `date_ethiopian` date, Ethiopian calendar). {len(queries)} enh queries, depth 300; median ms per query.
