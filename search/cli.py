@@ -366,12 +366,12 @@ def query_cmd(directory, text, top_k, as_json, out_format, filters, sort, offset
             snippet = f"[{dated[0] if dated else 'no date'}] {snippet}"
         click.echo(f"{r.rank:>4}  {r.doc_id[:20]:<20} {_fmt(r.scores.bm25):>8} {_fmt(r.scores.dense):>7} "
                    f"{_fmt(r.scores.fused):>7} {_fmt(r.scores.rerank):>8}  {snippet}")
-    t = response.timings_ms
-    click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
     for name, counts in response.facets.items():  # over the documents the first stage retrieved
         if counts:
             shown = ", ".join(f"{v} {n}" for v, n in counts[:8]) + (", …" if len(counts) > 8 else "")
             click.echo(f"{name}{' (years)' if isinstance(counts[0][0], int) else ''}: {shown}")
+    t = response.timings_ms
+    click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
     if response.adaptive and response.adaptive["stopped"]:
         scored, of = response.rerank_progress
         click.echo(f"reranked {scored} of {of} candidates (adaptive depth; the rest keep the first-stage order)")
