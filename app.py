@@ -63,6 +63,7 @@ CSS = """
   font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif;}
 .stApp :is(code, code *, pre) {font-family: 'Noto Sans Ethiopic Variable', 'Source Code Pro', monospace !important;}
 [data-testid="stMainBlockContainer"] {padding-top: 2.2rem;}
+.as-filter-label {font-size: 14px; margin-bottom: -0.6rem;}
 .as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 10px; padding: .7rem .9rem; margin-bottom: .3rem;
   overflow-wrap: anywhere;}
 .as-head {display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap;}
@@ -869,12 +870,17 @@ def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]
                 if f.type == "keyword":
                     counts = facet_counts(facets, f.name)
                     values = list(dict.fromkeys([*keywords[f.name], *f.values]))  # a choice stays offered
-                    st.multiselect(f.name, values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
+                    # a field's name is corpus text: shown escaped, never as the widget's (Markdown) label
+                    st.markdown(f'<div class="as-filter-label">{escape(f.name)}</div>', unsafe_allow_html=True)
+                    st.multiselect(tr("filters_title"), values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
+                                   label_visibility="collapsed",
                                    format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
                 elif f.years and f.years[0] < f.years[1]:
-                    st.slider(tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name,
-                                 era=tr(f"era_{f.calendar}")),  # years in the field's own calendar
-                              f.years[0], f.years[1], f.years, key=f"filter_{f.name}")
+                    label = tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name,
+                               era=tr(f"era_{f.calendar}"))  # years in the field's own calendar
+                    st.markdown(f'<div class="as-filter-label">{escape(label)}</div>', unsafe_allow_html=True)
+                    st.slider(tr("filters_title"), f.years[0], f.years[1], f.years, key=f"filter_{f.name}",
+                              label_visibility="collapsed")
             if chosen["date_fields"]:
                 st.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
                 st.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),
