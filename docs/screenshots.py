@@ -85,7 +85,7 @@ def filters_shot(page, url: str, path: Path) -> None:
     """The sidebar's filters at work: one source chosen, newest first, dates in the Gregorian calendar."""
     page.goto(url)
     settle(page, reranked=True)
-    page.locator('[data-testid="stSidebar"] .st-key-filter_source [data-testid="stMultiSelect"]').click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').nth(1).click()  # ዘርፍ, then ምንጭ
     page.get_by_role("option", name=re.compile("^ጤና ለሁሉ")).click()
     page.keyboard.press("Escape")
     settle(page, reranked=True)

@@ -99,7 +99,8 @@ def _valid_dates(values: list, calendar: Calendar) -> bool:
 
 def infer_type(name: str, values: list) -> FieldSpec:
     """The type of a field from its (non-missing) values: numbers -> number; ``YYYY-MM-DD`` -> date
-    (Ethiopian when the name says so, ``*ethiopian*`` or ``*_ec``, or when only that calendar fits);
+    (Ethiopian when the name says so, ``*ethiopian*``, ``*_ec`` or a name in Ethiopic such as ``ቀን``, or
+    when only that calendar fits);
     short strings repeated across documents -> keyword; else text."""
     if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return FieldSpec("number")
@@ -108,7 +109,8 @@ def infer_type(name: str, values: list) -> FieldSpec:
         return FieldSpec("number")
     if strings and all(_FULL_DATE.match(s) for s in strings):
         lowered = name.lower()
-        if ("ethiop" in lowered or lowered.endswith("_ec")) and _valid_dates(strings, "ethiopian"):
+        ethiopic_name = any("\u1200" <= c <= "\u139f" or "\u2d80" <= c <= "\u2ddf" for c in name)
+        if ("ethiop" in lowered or lowered.endswith("_ec") or ethiopic_name) and _valid_dates(strings, "ethiopian"):
             return FieldSpec("date", "ethiopian")
         for calendar in ("gregorian", "ethiopian"):
             if _valid_dates(strings, calendar):

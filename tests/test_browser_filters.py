@@ -33,9 +33,9 @@ def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_serve
         page.goto(lexical_server + "/?lang=en")
         run_query(page, "የኢትዮጵያ")
         before = card_metas(page)
-        assert len({re.search(r"source: ([^·]+)", m).group(1).strip() for m in before}) > 1
+        assert len({re.search(r"ምንጭ: ([^·]+)", m).group(1).strip() for m in before}) > 1
         settle(page)
-        page.locator('[data-testid="stSidebar"] .st-key-filter_source [data-testid="stMultiSelect"]').click()
+        page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').nth(1).click()  # ዘርፍ, then ምንጭ
         # each source with its count among the documents this search retrieved
         counted = page.get_by_role("option", name=re.compile(r"^ጤና ለሁሉ \(\d+\)$"))
         counted.wait_for(timeout=10_000)
@@ -45,7 +45,7 @@ def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_serve
                                "[...document.querySelectorAll('.as-card .as-meta')].every(m => m.innerText.includes('ጤና ለሁሉ'))",
                                timeout=30_000)
         after = card_metas(page)
-        assert after and all("source: ጤና ለሁሉ" in m for m in after)
+        assert after and all("ምንጭ: ጤና ለሁሉ" in m for m in after)
         # dates shown in the Gregorian calendar on the English page; the Ethiopian one on the Amharic page
         assert any(re.search(r"\b(19|20)\d\d\b", m) and "E.C." not in m for m in after)
         assert page.get_by_role("button", name="Download CSV").count() == 1

@@ -20,7 +20,7 @@ from conftest import SAMPLE, sample_docs
 
 ENH = Path(__file__).resolve().parents[2] / "shared" / "data" / "enh"
 QUERIES = ["የቡና ምርት", "የወባ በሽታ", "ትምህርት ቤት", "የአድዋ ጦርነት", "ገበሬዎች", "የዝናብ ወቅት"]
-FILTERS = [["source=ጤና ለሁሉ"], ["source=ጤና ለሁሉ,ምሥራቅ ዜና"], ["source!=አዲስ ናሙና"], ["date>=2015"],
+FILTERS = [["ምንጭ=ጤና ለሁሉ"], ["ምንጭ=ጤና ለሁሉ,ምሥራቅ ዜና"], ["ምንጭ!=አዲስ ናሙና"], ["date>=2015"],
            ["date<2014"], ["date=2013"], ["date>=2013-05", "date<=2015-13"], ["date!=2016"], ["ዘርፍ=ግብርና", "date>2012"]]
 
 
@@ -32,7 +32,7 @@ def by_hand(doc: dict, filters: list[str]) -> bool:
                 name, value = f.split(op, 1)
                 break
         if name == "date":
-            raw = doc.get("date_ethiopian") or ""
+            raw = doc.get("ቀን") or ""
             if not raw:
                 if op != "!=":
                     return False
@@ -60,15 +60,15 @@ def dense(sample_index, tiny_models):
 
 def test_the_sample_fields_are_typed_and_in_the_manifest(lexical_index):
     manifest = json.loads((lexical_index / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["fields"]["source"] == {"type": "keyword", "values": 5, "file": "001"}
-    assert manifest["fields"]["date_ethiopian"]["type"] == "date"
-    assert manifest["fields"]["date_ethiopian"]["calendar"] == "ethiopian"
+    assert manifest["fields"]["ምንጭ"] == {"type": "keyword", "values": 5, "file": "001"}
+    assert manifest["fields"]["ቀን"]["type"] == "date"
+    assert manifest["fields"]["ቀን"]["calendar"] == "ethiopian"  # a date field named in Ethiopic
     fields = FieldSet.load(lexical_index)
     docs = sample_docs()
     for row in (0, 5, 77):
         shown = fields.display(row)
-        assert shown["source"] == docs[row]["source"]
-        assert shown.get("date_ethiopian", "") == docs[row]["date_ethiopian"]
+        assert shown["ምንጭ"] == docs[row]["ምንጭ"]
+        assert shown.get("ቀን", "") == docs[row]["ቀን"]
 
 
 def test_type_inference_and_overrides():
@@ -76,6 +76,7 @@ def test_type_inference_and_overrides():
     assert infer_type("published", ["2023-09-12", "2024-02-29"]) == FieldSpec("date", "gregorian")
     assert infer_type("when", ["2015-13-06", "2015-01-01"]) == FieldSpec("date", "ethiopian")  # Pagume: Ethiopian only
     assert infer_type("date_ethiopian", ["1997-11-01"]) == FieldSpec("date", "ethiopian")
+    assert infer_type("ቀን", ["2015-01-01"]) == FieldSpec("date", "ethiopian")
     assert infer_type("paper", ["ሪፖርተር"] * 5 + ["አዲስ፡አድማስ"] * 5) == FieldSpec("keyword")
     assert infer_type("note", [f"a long and different note {i}" for i in range(100)]) == FieldSpec("text")
     assert parse_field_option("date_ethiopian=date:ethiopian") == ("date_ethiopian", FieldSpec("date", "ethiopian"))
@@ -189,16 +190,16 @@ def test_facets_count_the_retrieved_documents(lexical):
     retrieved = sorted(retrieved, key=lambda d: -scores[docs.index(d)])[:40]
     counts: dict[str, int] = {}
     for d in retrieved:
-        counts[d["source"]] = counts.get(d["source"], 0) + 1
-    assert dict(map(tuple, r.facets["source"])) == counts
-    years = {int(d["date_ethiopian"][:4]) for d in retrieved}
-    assert [y for y, _ in r.facets["date_ethiopian"]] == sorted(years)
-    assert sum(n for _, n in r.facets["date_ethiopian"]) == len(retrieved)
+        counts[d["ምንጭ"]] = counts.get(d["ምንጭ"], 0) + 1
+    assert dict(map(tuple, r.facets["ምንጭ"])) == counts
+    years = {int(d["ቀን"][:4]) for d in retrieved}
+    assert [y for y, _ in r.facets["ቀን"]] == sorted(years)
+    assert sum(n for _, n in r.facets["ቀን"]) == len(retrieved)
 
 
 def test_sort_by_date_and_pages_are_stable(lexical):
     one = lexical.search("የኢትዮጵያ", top_k=12, stages="lexical", rerank=False, sort="date_desc")
-    dates = [x.fields.get("date_ethiopian", "") for x in one.results]
+    dates = [x.fields.get("ቀን", "") for x in one.results]
     dated = [d for d in dates if d]
     assert dated == sorted(dated, reverse=True) and dates[: len(dated)] == dated  # undated last
     pages = [lexical.search("የኢትዮጵያ", top_k=4, stages="lexical", rerank=False, sort="date_desc", offset=o)
@@ -207,12 +208,12 @@ def test_sort_by_date_and_pages_are_stable(lexical):
     assert [x.rank for p in pages for x in p.results] == list(range(1, 13))
     assert pages[1].offset == 4
     asc = lexical.search("የኢትዮጵያ", top_k=12, stages="lexical", rerank=False, sort="date_asc")
-    asc_dates = [x.fields["date_ethiopian"] for x in asc.results if "date_ethiopian" in x.fields]
+    asc_dates = [x.fields["ቀን"] for x in asc.results if "ቀን" in x.fields]
     assert asc_dates == sorted(asc_dates) and asc_dates[0] < dated[-1]  # the oldest of the candidates first
 
 
 def test_bad_filters_are_value_errors_with_a_clear_message(lexical):
-    cases = {"colour=red": "unknown field 'colour'", "source>=a": "keyword field", "source=nope": "no value 'nope'",
+    cases = {"colour=red": "unknown field 'colour'", "ምንጭ>=a": "keyword field", "ምንጭ=nope": "no value 'nope'",
              "date>=19x5": "not a date", "date=2016-13-06": "days 1 to 5", "source": "write FIELD=VALUE"}
     for bad, message in cases.items():
         with pytest.raises(FilterError, match=message) as info:
@@ -221,16 +222,16 @@ def test_bad_filters_are_value_errors_with_a_clear_message(lexical):
 
 
 def test_cli_filter_format_and_errors(run, lexical_index):
-    result = run("query", lexical_index, "የቡና ምርት", "--no-rerank", "--no-dense", "--filter", "source=ጤና ለሁሉ,ምሥራቅ ዜና",
+    result = run("query", lexical_index, "የቡና ምርት", "--no-rerank", "--no-dense", "--filter", "ምንጭ=ጤና ለሁሉ,ምሥራቅ ዜና",
                  "--filter", "date>=2014", "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.output)))
-    assert rows and {r["source"] for r in rows} <= {"ጤና ለሁሉ", "ምሥራቅ ዜና"}
-    assert all(r["date_ethiopian"] >= "2014" for r in rows)
+    assert rows and {r["ምንጭ"] for r in rows} <= {"ጤና ለሁሉ", "ምሥራቅ ዜና"}
+    assert all(r["ቀን"] >= "2014" for r in rows)
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     as_json = json.loads(run("query", lexical_index, "የቡና ምርት", "--no-rerank", "--no-dense", "--format", "json",
                              "--sort", "date_asc", "--offset", "2", "-k", "3").output)
-    assert as_json["offset"] == 2 and as_json["results"][0]["rank"] == 3 and "source" in as_json["facets"]
+    assert as_json["offset"] == 2 and as_json["results"][0]["rank"] == 3 and "ምንጭ" in as_json["facets"]
     bad = run("query", lexical_index, "ቡና", "--no-rerank", "--no-dense", "--filter", "colour=red")
     assert bad.exit_code == 1 and "unknown field 'colour'" in bad.output and "Traceback" not in bad.output
     assert len(bad.output.strip().splitlines()) == 1
@@ -245,15 +246,15 @@ def test_service_filters_in_the_body_and_the_query_string(lexical_index):
     try:
         with TestClient(create_app(svc)) as http:
             r = http.post("/v1/search", json={"query": "የቡና ምርት", "stages": "lexical", "rerank": False,
-                                               "filters": ["source=ጤና ለሁሉ"], "sort": "date_desc"})
+                                               "filters": ["ምንጭ=ጤና ለሁሉ"], "sort": "date_desc"})
             assert r.status_code == 200, r.text
             body = r.json()
-            assert body["results"] and {x["fields"]["source"] for x in body["results"]} == {"ጤና ለሁሉ"}
-            assert body["facets"]["source"] == [["ጤና ለሁሉ", len(body["results"])]]
+            assert body["results"] and {x["fields"]["ምንጭ"] for x in body["results"]} == {"ጤና ለሁሉ"}
+            assert body["facets"]["ምንጭ"] == [["ጤና ለሁሉ", len(body["results"])]]
             g = http.get("/v1/search", params=[("query", "የቡና ምርት"), ("stages", "lexical"), ("rerank", "false"),
-                                               ("filters", "date>=2015"), ("filters", "source!=አዲስ ናሙና")])
+                                               ("filters", "date>=2015"), ("filters", "ምንጭ!=አዲስ ናሙና")])
             assert g.status_code == 200, g.text
-            assert all(x["fields"]["date_ethiopian"] >= "2015" and x["fields"]["source"] != "አዲስ ናሙና"
+            assert all(x["fields"]["ቀን"] >= "2015" and x["fields"]["ምንጭ"] != "አዲስ ናሙና"
                        for x in g.json()["results"])
             bad = http.post("/v1/search", json={"query": "ቡና", "filters": ["colour=red"]})
             assert bad.status_code == 400 and bad.json()["error"] == "bad_filter" and "colour" in bad.json()["message"]
@@ -296,8 +297,8 @@ def test_unreadable_fields_are_one_clear_error(lexical_index, tmp_path, run):
 
     copy = tmp_path / "copy"
     shutil.copytree(lexical_index, copy)
-    (copy / "fields" / "fields.json").write_text('{"source": {"type": "keyword"}}', encoding="utf-8")  # no "file"
-    r = run("query", copy, "ቡና", "--no-dense", "--no-rerank", "--filter", "source=ጤና ለሁሉ")
+    (copy / "fields" / "fields.json").write_text('{"ምንጭ": {"type": "keyword"}}', encoding="utf-8")  # no "file"
+    r = run("query", copy, "ቡና", "--no-dense", "--no-rerank", "--filter", "ምንጭ=ጤና ለሁሉ")
     assert r.exit_code == 1 and "fields/fields.json" in r.output and "rebuild" in r.output  # the manifest's sizes
     assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
     from amharic_search.index.manifest import IndexFormatError
