@@ -63,7 +63,10 @@ CSS = """
   font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif;}
 .stApp :is(code, code *, pre) {font-family: 'Noto Sans Ethiopic Variable', 'Source Code Pro', monospace !important;}
 [data-testid="stMainBlockContainer"] {padding-top: 2.2rem;}
-.as-filter-label {font-size: 14px; margin-bottom: -0.6rem;}
+.as-filter-label {font-size: 14px; margin-bottom: -0.3rem;}
+[role="listbox"], [role="listbox"] *, [role="option"], [role="option"] * {
+  font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif !important;}
+.st-key-filters [data-testid="stSlider"] {padding-top: 1.1rem;}
 .as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 10px; padding: .7rem .9rem; margin-bottom: .3rem;
   overflow-wrap: anywhere;}
 .as-head {display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap;}
@@ -852,7 +855,7 @@ def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]
     chosen = {"filters": [], "sort": "relevance", "calendar": default_calendar(lang), "date_fields": {}}
     if not offered:
         return chosen, lambda: None
-    box = st.sidebar.container()  # here, in the sidebar's order; filled by draw()
+    box = st.sidebar.container(key="filters")  # here, in the sidebar's order; filled by draw()
     keywords = {f.name: st.session_state.get(f"filter_{f.name}") or [] for f in offered if f.type == "keyword"}
     years = {f.name: st.session_state[f"filter_{f.name}"] for f in offered
              if f.type == "date" and f"filter_{f.name}" in st.session_state}
