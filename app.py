@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Callable
 import os
 import shlex
 import sys
@@ -41,12 +42,18 @@ from amharic_search.search.ui.display import (
 )
 from amharic_search.search.ui.paths import models_dir, read_only_env
 from amharic_search.search.schema import NO_SEARCHABLE_WORDS, clean_query
+from amharic_search.search.export import results_csv, results_json
+from amharic_search.search.filters import FilterError
+from amharic_search.search.ui.filters import (default_calendar, facet_counts, filter_fields, selection_filters,
+                                              shown_date)
 from amharic_search.search.ui.strings import LANG_NAMES, LANGS, STRINGS, t
 from amharic_search.search.translit import latin_only, transliterate_query
 
 STAGES = ("bm25", "dense", "fused", "rerank")
 VIEWS = ("simple", "expert")
 MODES = ("hybrid", "lexical", "dense")
+SORTS = ("relevance", "date_desc", "date_asc")
+CALENDARS = ("ethiopian", "gregorian")
 
 CSS = """
 <style>
@@ -57,6 +64,10 @@ CSS = """
   font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif;}
 .stApp :is(code, code *, pre) {font-family: 'Noto Sans Ethiopic Variable', 'Source Code Pro', monospace !important;}
 [data-testid="stMainBlockContainer"] {padding-top: 2.2rem;}
+.as-filter-label {font-size: 14px; margin-bottom: -0.3rem;}
+[role="listbox"], [role="listbox"] *, [role="option"], [role="option"] * {
+  font-family: 'Noto Sans Ethiopic Variable', 'Source Sans Pro', 'Source Sans 3', sans-serif !important;}
+.st-key-filters [data-testid="stSlider"] {padding-top: 1.1rem;}
 .as-card {border: 1px solid rgba(128,128,128,.25); border-radius: 10px; padding: .7rem .9rem; margin-bottom: .3rem;
   overflow-wrap: anywhere;}
 .as-head {display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap;}
@@ -585,7 +596,17 @@ def title_and_text(searcher, response, result, *, budget: int | None = None) -> 
 def render_card(searcher, response, result, color: str, *, expert: bool, details: bool) -> None:
     title, html_snippet = title_and_text(searcher, response, result)
     doc = searcher.document(result.doc_id)
-    meta = metadata_line(result.doc_id, (doc or {}).get("metadata"))
+    metadata = dict((doc or {}).get("metadata") or {})
+    date_fields, calendar = st.session_state.get("dates") or ({}, None)
+    for name, stored in date_fields.items():  # dates in the reader's calendar, under the word "date"
+        value = metadata.pop(name, None)
+        if result.fields.get(name):
+            label = tr("date_label") if len(date_fields) == 1 else name
+            metadata = {label: shown_date(result.fields[name], stored, calendar, st.session_state.get("lang", "am")),
+                        **metadata}
+        elif value:
+            metadata[name] = value
+    meta = metadata_line(result.doc_id, metadata)
     meta_html = " · ".join(
         f'<span class="as-id" title="{escape(tr("doc_id"))}">{escape(v)}</span>' if k == "id"
         else f"{escape(k)}{escape(tr('label_sep'))}{escape(v)}" for k, v in meta)
@@ -641,6 +662,24 @@ def render_results(searcher, response, colors: dict[str, str], *, expert: bool, 
         st.caption(tr("no_word_found"))
     for r in response.results:
         render_card(searcher, response, r, colors.get(r.doc_id, "#999"), expert=expert, details=not reranking)
+
+
+def result_tools(response, options: dict) -> None:
+    """Under the results: the year facet, the download buttons (CSV, JSON), "more results"."""
+    for name in (options.get("date_fields") or {}):
+        counts = response.facets.get(name) or []
+        if counts:
+            st.caption(escape(tr("years_facet") + tr("label_sep") + " · ".join(f"{y} ({n})" for y, n in counts)))
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(tr("download_csv"), results_csv(response), file_name="results.csv", mime="text/csv",
+                           key="download_csv")
+        st.download_button(tr("download_json"), results_json(response), file_name="results.json",
+                           mime="application/json", key="download_json")
+        if len(response.results) >= options["top_k"] + st.session_state.get("more", 0) \
+                and len(response.results) < options["candidates"]:
+            if st.button(tr("more_results"), key="more_results"):
+                st.session_state["more"] = st.session_state.get("more", 0) + 10
+                st.rerun()
 
 
 def flow_chart(response, colors: dict[str, str]):
@@ -821,6 +860,54 @@ def expert_controls(searcher) -> dict:
     return options
 
 
+def sidebar_filters(searcher, manifest: dict) -> tuple[dict, Callable[[], None]]:
+    """The filters, order and date calendar chosen in the sidebar (from the index's fields; nothing
+    when it has none), and a function that draws their widgets: called once the search has run, so a
+    keyword's counts are this search's facets (the choices are the widgets' state, set before a rerun)."""
+    fields = getattr(getattr(searcher, "collection", None), "fields", None)
+    offered = filter_fields(manifest, fields, st.session_state.get("last_facets"))
+    lang = st.session_state.get("lang", "am")
+    calendar_key = f"calendar_{lang}"  # each language has its own default calendar
+    chosen = {"filters": [], "sort": "relevance", "calendar": default_calendar(lang), "date_fields": {}}
+    if not offered:
+        return chosen, lambda: None
+    box = st.sidebar.container(key="filters")  # here, in the sidebar's order; filled by draw()
+    keywords = {f.name: st.session_state.get(f"filter_{f.name}") or [] for f in offered if f.type == "keyword"}
+    years = {f.name: st.session_state[f"filter_{f.name}"] for f in offered
+             if f.type == "date" and f"filter_{f.name}" in st.session_state}
+    chosen["filters"] = selection_filters(keywords, years, offered)
+    chosen["date_fields"] = {f.name: f.calendar for f in offered if f.type == "date"}
+    if chosen["date_fields"]:
+        chosen["sort"] = st.session_state.get("sort", "relevance")
+        chosen["calendar"] = st.session_state.get(calendar_key, chosen["calendar"])
+
+    def draw() -> None:
+        facets = st.session_state.get("last_facets") or {}
+        with box:
+            st.subheader(tr("filters_title"))
+            for f in offered:
+                if f.type == "keyword":
+                    counts = facet_counts(facets, f.name)
+                    values = list(dict.fromkeys([*keywords[f.name], *f.values]))  # a choice stays offered
+                    # a field's name is corpus text: shown escaped, never as the widget's (Markdown) label
+                    st.markdown(f'<div class="as-filter-label">{escape(f.name)}</div>', unsafe_allow_html=True)
+                    st.multiselect(tr("filters_title"), values, key=f"filter_{f.name}", placeholder=tr("filter_any"),
+                                   label_visibility="collapsed",
+                                   format_func=lambda v, c=counts: tr("facet_count", value=v, n=c[v]) if v in c else v)
+                elif f.years and f.years[0] < f.years[1]:
+                    label = tr("filter_years", field=tr("date_label") if len(chosen["date_fields"]) == 1 else f.name,
+                               era=tr(f"era_{f.calendar}"))  # years in the field's own calendar
+                    st.markdown(f'<div class="as-filter-label">{escape(label)}</div>', unsafe_allow_html=True)
+                    st.slider(tr("filters_title"), f.years[0], f.years[1], f.years, key=f"filter_{f.name}",
+                              label_visibility="collapsed")
+            if chosen["date_fields"]:
+                st.radio(tr("sort_label"), SORTS, format_func=labels("sort_"), key="sort", horizontal=True)
+                st.radio(tr("calendar_label"), CALENDARS, format_func=labels("calendar_"),
+                         index=CALENDARS.index(default_calendar(lang)), key=calendar_key)
+
+    return chosen, draw
+
+
 def simple_options(searcher) -> dict:
     return {"top_k": 10, "rerank": searcher.has_reranker, "mode": "hybrid" if searcher.has_dense else "lexical",
             "fusion": None, "depth": None, "candidates": 100, "max_length": None, "window": "best", "translit": True}
@@ -926,6 +1013,16 @@ def main() -> None:
     missing_models_notice(searcher, manifest, encoder_here, args=args, encoder=encoder,
                           index_dir=None if args.api else Path(indexes[choice]))
     options = expert_controls(searcher) if expert else simple_options(searcher)
+    chosen, draw_filters = sidebar_filters(searcher, manifest)
+    options.update(chosen)
+    try:
+        search_page(searcher, manifest, options, expert=expert)
+    finally:
+        draw_filters()  # after the search: its facet counts
+
+
+def search_page(searcher, manifest: dict, options: dict, *, expert: bool) -> None:
+    """The search box, then the results of the query in it (in tabs in the expert view)."""
     query = search_box(manifest)
     sync_url()
     if query is None:
@@ -958,6 +1055,8 @@ FIRST_BLOCK = 20  # the page reranks the first 20 candidates, shows them, then r
 def search_options(options: dict, **overrides) -> SearchOptions:
     """The page's settings as the library's search options."""
     chosen = {k: options[k] for k in ("top_k", "depth", "candidates", "fusion", "max_length", "window")}
+    chosen["top_k"] = min(options["candidates"], chosen["top_k"] + st.session_state.get("more", 0))
+    chosen.update(filters=tuple(options.get("filters") or ()), sort=options.get("sort", "relevance"))
     return SearchOptions(**{**chosen, **overrides})
 
 
@@ -968,14 +1067,22 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
     ``searcher``: an in-process Searcher or a client of the search service (the same search_stream).
     """
     will_rerank = bool(options["rerank"] and searcher.has_reranker)
+    asked = (query, tuple(options.get("filters") or ()), options.get("sort"))
+    if st.session_state.get("more_for") != asked:  # "more results" counts for one search only
+        st.session_state["more_for"], st.session_state["more"] = asked, 0
     try:
         stream = searcher.search_stream(query, search_options(options, stages=options["mode"], rerank=will_rerank,
                                                              rerank_depth=options["candidates"]),
                                         blocks=(FIRST_BLOCK,) if options["candidates"] > FIRST_BLOCK else ())
         response = next(stream)
+    except FilterError as exc:
+        st.warning(tr("bad_filter", message=str(exc)))
+        return
     except QueryError as exc:
         st.info(tr("no_searchable_words") if str(exc) == NO_SEARCHABLE_WORDS else str(exc))
         return
+    st.session_state["dates"] = (options.get("date_fields") or {}, options.get("calendar"))
+    st.session_state["last_facets"] = response.facets  # the sidebar's counts (drawn after the search)
     results_box, flow_box, timing_box = st.empty(), st.empty(), st.empty()
     colors = doc_colors(r.doc_id for r in response.results)
     reranking = options["candidates"] if will_rerank and response.results else 0
@@ -987,6 +1094,7 @@ def run_search(searcher, query: str, options: dict, *, expert: bool) -> None:
             render_results(searcher, response, colors, expert=expert)
     if not response.results:
         return
+    result_tools(response, options)
     with flow_box.container():
         if expert:
             st.subheader(tr("flow_title"))

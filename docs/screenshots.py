@@ -14,6 +14,7 @@ without the models, to look at before a release.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +81,20 @@ def shoot(page, url: str, path: Path, *, reranked: bool, height: int | None = No
     print("wrote", path)
 
 
+def filters_shot(page, url: str, path: Path) -> None:
+    """The sidebar's filters at work: one source chosen, newest first, dates in the Gregorian calendar."""
+    page.goto(url)
+    settle(page, reranked=True)
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').nth(1).click()  # ዘርፍ, then ምንጭ
+    page.get_by_role("option", name=re.compile("^ጤና ለሁሉ")).click()
+    page.keyboard.press("Escape")
+    settle(page, reranked=True)
+    page.get_by_text(t("sort_date_desc", "en"), exact=True).click()
+    settle(page, reranked=True)
+    page.screenshot(path=str(path))
+    print("wrote", path)
+
+
 @click.command()
 @click.option("--reranker", default=str(DEMO_RERANKER), show_default=True,
               help="A local cross-encoder directory (made from the stand-in encoder when it is the default and missing).")
@@ -100,6 +115,7 @@ def main(reranker: str, review: Path | None) -> None:
             with browser_page(*DESKTOP) as page:
                 shoot(page, url + "/?lang=en&view=simple" + q, out / "simple.png", reranked=True)
                 shoot(page, url + "/?lang=am&view=simple" + q, out / "amharic.png", reranked=True)
+                filters_shot(page, url + "/?lang=en&view=simple&q=የኢትዮጵያ", out / "filters.png")
                 shoot(page, url + "/?lang=en&view=expert" + q, out / "expert.png", reranked=True, height=3800)
                 page.get_by_role("tab", name="Compare stages").click()
                 page.get_by_text("Keywords + meaning, reranked").first.wait_for(timeout=180_000)

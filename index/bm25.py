@@ -115,9 +115,12 @@ class BM25Index:
             out += nonoccurrence[ids].sum()
         return out
 
-    def top_k(self, terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row ids and scores of the best ``k`` passages with a positive score, best first."""
+    def top_k(self, terms: Sequence[str], k: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and scores of the best ``k`` passages with a positive score, best first; with
+        ``allow`` (a boolean per row), among the allowed rows only (masked before the top ``k``)."""
         scores = self.scores(terms)
+        if allow is not None:
+            scores = np.where(allow, scores, np.float32(0))
         top = top_rows(scores, k)
         return top, scores[top].astype(np.float32)
 

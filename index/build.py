@@ -32,8 +32,9 @@ from .bm25 import BM25Index, BM25Params
 from .chunking import ChunkConfig, chunk_text, estimate_tokens
 from .dense import DenseIndex, IndexKind, choose_engine, choose_precision, encode
 from . import atomic
-from .layout import (BM25_DIR, BM25_DOCS_DIR, CHECKPOINT_INFO, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, STORE_FILE,
-                     searchable_text)
+from .fields import FieldSpec, infer_fields, read_metadata, write_fields
+from .layout import (BM25_DIR, BM25_DOCS_DIR, CHECKPOINT_INFO, DENSE_FILE, DOC_OFFSETS_FILE, FIELDS_DIR, MAX_SHARDS,
+                     STORE_FILE, searchable_text)
 from .manifest import write_manifest
 from .models import (  # noqa: F401 - weights_fingerprint is part of this module's interface
     DEFAULT_DENSE_MODEL, ModelUnavailableError, DEFAULT_RERANKER, load_encoder, model_fingerprint, model_revision, resolve_model,
@@ -154,6 +155,8 @@ def build_index(
     ray_workers: int | None = None,
     encoder=None,
     reuse_from: Sequence[str | Path] = (),
+    metadata: str | Path | None = None,
+    fields: dict[str, FieldSpec] | None = None,
 ) -> BuildReport:
     """Build an index of ``corpus`` in ``out`` (replacing an index already there).
 
@@ -172,6 +175,9 @@ def build_index(
     the one a local build writes, its manifest's ``build`` entry says how it was made.
     ``encoder``: ``dense_model`` already loaded (a service adding documents: :mod:`index.update`).
     ``reuse_from``: more index directories whose vectors may be reused (segments being merged).
+    ``metadata``: a JSONL/CSV file of more fields per document id, joined to the corpus (its values
+    win over the corpus's own). ``fields``: types of fields (:mod:`index.fields`) that override the
+    inferred ones; every field's type is in the manifest's ``fields``.
 
     Example::
 
@@ -187,6 +193,7 @@ def build_index(
     # a missing corpus, a bad first record or an `out` that is not an index: said before a model loads
     check_build_inputs(corpus, out, format=format, id_field=id_field, text_field=text_field,
                        title_field=title_field, skip_bad=skip_bad)
+    joined = read_metadata(metadata, id_field="id") if metadata is not None else None
     progress = on_progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
     model = None
@@ -247,7 +254,11 @@ def build_index(
             skip_bad=skip_bad, report=read,
         )
         new_hashes: dict[str, str] = {}
+        records: list[dict] = []  # each document's fields, for fields/
         for doc in tqdm(docs, desc="reading + chunking", unit=" docs", disable=not show_progress):
+            if joined is not None and doc.id in joined:
+                doc.metadata = {**doc.metadata, **joined[doc.id]}
+            records.append(doc.metadata)
             content_hash = hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
             new_hashes[doc.id] = content_hash
             corpus_hash.update(f"{doc.id}\x00{content_hash}\n".encode())
@@ -262,6 +273,12 @@ def build_index(
             doc_texts.append(None if len(chunks) == 1 else searchable_text(doc.title, doc.text))
             doc_offsets.append(len(texts))
         writer.close()
+        field_info = write_fields(tmp / FIELDS_DIR, records, infer_fields(records, fields))
+        if joined is not None:
+            unmatched = len(joined.keys() - new_hashes.keys())
+            if unmatched:
+                notes.append(f"{unmatched:,} record(s) of {metadata} have an id that is not in the corpus")
+        del records
         timings["read_chunk"] = time.perf_counter() - t0
         if shards > writer.num_docs:
             from .shard import ShardError
@@ -357,6 +374,7 @@ def build_index(
                      "passage_choice": "best passage by passage-level BM25"},
             "chunking": {**chunking.to_dict(), "token_counter": counter_name},
             "dense": dense_info,
+            "fields": field_info,
             "reranker": {"default_model": DEFAULT_RERANKER},
             "examples": list(examples or titles)[:8],
         }

@@ -154,18 +154,36 @@ class DenseIndex:
     def size(self) -> int:
         return int(self._index.ntotal)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` rows nearest to ``query`` and their scores, best first. ``allow`` (a boolean per
+        row): only allowed rows, chosen inside FAISS's search (an ``IDSelectorBitmap``), so the ``k``
+        are the nearest allowed ones, not the nearest ``k`` filtered afterwards."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if query.shape[1] != self.dim:
             raise ValueError(f"query embedding has {query.shape[1]} dimensions, the index has {self.dim}")
-        k = min(k, self.size)
+        k = min(k, self.size if allow is None else int(np.count_nonzero(allow)))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        scores, ids = self._index.search(query, k)
+        if allow is None:
+            scores, ids = self._index.search(query, k)
+        else:
+            scores, ids = self._index.search(query, k, params=self._selector(allow))
         keep = ids[0] >= 0
         ids, scores = ids[0][keep], scores[0][keep]
         order = np.lexsort((ids, -scores))  # equal scores (duplicate passages) in row order, as shards merge them
         return ids[order], scores[order]
+
+    def _selector(self, allow: np.ndarray):
+        import faiss
+
+        bits = np.packbits(np.asarray(allow, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allow), faiss.swig_ptr(bits))
+        if self.info.get("type") == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(self.info["nprobe"]))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        params._keep = (bits, selector)  # FAISS holds raw pointers: keep the arrays alive with the parameters
+        return params
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, row ``i`` being passage row ``i`` (an IVF index gives them back at the

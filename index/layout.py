@@ -8,6 +8,7 @@ names from here, so a directory is described in one place::
     bm25/, bm25_docs/    BM25 over passages and over whole documents (index.bm25)
     doc_offsets.npy      first passage row of each document
     dense.faiss          passage vectors (index.dense), when the index has embeddings
+    fields/              per-document field values: arrays + JSON (index.fields)
     shard-000/ ...       a sharded index's shards, each an index of this layout (index.shard)
     segments/            documents added since the build (index.update): seg-000001/ ... each an
                          index of this layout, and deletes-*.npy, the deleted documents of each part;
@@ -24,6 +25,9 @@ BM25_DOCS_DIR = "bm25_docs"
 DOC_OFFSETS_FILE = "doc_offsets.npy"
 DENSE_FILE = "dense.faiss"
 CHECKPOINT_INFO = "checkpoint.json"
+FIELDS_DIR = "fields"
+FIELDS_FILE = "fields.json"
+"""In ``fields/``: each field's type (and a date field's calendar); its arrays beside it (index.fields)."""
 SHARD_DIR = "shard-{:03d}"
 SEGMENTS_DIR = "segments"
 SEGMENT_DIR = "seg-{:06d}"

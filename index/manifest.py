@@ -118,6 +118,12 @@ def describe_manifest(m: dict) -> list[tuple[str, str]]:
     else:
         rows.append(("dense model", "none (lexical-only index)"))
     rows.append(("default reranker", (m.get("reranker") or {}).get("default_model", "")))
+    if m.get("fields"):
+        def field_text(name: str, f: dict) -> str:
+            kind = f"date, {f.get('calendar')} calendar" if f.get("type") == "date" else f.get("type", "")
+            extra = f", {f['values']} values" if "values" in f else (f", {f['range'][0]} to {f['range'][1]}" if f.get("range") else "")
+            return f"{name} ({kind}{extra})"
+        rows.append(("fields", "; ".join(field_text(n, f) for n, f in m["fields"].items())))
     if m.get("shards"):
         sizes = ", ".join(f"{s['passages']:,}" for s in m["shards"])
         rows.append(("shards", f"{len(m['shards'])} ({sizes} passages; BM25 with collection-wide statistics)"))

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from .bm25 import BM25Index
 from . import atomic
-from .layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, MAX_SHARDS, SHARD_DIR, STORE_FILE
+from .fields import slice_fields
+from .layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, FIELDS_DIR, MAX_SHARDS, SHARD_DIR, STORE_FILE
 from .dense import DenseIndex
 from .manifest import read_manifest, write_manifest
 
@@ -97,6 +98,7 @@ def split_index(source: str | Path, out: str | Path, *, shards: int, show_progre
             (shard / BM25_DOCS_DIR).mkdir()
             bm25_docs.slice(d0, d1).save(shard / BM25_DOCS_DIR)
             np.save(shard / DOC_OFFSETS_FILE, (doc_offsets[d0 : d1 + 1] - p0).astype(np.int64))
+            slice_fields(source / FIELDS_DIR, shard / FIELDS_DIR, d0, d1)
             shard_dense = None
             if vectors is not None:
                 index = DenseIndex.build(vectors[p0:p1], kind=kind)
@@ -111,6 +113,7 @@ def split_index(source: str | Path, out: str | Path, *, shards: int, show_progre
             listed.append({"path": name, "documents": d1 - d0, "passages": p1 - p0, "first_document": d0,
                            "first_passage": p0})
         np.save(tmp / DOC_OFFSETS_FILE, doc_offsets.astype(np.int64))
+        slice_fields(source / FIELDS_DIR, tmp / FIELDS_DIR, 0, len(doc_offsets) - 1)  # collection-wide, for filters
         top = {**base, "shards": listed, "collection": collection}
         if dense_info:
             top["dense"] = {**dense_info, "faiss": {"type": "flat"} if kind == "flat" else {"type": "per shard"}}

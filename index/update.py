@@ -195,6 +195,15 @@ def _as_document(doc: Document | dict, where: str) -> Document:
     return found
 
 
+def _field_types(manifest: dict, names: set[str]):
+    """The index's field types (its manifest's ``fields``) for the fields among ``names``: a segment
+    or a compacted index types its fields as the index does, not by what its own documents suggest."""
+    from .fields import FieldSpec
+
+    return {name: FieldSpec(e["type"], e.get("calendar")) for name, e in (manifest.get("fields") or {}).items()
+            if name in names} or None
+
+
 def _build_options(manifest: dict, dense_model: str | None) -> dict:
     """build_index's settings that make a segment's files exactly as the index's own."""
     from .analyzer import AnalyzerConfig
@@ -318,11 +327,14 @@ def _write_segment(index_dir: Path, manifest: dict, docs: Iterable[Document], ge
     (index_dir / SEGMENTS_DIR).mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".adding-", dir=index_dir / SEGMENTS_DIR) as tmp:
         corpus = Path(tmp) / "documents.jsonl"
+        names: set[str] = set()
         with open(corpus, "w", encoding="utf-8") as f:
             for doc in docs:
+                names.update(doc.metadata)
                 f.write(json.dumps({**doc.metadata, "id": doc.id, "title": doc.title, "text": doc.text},
                                    ensure_ascii=False, default=str) + "\n")
         options = _build_options(manifest, dense_model)
+        options["fields"] = _field_types(manifest, names)
         if encoder is not None and options["dense_model"]:
             options["encoder"] = encoder
         try:
@@ -497,11 +509,14 @@ def compact(index_dir: str | Path, *, show_progress: bool = False, strict: bool 
                                 notes=["nothing to compact: the index has no changes since it was built"])
         with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.compacting-", dir=index_dir.parent) as tmp:
             corpus = Path(tmp) / "documents.jsonl"
+            names: set[str] = set()
             with open(corpus, "w", encoding="utf-8") as f:
                 for doc in live_documents(index_dir, manifest):
+                    names.update(doc["metadata"])
                     f.write(json.dumps({**doc["metadata"], "id": doc["id"], "title": doc["title"], "text": doc["text"]},
                                        ensure_ascii=False, default=str) + "\n")
             options = _build_options(manifest, "index")
+            options["fields"] = _field_types(manifest, names)
             options.pop("dense_index_kind", None)  # the merged index chooses exact or IVF by its size
             shards = len(manifest.get("shards") or []) or 1
             built = build_index(corpus, index_dir, name=manifest.get("name"), shards=shards,

@@ -28,13 +28,15 @@ from ..index.update import UpdateError
 
 from .adaptive import AdaptiveDepth
 from .fusion import FusionMethod
-from .options import TRANSLIT_DOC, SearchOptions, Translit, option_field
+from .options import TRANSLIT_DOC, SearchOptions, Sort, Translit, option_field
 from .rerank import BACKENDS, Window
 from .evaluate import EvalInputError
 
+from ..index.fields import FieldError  # noqa: E402 - numpy only
+
 USER_ERRORS = (
     CorpusError, IndexFormatError, ModelUnavailableError, AnalyzerMismatchError, EvalInputError,
-    FileExistsError, FileNotFoundError, PermissionError, ShardError, RayUnavailableError, UpdateError,
+    FileExistsError, FileNotFoundError, PermissionError, ShardError, RayUnavailableError, UpdateError, FieldError,
 )
 
 
@@ -128,18 +130,29 @@ def index_group() -> None:
                    "(needs amharic-search[scale]).")
 @click.option("--ray-workers", default=None, type=click.IntRange(1, 10_000),
               help="Encoder workers on the Ray cluster (default: one per GPU, else one per node).")
+@click.option("--metadata", default=None, type=click.Path(path_type=Path),
+              help="A JSONL or CSV file of more fields per document, joined to the corpus by its \"id\".")
+@click.option("--field", "field_types", multiple=True, metavar="NAME=TYPE",
+              help="A field's type instead of the inferred one: keyword, number, text, date or date:ethiopian "
+                   "(repeatable; e.g. --field source=keyword --field date_ethiopian=date:ethiopian).")
 @strict_option
 @user_errors
 def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, dense_model, no_dense, batch_size,
                 dense_index_kind, dense_precision, dense_engine, max_tokens, no_stem, no_roots, stopwords, name, shards,
-                ray_address, ray_workers, strict):
+                ray_address, ray_workers, metadata, field_types, strict):
     """Index CORPUS (JSONL, CSV/TSV, or a folder of .txt/.md files) into --out.
 
     Without its encoder (offline, not cached) the index is built lexical-only with a note; a later
     build with the encoder adds the embeddings. An interrupted build (Ctrl-C) keeps the embeddings
     done so far: run the same command again to resume.
+
+    Fields beyond id, title and text (the corpus's own, and --metadata's) are typed (keyword,
+    number, date, text: inferred, or --field) and can be filtered and counted by (query --filter).
     """
     from ..index.build import BuildInterrupted, build_index
+    from ..index.fields import parse_field_option
+
+    overrides = dict(parse_field_option(f) for f in field_types)
 
     try:
         report = build_index(
@@ -149,6 +162,7 @@ def index_build(corpus, out, fmt, id_field, text_field, title_field, skip_bad, d
             bm25=BM25Params(), chunking=ChunkConfig(max_tokens=max_tokens), batch_size=batch_size, name=name,
             dense_index_kind=dense_index_kind, dense_precision=dense_precision, dense_engine=dense_engine,
             show_progress=Output.progress(), strict=strict, shards=shards, ray=ray_address, ray_workers=ray_workers,
+            metadata=metadata, fields=overrides,
         )
     except BuildInterrupted as exc:
         click.echo(f"Interrupted: {exc}", err=True)
@@ -364,32 +378,56 @@ def prepare_query(text: str, translit: str) -> str:
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.argument("text")
 @search_option("top_k", "--top-k", "-k", show_default=True, type=click.IntRange(1, 1000))
-@click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the response as JSON (the same as --format json).")
+@click.option("--format", "out_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table; json: the whole response; csv: one row per result (rank, doc_id, scores, fields, text).")
+@search_option("filters", "--filter", "filters", multiple=True, metavar="FIELD=VALUE")
+@search_option("sort", "--sort", type=click.Choice(get_args(Sort)), show_default=True)
+@search_option("offset", "--offset", show_default=True, type=click.IntRange(0, 10_000))
 @click.option("--translit", type=click.Choice(get_args(Translit)), default="auto", show_default=True, help=TRANSLIT_DOC)
 @click.option("--adaptive", is_flag=True, help=option_field("adaptive").metadata["doc"])
 @searcher_options
 @user_errors
-def query_cmd(directory, text, top_k, as_json, translit, adaptive, dense_model, no_dense, allow_other_encoder, reranker, no_rerank,
-              max_length, reranker_backend, window, fusion, rrf_k, depth, candidates, strict):
-    """Search the index in DIRECTORY for TEXT."""
+def query_cmd(directory, text, top_k, as_json, out_format, filters, sort, offset, translit, adaptive, dense_model, no_dense,
+              allow_other_encoder, reranker, no_rerank, max_length, reranker_backend, window, fusion, rrf_k, depth,
+              candidates, strict):
+    """Search the index in DIRECTORY for TEXT.
+
+    --filter narrows the search to documents whose fields match (repeatable, all apply):
+    source=ሪፖርተር, source=A,B (either), source!=A, date>=1995, date<1996-05. Dates are written in
+    the field's calendar (an Ethiopian-dated field: Ethiopian years, 1995 = 1995 ዓ.ም.); `date`
+    names the index's date field. `index info` lists the fields.
+    """
     query = prepare_query(text, translit)
     manifest = read_manifest(directory)  # a wrong directory or a query with nothing to search: before any model loads
     if (no_dense or not manifest.get("dense")) and not Analyzer.from_dict(manifest["analyzer"]).tokens(query):
         from .schema import NO_SEARCHABLE_WORDS
 
         raise click.ClickException(NO_SEARCHABLE_WORDS)
+    if filters or sort != "relevance":  # a bad filter is said before any model loads
+        from ..index.fields import FieldSet
+        from .filters import document_mask, sort_key
+
+        fields = FieldSet.load(directory)
+        document_mask(fields, filters, int(manifest["corpus"]["documents"]))
+        sort_key(fields, sort)
     searcher = load_searcher(directory, dense_model=dense_model, no_dense=no_dense, reranker=reranker,
                              no_rerank=no_rerank, max_length=max_length, reranker_backend=reranker_backend,
                              allow_other_encoder=allow_other_encoder, strict=strict)
     options = SearchOptions(top_k=top_k, stages="lexical" if no_dense else "hybrid", rerank=not no_rerank, fusion=fusion,
                             rrf_k=rrf_k, depth=depth, candidates=candidates, window=window,
-                            adaptive=AdaptiveDepth() if adaptive else None)
+                            adaptive=AdaptiveDepth() if adaptive else None, filters=filters, sort=sort, offset=offset)
     response = searcher.search(query, options)
     for w in response.warnings:
         if w not in searcher.warnings:  # a skipped stage was noted once, at load
             Output.note(w)
-    if as_json:
+    if as_json or out_format == "json":
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if out_format == "csv":
+        from .export import results_csv
+
+        click.echo(results_csv(response), nl=False)
         return
     if not response.results:
         click.echo("No results.")
@@ -397,8 +435,15 @@ def query_cmd(directory, text, top_k, as_json, translit, adaptive, dense_model, 
     click.echo(f"{'rank':>4}  {'doc':<20} {'bm25':>8} {'dense':>7} {'fused':>7} {'rerank':>8}  passage")
     for r in response.results:
         snippet = " ".join(r.text.split())[:70]
+        if sort != "relevance":  # the order's reason, before the passage
+            dated = [v for k, v in r.fields.items() if isinstance(v, str) and k in searcher.first.fields.of_type("date")]
+            snippet = f"[{dated[0] if dated else 'no date'}] {snippet}"
         click.echo(f"{r.rank:>4}  {r.doc_id[:20]:<20} {_fmt(r.scores.bm25):>8} {_fmt(r.scores.dense):>7} "
                    f"{_fmt(r.scores.fused):>7} {_fmt(r.scores.rerank):>8}  {snippet}")
+    for name, counts in response.facets.items():  # over the documents the first stage retrieved
+        if counts:
+            shown = ", ".join(f"{v} {n}" for v, n in counts[:8]) + (", …" if len(counts) > 8 else "")
+            click.echo(f"{name}{' (years)' if isinstance(counts[0][0], int) else ''}: {shown}")
     t = response.timings_ms
     click.echo("time (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items() if v is not None))
     if response.adaptive and response.adaptive["stopped"]:

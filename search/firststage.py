@@ -13,6 +13,7 @@ from ..index.analyzer import Analyzer
 from ..index.dense import encode
 from ..index.models import skipped_note
 
+from .filters import document_mask, facets, passage_mask
 from .fusion import FusionConfig, ranked
 from .options import SearchOptions
 from .schema import NO_SEARCHABLE_WORDS, QueryError, SearchResponse, StageValues, clean_query
@@ -41,6 +42,7 @@ class FirstStage:
         self.fusion = fusion
         self.notes = notes
         self.encode_lock = threading.Lock()
+        self._masks: dict[tuple[str, ...], np.ndarray | None] = {}  # filters -> passage mask (the last few)
 
     @property
     def has_dense(self) -> bool:
@@ -51,9 +53,30 @@ class FirstStage:
         with self.encode_lock:
             return encode(self.encoder, [query], kind="query")[0]
 
-    def dense_retrieve(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_retrieve(self, query: str, depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``depth`` documents nearest to the query: passage rows and cosine scores, best first."""
-        return self.collection.dense(self.encode(query), depth)
+        if allow is None:
+            return self.collection.dense(self.encode(query), depth)
+        return self.collection.dense(self.encode(query), depth, allow=allow)
+
+    @property
+    def fields(self):
+        """The collection's fields (:class:`~index.fields.FieldSet`; empty for an index without)."""
+        from ..index.fields import FieldSet
+
+        return getattr(self.collection, "fields", None) or FieldSet(None, {})
+
+    def allow(self, filters: tuple[str, ...]) -> np.ndarray | None:
+        """The passage rows that ``filters`` allow (None: no filters); a bad filter is a FilterError."""
+        if not filters:
+            return None
+        if filters not in self._masks:
+            rows = len(self.collection.doc_offsets) - 1  # document rows (a changed index's deleted ones too: masked apart)
+            docs = document_mask(self.fields, filters, rows)
+            if len(self._masks) >= 16:
+                self._masks.pop(next(iter(self._masks)))
+            self._masks[filters] = passage_mask(docs, self.collection.doc_offsets)
+        return self._masks[filters]
 
     def config(self, options: SearchOptions) -> FusionConfig:
         base = self.fusion
@@ -85,14 +108,16 @@ class FirstStage:
 
         lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         terms: list[str] = []
+        allow = self.allow(options.filters)  # (its time and the facets' are measured in bench/filters.py)
+        masked = {} if allow is None else {"allow": allow}
         if run_lexical:
             t0 = time.perf_counter()
             terms = self.analyzer.tokens(query)
-            lists["bm25"] = self.collection.lexical(terms, depth)
+            lists["bm25"] = self.collection.lexical(terms, depth, **masked)
             timings["bm25"] = ms_since(t0)
         if run_dense:
             t0 = time.perf_counter()
-            lists["dense"] = self.dense_retrieve(query, depth)
+            lists["dense"] = self.dense_retrieve(query, depth, **masked)
             timings["dense"] = ms_since(t0)
         if not terms and run_lexical and not run_dense:
             raise QueryError(NO_SEARCHABLE_WORDS)
@@ -116,7 +141,12 @@ class FirstStage:
         lexical_hits = int(lists["bm25"][0].size) if "bm25" in lists else 0
         if run_lexical and lexical_hits == 0:
             warnings.append("no passage contains a word of the query" + (" (dense retrieval still answers)" if run_dense else ""))
-        response = SearchResponse(query, [], timings, list(lists), fusion_info, lexical_hits, terms, warnings)
+        response = SearchResponse(query, [], timings, list(lists), fusion_info, lexical_hits, terms, warnings,
+                                  offset=options.offset)
+        if self.fields:
+            retrieved = np.unique(np.concatenate([self.collection.document_of(rows) for rows, _ in lists.values()]
+                                                 or [np.zeros(0, np.int64)]))
+            response.facets = facets(self.fields, retrieved.tolist())
         set_total(response.timings_ms)
         return response, cands
 

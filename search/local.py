@@ -14,6 +14,7 @@ import numpy as np
 
 from ..index.bm25 import BM25Index
 from ..index.dense import DenseIndex
+from ..index.fields import FieldSet
 from ..index.layout import BM25_DIR, BM25_DOCS_DIR, DENSE_FILE, DOC_OFFSETS_FILE, STORE_FILE
 from ..index.manifest import IndexFormatError
 from ..index.store import Passage, Store
@@ -54,6 +55,7 @@ class LocalIndex:
             self.bm25_docs = BM25Index.load(self.directory / BM25_DOCS_DIR)
             self.doc_offsets = np.load(self.directory / DOC_OFFSETS_FILE, mmap_mode="r")
             self.store = Store(self.directory / STORE_FILE)
+            self.fields = FieldSet.load(self.directory)
         except Exception as exc:  # noqa: BLE001 - damaged files become one clear message
             raise damaged(self.directory, exc) from None
         self.vectors: DenseIndex | None = None
@@ -79,12 +81,18 @@ class LocalIndex:
     def document_of(self, rows: np.ndarray) -> np.ndarray:
         return document_of(self.doc_offsets, rows)
 
-    def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, terms: list[str], depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """BM25 over whole documents; each document is represented by its best passage.
 
-        Returns passage rows and their documents' scores, best document first.
+        Returns passage rows and their documents' scores, best document first. ``allow``: a boolean
+        per passage row; only documents with an allowed passage, masked before the top ``depth``.
         """
-        doc_rows, doc_scores = self.bm25_docs.top_k(terms, depth)
+        doc_allow = None
+        if allow is not None:
+            offsets = np.asarray(self.doc_offsets, dtype=np.int64)
+            doc_allow = np.logical_or.reduceat(np.asarray(allow, dtype=bool), offsets[:-1]) if offsets.size > 1 else \
+                np.zeros(0, dtype=bool)
+        doc_rows, doc_scores = self.bm25_docs.top_k(terms, depth, allow=doc_allow)
         if doc_rows.size == 0:
             return doc_rows, doc_scores
         starts = np.asarray(self.doc_offsets[doc_rows], dtype=np.int64)
@@ -97,22 +105,26 @@ class LocalIndex:
         group_start = np.cumsum(lengths) - lengths  # where each document's passages begin in ``rows``
         rows = starts[group] + (np.arange(group.size) - group_start[group])
         scores = self.bm25.scores_of(terms, rows)
+        if allow is not None:
+            scores = np.where(np.asarray(allow)[rows], scores, -np.inf)
         order = np.lexsort((-scores, group))
         return rows[order[group_start]], doc_scores
 
-    def dense(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, qvec: np.ndarray, depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``depth`` documents nearest to an encoded query, each represented by its best passage.
 
         Returns passage rows and cosine scores, best document first (document score = best passage,
-        the choice measured in BENCHMARKS.md "First stage: dense and fusion").
+        the choice measured in BENCHMARKS.md "First stage: dense and fusion"). ``allow``: a boolean
+        per passage row; FAISS searches the allowed rows only (:meth:`DenseIndex.search`).
         """
         if self.vectors is None:
             raise IndexFormatError(f"{self.directory}: this index has no embeddings")
         k = depth * PASSAGES_PER_DOCUMENT
+        available = self.vectors.size if allow is None else int(np.count_nonzero(allow))
         while True:
-            rows, scores = self.vectors.search(np.asarray(qvec, dtype=np.float32), k)
+            rows, scores = self.vectors.search(np.asarray(qvec, dtype=np.float32), k, allow=allow)
             _, first = np.unique(self.document_of(rows), return_index=True)
-            if first.size >= depth or k >= self.vectors.size:
+            if first.size >= depth or k >= available:
                 keep = np.sort(first)[:depth]  # the first (best) passage of each document, in score order
                 return rows[keep], scores[keep]
             k *= 4

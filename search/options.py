@@ -17,6 +17,8 @@ from .fusion import FusionMethod, Normalization
 from .rerank import Window
 from .schema import Stages
 
+Sort = Literal["relevance", "date_desc", "date_asc"]
+
 
 def _opt(default, doc: str, *, api: bool = True, **bounds):
     """A field with its description and the bounds the service enforces (``ge``, ``gt``, ``le``)."""
@@ -52,9 +54,23 @@ class SearchOptions:
     window: Window = _opt("best", "What the reranker reads of a long passage: the sentences that match the query "
                                   "most (best) or its beginning (head).")
     """Bounds (``ge``, ``gt``, ``le``) are the search service's caps; the command line, local, allows more."""
+    filters: tuple[str, ...] = _opt((), "Filters on the index's fields, all applied: FIELD=VALUE (several: "
+                                        "FIELD=A,B), FIELD!=VALUE, and for numbers and dates >=, <=, >, < "
+                                        "(e.g. source=ሪፖርተር, date>=1995). Dates are YYYY, YYYY-MM or YYYY-MM-DD "
+                                        "in the field's calendar; `date` names the index's date field.", max_length=20)
+    sort: Sort = _opt("relevance", "Order of the results: relevance, or the relevant candidates by date "
+                                   "(date_desc: newest first; undated last).")
+    offset: int = _opt(0, "Results to skip, for the next pages (page n: offset = (n - 1) * top_k; within the "
+                          "candidates).", ge=0, le=499)
     adaptive: AdaptiveDepth | None = _opt(None, "Adaptive rerank depth: stop scoring candidates once the rest are "
                                                 "unlikely to reach the top 10 (the rule and where it stopped: "
                                                 "\"adaptive\").")
+
+    def __post_init__(self) -> None:
+        filters = self.filters
+        if isinstance(filters, str):
+            filters = (filters,)
+        object.__setattr__(self, "filters", tuple(str(f) for f in (filters or ())))
 
     @classmethod
     def of(cls, options: "SearchOptions | None" = None, **overrides) -> "SearchOptions":

@@ -12,6 +12,7 @@ import numpy as np
 from ..index.layout import searchable_text
 
 from .adaptive import block_cuts
+from .filters import sort_key
 from .firststage import Candidate, ms_since, set_total
 from .options import SearchOptions
 from .rerank import Reranker, Window, focus_window
@@ -50,24 +51,28 @@ class SecondStage:
         """The cross-encoder's score of each passage for ``query`` (the default :data:`PassageScorer`)."""
         return self.reranker.score(query, self.inputs(query, passages, window, max_length), max_length=max_length)
 
-    def documents(self, cands: list[Candidate], top_k: int) -> list[SearchResult]:
-        """Best passage per document, in candidate order."""
+    def documents(self, cands: list[Candidate], top_k: int, *, offset: int = 0,
+                  sort: str = "relevance") -> list[SearchResult]:
+        """Best passage per document, in candidate order (``sort`` ``date_desc``/``date_asc``: the
+        candidates by date, undated last, ties in candidate order); ``offset`` results skipped."""
         if not cands:
             return []
-        passages = {p.row: p for p in self.collection.passages([c.row for c in cands])}
-        seen: set[str] = set()
-        results: list[SearchResult] = []
-        for cand in cands:
-            p = passages[cand.row]
-            if p.doc_id in seen:
-                continue
-            seen.add(p.doc_id)
-            # a snapshot: later reranking steps go on changing the candidate's values
-            results.append(SearchResult(len(results) + 1, p.doc_id, p.passage_id, p.title, p.text, copy.copy(cand.scores),
-                                        copy.copy(cand.ranks)))
-            if len(results) >= top_k:
-                break
-        return results
+        fields = getattr(self.collection, "fields", None)
+        seen: set[int] = set()
+        unique: list[tuple[Candidate, int]] = []
+        for cand, doc in zip(cands, self.collection.document_of(np.array([c.row for c in cands])).tolist()):
+            if doc not in seen:
+                seen.add(doc)
+                unique.append((cand, doc))
+        key = sort_key(fields, sort) if fields is not None and sort != "relevance" else None
+        if key is not None:
+            unique.sort(key=lambda pair: key(pair[1]))
+        page = unique[offset : offset + top_k]
+        passages = self.collection.passages([c.row for c, _ in page])
+        # a snapshot: later reranking steps go on changing the candidate's values
+        return [SearchResult(offset + i + 1, p.doc_id, p.passage_id, p.title, p.text, copy.copy(cand.scores),
+                             copy.copy(cand.ranks), fields.display(doc) if fields else {})
+                for i, ((cand, doc), p) in enumerate(zip(page, passages))]
 
     def progressively(self, response: SearchResponse, cands: list[Candidate], options: SearchOptions, *,
                       blocks: Sequence[int] = (), score: PassageScorer | None = None) -> Iterator[SearchResponse]:
@@ -90,7 +95,7 @@ class SecondStage:
             except RerankSkipped as exc:
                 if step is None:  # nothing scored: the first-stage order
                     response.warnings.append(str(exc))
-                    response.results = self.documents(cands, top_k)
+                    response.results = self.documents(cands, top_k, offset=options.offset, sort=options.sort)
                     set_total(response.timings_ms)
                     yield response
                     return
@@ -116,7 +121,7 @@ class SecondStage:
             step.rerank_progress = [done, len(head)]
             if adaptive:
                 step.adaptive = {**adaptive.to_dict(), "scored": done, "stopped": stop}
-            step.results = self.documents(scored + head[done:] + tail, top_k)
+            step.results = self.documents(scored + head[done:] + tail, top_k, offset=options.offset, sort=options.sort)
             set_total(step.timings_ms)
             yield step
             if final:

@@ -47,12 +47,14 @@ class SearchResult:
     text: str
     scores: StageValues
     ranks: StageValues
+    fields: dict = field(default_factory=dict)
+    """The document's keyword, number and date fields (dates as ``YYYY-MM-DD`` in their calendar)."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
         return {
             "rank": d["rank"], "doc_id": d["doc_id"], "passage_id": d["passage_id"], "title": d["title"],
-            "text": d["text"], "scores": d["scores"], "ranks": d["ranks"],
+            "text": d["text"], "scores": d["scores"], "ranks": d["ranks"], "fields": d["fields"],
         }
 
 
@@ -73,6 +75,11 @@ class SearchResponse:
     adaptive: dict | None = None
     """The adaptive-depth rule that shaped the reranking (:class:`search.adaptive.AdaptiveDepth` as a
     dict, with ``scored`` and ``stopped``: whether it stopped before the last candidate), else None."""
+    facets: dict[str, list[list]] = field(default_factory=dict)
+    """Per keyword field ``[[value, count], ...]`` (most frequent first), per date field ``[[year, count], ...]``,
+    over the documents the first stage retrieved after the filters (:mod:`search.filters`)."""
+    offset: int = 0
+    """Results skipped before these (the options' ``offset``); ``rank`` counts from the first page."""
 
     @property
     def reranked(self) -> bool:
@@ -93,6 +100,8 @@ class SearchResponse:
             "reranked": self.reranked,
             "rerank_progress": self.rerank_progress,
             "adaptive": self.adaptive,
+            "facets": self.facets,
+            "offset": self.offset,
         }
 
     @classmethod
@@ -100,12 +109,12 @@ class SearchResponse:
         """The inverse of :meth:`to_dict` (the search service's client reads its answers with it)."""
         results = [
             SearchResult(r["rank"], r["doc_id"], r["passage_id"], r.get("title", ""), r["text"],
-                         StageValues(**r["scores"]), StageValues(**r["ranks"]))
+                         StageValues(**r["scores"]), StageValues(**r["ranks"]), dict(r.get("fields") or {}))
             for r in d.get("results", [])
         ]
         return cls(d["query"], results, dict(d.get("timings_ms") or {}), list(d.get("stages") or []), d.get("fusion"),
                    int(d.get("lexical_hits") or 0), list(d.get("query_terms") or []), list(d.get("warnings") or []),
-                   d.get("rerank_progress"), d.get("adaptive"))
+                   d.get("rerank_progress"), d.get("adaptive"), dict(d.get("facets") or {}), int(d.get("offset") or 0))
 
 
 def clean_query(query: str) -> str:

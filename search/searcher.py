@@ -182,7 +182,7 @@ class Searcher:
         response, cands = self.first_stage(query, options)
         if options.rerank and self.reranker is None:
             response.warnings.append(self.skipped_note("rerank") or "reranking skipped: no reranker is loaded")
-        response.results = self.documents(cands, options.top_k)
+        response.results = self.documents(cands, options.top_k, offset=options.offset, sort=options.sort)
         if not (options.rerank and self.reranker is not None and cands):
             yield response
             return
@@ -203,7 +203,7 @@ class Searcher:
         """
         options = SearchOptions.of(options, **overrides)
         if self.reranker is None or not cands:
-            response.results = self.documents(cands, options.top_k)
+            response.results = self.documents(cands, options.top_k, offset=options.offset, sort=options.sort)
             set_total(response.timings_ms)
             return response
         *_, response = self.second.progressively(response, cands, options, score=score)
@@ -217,9 +217,9 @@ class Searcher:
         """The cross-encoder's score of each passage for ``query`` (the default scorer)."""
         return self.second.score(query, passages, window=window, max_length=max_length)
 
-    def documents(self, cands: list[Candidate], top_k: int) -> list[SearchResult]:
-        """Best passage per document, in candidate order."""
-        return self.second.documents(cands, top_k)
+    def documents(self, cands: list[Candidate], top_k: int, *, offset: int = 0, sort: str = "relevance") -> list[SearchResult]:
+        """Best passage per document, in candidate order (or by date: ``sort``), ``offset`` skipped."""
+        return self.second.documents(cands, top_k, offset=offset, sort=sort)
 
     def document(self, doc_id: str) -> dict | None:
         return self.collection.document(doc_id)

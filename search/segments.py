@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..index.bm25 import BM25Params, CollectionStats, top_rows
-from ..index.dense import DenseIndex
+from ..index.fields import FieldSet
 from ..index.layout import DENSE_FILE, STORE_FILE
 from ..index.manifest import IndexFormatError, read_manifest
 from ..index.store import Passage
@@ -46,30 +46,6 @@ def open_part(directory: Path, manifest: dict | None) -> LocalIndex:
             part = LocalIndex(directory, manifest if manifest is not None else read_manifest(directory))
             _opened[key] = part
         return part
-
-
-def search_allowed(vectors: DenseIndex, qvec: np.ndarray, k: int, allow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``vectors.search`` among the rows where ``allow`` only (FAISS skips the others while it searches,
-    so the best ``k`` allowed rows are found, not fewer)."""
-    if allow is None:
-        return vectors.search(qvec, k)
-    import faiss
-
-    k = min(k, int(allow.sum()))
-    if k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    bits = np.packbits(np.asarray(allow, dtype=bool), bitorder="little")
-    selector = faiss.IDSelectorBitmap(allow.shape[0], faiss.swig_ptr(bits))
-    if vectors.info.get("type") == "ivf":
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=int(vectors.info["nprobe"]))
-    else:
-        params = faiss.SearchParameters(sel=selector)
-    query = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
-    scores, ids = vectors._index.search(query, k, params=params)
-    keep = ids[0] >= 0
-    ids, scores = ids[0][keep], scores[0][keep]
-    order = np.lexsort((ids, -scores))
-    return ids[order], scores[order]
 
 
 class SegmentedIndex:
@@ -106,6 +82,8 @@ class SegmentedIndex:
             first_doc.append(d0)
             first_passage.append(p0)
             d0, p0 = d0 + len(offs) - 1, p0 + int(offs[-1])
+        self.fields = FieldSet.concat([p.fields for p in self.parts], [len(a) for a in live_docs])
+        """Every part's fields, one row per document row (deleted rows included: they are masked)."""
         self.live_docs = np.concatenate(live_docs)
         self.live_passages = np.concatenate(live_passages)
         self.doc_offsets = np.concatenate(offsets)
@@ -234,7 +212,7 @@ class SegmentedIndex:
             mask = passages_ok[p0 : p0 + part.vectors.size]
             k = depth * PASSAGES_PER_DOCUMENT
             while True:
-                rows, scores = search_allowed(part.vectors, qvec, k, mask)
+                rows, scores = part.vectors.search(qvec, k, allow=mask)
                 _, first = np.unique(part.document_of(rows), return_index=True)
                 if first.size >= depth or k >= int(mask.sum()):
                     keep = np.sort(first)[:depth]

@@ -18,6 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from ..index.fields import FieldSet
 from ..index.layout import DENSE_FILE, DOC_OFFSETS_FILE
 from ..index.manifest import IndexFormatError
 from ..index.store import Passage
@@ -28,9 +29,9 @@ from .local import LocalIndex, damaged, document_of
 class Shard(Protocol):
     """What a shard answers; rows are the shard's own (from 0)."""
 
-    def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def lexical(self, terms: list[str], depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def dense(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def dense(self, qvec: np.ndarray, depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
     def passages(self, rows: Sequence[int]) -> list[Passage]: ...
 
@@ -53,10 +54,10 @@ class LocalShard(LocalIndex):
         manifest = read_manifest(directory)
         super().__init__(directory, manifest, vectors=bool(manifest.get("dense")) and (directory / DENSE_FILE).is_file())
 
-    def dense(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, qvec: np.ndarray, depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if self.vectors is None:
             raise IndexFormatError(f"{self.directory}: this shard has no embeddings")
-        return super().dense(qvec, depth)
+        return super().dense(qvec, depth, allow=allow)
 
 
 def open_shards(directory: Path, manifest: dict, *, client: Callable[[Path, dict], Shard] | None = None) -> list[Shard]:
@@ -83,6 +84,7 @@ class ShardedIndex:
         self.manifest = manifest
         try:
             self.doc_offsets = np.load(self.directory / DOC_OFFSETS_FILE, mmap_mode="r")
+            self.fields = FieldSet.load(self.directory)  # collection-wide (each shard has its own slice too)
         except (OSError, ValueError) as exc:
             raise damaged(self.directory, exc) from None
         entries = manifest["shards"]
@@ -119,11 +121,20 @@ class ShardedIndex:
         order = np.lexsort((self.document_of(rows), -scores))[:depth]
         return rows[order], scores[order]
 
-    def lexical(self, terms: list[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._fan_out(lambda shard: shard.lexical(terms, depth), depth)
+    def _part(self, allow: np.ndarray | None, shard: Shard) -> dict:
+        """The keyword arguments that pass a shard its slice of ``allow`` (none without a mask)."""
+        if allow is None:
+            return {}
+        i = self.shards.index(shard)
+        start = int(self.first_passage[i])
+        stop = int(self.first_passage[i + 1]) if i + 1 < len(self.shards) else self.num_passages
+        return {"allow": np.asarray(allow[start:stop], dtype=bool)}
 
-    def dense(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._fan_out(lambda shard: shard.dense(qvec, depth), depth)
+    def lexical(self, terms: list[str], depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._fan_out(lambda shard: shard.lexical(terms, depth, **self._part(allow, shard)), depth)
+
+    def dense(self, qvec: np.ndarray, depth: int, *, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._fan_out(lambda shard: shard.dense(qvec, depth, **self._part(allow, shard)), depth)
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
         rows = np.asarray([int(r) for r in rows], dtype=np.int64)

@@ -298,7 +298,7 @@ VISIBLE_TEXT = """excluded => {
 }"""
 NOT_THE_PAGES_WORDS = ('.as-text, .as-title, .as-id, [data-testid="stIconMaterial"], .st-key-admin, '
                        '[data-testid="stSidebarCollapseButton"], [data-testid="stExpandSidebarButton"]')
-LATIN_ALLOWED = {"English", "Enter", "JSONL", "CSV", "TSV", "TXT", "MD", ".txt", ".md"}  # names, file types
+LATIN_ALLOWED = {"English", "Enter", "JSON", "JSONL", "CSV", "TSV", "TXT", "MD", ".txt", ".md"}  # names, file types
 
 
 def latin_words(texts) -> set[str]:

@@ -424,3 +424,44 @@ def test_without_its_encoder_an_added_document_is_lexical_only_with_a_note(tmp_p
     assert s.search("የግመል ወተት", stages="lexical", rerank=False).results[0].doc_id == "x1"
     r = run("--quiet", "index", "add", index, more, "--strict")
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_filters_and_facets_after_changes_equal_a_fresh_build(tmp_path):
+    """enh articles with their real newspaper and Ethiopian date: after an add (new papers and dates,
+    some undated), a replace, deletes and a compact, filtered searches and facets are those of a
+    fresh build of the same documents; the fields keep the index's types."""
+    meta = {}
+    with open(ENH / "metadata.jsonl", encoding="utf-8") as f:
+        for _, line in zip(range(300), f):
+            m = json.loads(line)
+            meta[m["id"]] = {"source": m["source"], "date_ethiopian": m["date_ethiopian"]}
+    docs = [{**d, **meta[d["id"]]} for d in enh_docs(300)]
+    for d in docs[200:210]:
+        d.pop("date_ethiopian")  # undated documents among the added ones
+    index = tmp_path / "enh"
+    build_index(write_jsonl(tmp_path / "base.jsonl", docs[:150]), index, dense_model=None, show_progress=False)
+    types = {k: v["type"] for k, v in read_manifest(index)["fields"].items()}
+    add_documents(index, docs[150:300], dense_model=None)
+    add_documents(index, [{**docs[3], "source": "አዲስ ጋዜጣ", "text": docs[3]["text"] + " ቡና"}], dense_model=None)
+    delete_documents(index, [d["id"] for d in docs[20:40]] + [d["id"] for d in docs[160:170]])
+    queries = enh_queries(15)
+    sources = sorted({docs[i]["source"] for i in (0, 150, 250)})
+    filters = [(f"source={sources[0]}",), ("date>=1997",), (f"source={','.join(sources)}", "date<1998-06"),
+               ("source=አዲስ ጋዜጣ",), (f"source!={sources[0]}",)]
+
+    def same(a: Path, b: Path) -> None:
+        sa, sb = Searcher.load(a, reranker=None), Searcher.load(b, reranker=None)
+        for q in queries:
+            for fs in filters:
+                ra = sa.search(q, stages="lexical", rerank=False, top_k=10, filters=fs)
+                rb = sb.search(q, stages="lexical", rerank=False, top_k=10, filters=fs)
+                assert [(r.doc_id, r.scores.bm25) for r in ra.results] == [(r.doc_id, r.scores.bm25) for r in rb.results]
+                assert ra.facets == rb.facets, (q, fs)
+        replaced = sa.search("ቡና", stages="lexical", rerank=False, filters=("source=አዲስ ጋዜጣ",))
+        assert [r.doc_id for r in replaced.results] == [docs[3]["id"]]  # the replaced document, by its new source
+
+    fresh = fresh_build(index, tmp_path / "fresh", fields=None)
+    same(index, fresh)
+    compact(index)
+    assert {k: v["type"] for k, v in read_manifest(index)["fields"].items()} == types
+    same(index, fresh)

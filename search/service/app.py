@@ -56,6 +56,7 @@ from starlette.exceptions import HTTPException
 from ...index.readers import json_problem
 
 from ..adaptive import AdaptiveDepth
+from ..filters import FilterError
 from ..schema import MAX_QUERY_CHARS, QueryError, SearchResponse, clean_query
 from ..options import TRANSLIT_DOC, SearchOptions, Translit
 from ..translit import transliterate_query
@@ -156,6 +157,8 @@ class SearchResultModel(BaseModel):
     text: str
     scores: StageValuesModel
     ranks: StageValuesModel
+    fields: dict[str, Any] = Field(description="The document's keyword, number and date fields (dates YYYY-MM-DD "
+                                               "in the field's calendar).")
 
 
 class SearchResponseModel(BaseModel):
@@ -172,10 +175,14 @@ class SearchResponseModel(BaseModel):
     reranked: bool
     rerank_progress: list[int] | None
     adaptive: dict[str, Any] | None
+    facets: dict[str, list[list[Any]]] = Field(description="Per keyword field [[value, count], ...], per date field "
+                                                            "[[year, count], ...], over the documents the first stage "
+                                                            "retrieved after the filters.")
+    offset: int
 
 
 class ErrorModel(BaseModel):
-    error: str = Field(description="A code: bad_query, invalid_request, unauthorized, unknown_index, unknown_document, "
+    error: str = Field(description="A code: bad_query, bad_filter, invalid_request, unauthorized, unknown_index, unknown_document, "
                                    "not_found, method_not_allowed, too_large, not_ready, internal.")
     message: str
 
@@ -301,6 +308,10 @@ def create_app(service: SearchService) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request, exc: ApiError):
         return Response(_error_body(exc.status, exc.code, exc.message), exc.status, media_type="application/json")
+
+    @app.exception_handler(FilterError)
+    async def filter_error(_request, exc: FilterError):
+        return Response(_error_body(400, "bad_filter", str(exc)), 400, media_type="application/json")
 
     @app.exception_handler(QueryError)
     async def query_error(_request, exc: QueryError):

@@ -85,11 +85,11 @@ class ShardServer:
                 self._open()
         return self.shard
 
-    def lexical(self, terms: list[str], depth: int):
-        return self._current().lexical(terms, depth)
+    def lexical(self, terms: list[str], depth: int, *, allow: np.ndarray | None = None):
+        return self._current().lexical(terms, depth, allow=allow)
 
-    def dense(self, qvec: np.ndarray, depth: int):
-        return self._current().dense(qvec, depth)
+    def dense(self, qvec: np.ndarray, depth: int, *, allow: np.ndarray | None = None):
+        return self._current().dense(qvec, depth, allow=allow)
 
     def passages(self, rows: Sequence[int]):
         return self._current().passages(rows)
@@ -107,11 +107,11 @@ class RemoteShard:
     def __init__(self, handle) -> None:
         self.handle = handle
 
-    def lexical(self, terms, depth):
-        return self.handle.lexical.remote(list(terms), depth).result()
+    def lexical(self, terms, depth, *, allow=None):
+        return self.handle.lexical.remote(list(terms), depth, allow=allow).result()
 
-    def dense(self, qvec, depth):
-        return self.handle.dense.remote(qvec, depth).result()
+    def dense(self, qvec, depth, *, allow=None):
+        return self.handle.dense.remote(qvec, depth, allow=allow).result()
 
     def passages(self, rows):
         return self.handle.passages.remote(list(rows)).result()
