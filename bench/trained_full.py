@@ -124,7 +124,9 @@ def first_stage(tags: str) -> None:
 @click.option("--queries", "n_queries", default=200, show_default=True, help="The first N test headlines.")
 @click.option("--candidates", default=100, show_default=True)
 @click.option("--max-length", default=None, type=int, help="Reranker tokens (default: the model's, as the product).")
-def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_length: int | None) -> None:
+@click.option("--window", type=click.Choice(["best", "head"]), default="best", show_default=True,
+              help="What the reranker reads of a long passage (the product's option; best is its default).")
+def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_length: int | None, window: str) -> None:
     """The trained cross-encoder over the fused top 100, through the product's scorer."""
     from amharic_search.index.build import build_index
     from amharic_search.search import Searcher
@@ -140,7 +142,8 @@ def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_le
     assert all(order[d] == i for i, d in enumerate(ids)), "the index's documents are in corpus order"
     _, _, fused = fused_lists(tag, corpus, queries)
     chosen = list(queries)[:n_queries]
-    out = CACHE / f"rerank-{tag}-{Path(reranker_path).name}-{max_length or 'model'}.jsonl"
+    setting = f"{max_length or 'model'}" + ("" if window == "best" else f"-{window}")
+    out = CACHE / f"rerank-{tag}-{Path(reranker_path).name}-{setting}.jsonl"
     done = {}
     if out.exists():
         for line in out.read_text(encoding="utf-8").splitlines():
@@ -159,7 +162,7 @@ def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_le
             rows.append(a if b - a == 1 else int(own[np.argmax(col.bm25.scores_of(terms, own))]))
         passages = col.passages(rows)
         t = time.perf_counter()
-        s = searcher.score_passages(queries[q], passages, max_length=max_length)
+        s = searcher.score_passages(queries[q], passages, window=window, max_length=max_length)
         rec = {"qid": q, "docs": [ids[d] for d in docs.tolist()], "scores": [round(float(x), 5) for x in s],
                "seconds": round(time.perf_counter() - t, 3)}
         with out.open("a", encoding="utf-8") as f:
@@ -171,11 +174,31 @@ def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_le
     run_rr = {q: dict(zip(done[q]["docs"], done[q]["scores"])) for q in chosen}
     sub = {q: qrels[q] for q in chosen}
     r = {"queries": len(chosen), "candidates": candidates, "max_length": max_length or searcher.reranker.max_length,
+         "window": window,
          "reranker": reranker_path, "date": today(), "fused": figures(evaluate(run_fused, sub)),
          "reranked": figures(evaluate(run_rr, sub)),
          "seconds_per_query": round(float(np.mean([done[q]["seconds"] for q in chosen])), 2)}
-    save_result(f"rerank/{tag}/{Path(reranker_path).name}/{max_length or 'model'}", r)
+    save_result(f"rerank/{tag}/{Path(reranker_path).name}/{setting}", r)
     print(json.dumps(r), flush=True)
+
+
+def combined(key: str, k: int = 60) -> float | None:
+    """MRR@10 of the fused and reranked ranks combined by RRF, from the kept per-query scores."""
+    from amharic_search.search.evaluate import load_qrels
+
+    _, tag, model, setting = key.split("/")
+    path = CACHE / f"rerank-{tag}-{model}-{setting}.jsonl"
+    if not path.exists():
+        return None
+    recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    qrels = load_qrels(DATA / "enh" / "qrels.tsv")
+    run = {}
+    for r in recs:
+        s = np.asarray(r["scores"])
+        rerank_rank = np.argsort(np.argsort(-s, kind="stable"), kind="stable")
+        fused = 1 / (k + np.arange(len(s))) + 1 / (k + rerank_rank)
+        run[r["qid"]] = {d: float(x) for d, x in zip(r["docs"], fused)}
+    return round(float(evaluate(run, {q: qrels[q] for q in run})["MRR@10"]), 4)
 
 
 @main.command("report")
@@ -206,13 +229,16 @@ def report(write: bool) -> None:
     if weights:
         body += ["\nOther dense weights of the same fusion, on the test headlines (for information; not used to "
                  "choose anything):\n", markdown_table(["encoder", "dense weight", "MRR@10", "R@100"], weights)]
-    rr = [[k.split("/", 1)[1], r["queries"], r["max_length"], r["fused"]["MRR@10"], r["reranked"]["MRR@10"],
-           round(r["reranked"]["MRR@10"] - r["fused"]["MRR@10"], 4), r["fused"]["Recall@100"], r.get("seconds_per_query")]
+    rr = [[k.split("/", 1)[1], r["queries"], r["max_length"], r.get("window", "best"), r["fused"]["MRR@10"],
+           r["reranked"]["MRR@10"], round(r["reranked"]["MRR@10"] - r["fused"]["MRR@10"], 4), combined(k),
+           r["fused"]["Recall@100"], r.get("seconds_per_query")]
           for k, r in res.items() if k.startswith("rerank/")]
     if rr:
         body += ["\nThe trained cross-encoder over the fused top 100 (the first N test headlines; the product's scorer, "
-                 "bf16):\n", markdown_table(["first stage / reranker / max length", "queries", "tokens", "fused MRR@10",
-                                             "reranked MRR@10", "gain", "fused R@100 (ceiling)", "s per query"], rr)]
+                 "bf16; `RRF` = fused rank and reranker rank combined by reciprocal rank fusion, k=60, a diagnosis):\n",
+                 markdown_table(["first stage / reranker / setting", "queries", "tokens", "window", "fused MRR@10",
+                                 "reranked MRR@10", "gain", "RRF(fused, reranked)", "fused R@100 (ceiling)",
+                                 "s per query"], rr)]
     text = "\n".join(body)
     print(text)
     if write:
