@@ -9,6 +9,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
+
+
+def shared_enh() -> Path:
+    """The real enh collection (../shared/data/enh; $AMHARIC_SEARCH_DATA overrides ../shared/data), also
+    from a clone elsewhere on this machine (CI clones into a temporary folder)."""
+    import os
+
+    for base in (os.environ.get("AMHARIC_SEARCH_DATA"), ROOT.parent / "shared" / "data", Path("/work/shared/data")):
+        if base and (Path(base) / "enh" / "corpus.jsonl").is_file():
+            return Path(base) / "enh"
+    return ROOT.parent / "shared" / "data" / "enh"  # missing: the tests that read it say which file
+
+
+ENH = shared_enh()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Never reach for the hub from tests: a missing model must fail fast, not retry.

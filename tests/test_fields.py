@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,8 @@ from amharic_search.index.fields import FieldError, FieldSet, FieldSpec, infer_t
 from amharic_search.search import Searcher
 from amharic_search.search.filters import FilterError
 
-from conftest import SAMPLE, sample_docs
+from conftest import ENH, sample_docs
 
-ENH = Path(__file__).resolve().parents[2] / "shared" / "data" / "enh"
 QUERIES = ["የቡና ምርት", "የወባ በሽታ", "ትምህርት ቤት", "የአድዋ ጦርነት", "ገበሬዎች", "የዝናብ ወቅት"]
 FILTERS = [["ምንጭ=ጤና ለሁሉ"], ["ምንጭ=ጤና ለሁሉ,ምሥራቅ ዜና"], ["ምንጭ!=አዲስ ናሙና"], ["date>=2015"],
            ["date<2014"], ["date=2013"], ["date>=2013-05", "date<=2015-13"], ["date!=2016"], ["ዘርፍ=ግብርና", "date>2012"]]

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from amharic_search.index.build import build_index
-from amharic_search.index.layout import BM25_DIR, MANIFEST
+from amharic_search.index.layout import MANIFEST
 from amharic_search.index.manifest import read_manifest
 from amharic_search.index.update import (STAGES, UpdateError, add_documents, compact, delete_documents,
                                          live_documents)
@@ -24,11 +24,8 @@ from amharic_search.search import Searcher
 from amharic_search.search.segments import SegmentedIndex
 from amharic_search.search.service import SearchService, ServiceConfig, create_app
 
-from conftest import ROOT, SAMPLE, sample_docs
+from conftest import ENH, sample_docs
 
-ENH = Path(os.environ.get("AMHARIC_SEARCH_DATA", ROOT.parent / "shared" / "data")) / "enh"
-if not (ENH / "corpus.jsonl").is_file():
-    ENH = Path("/work/shared/data/enh")
 
 
 def enh_docs(n: int = 300) -> list[dict]:
