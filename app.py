@@ -28,7 +28,7 @@ from amharic_search.index.models import (
     DEFAULT_DENSE_MODEL, DEFAULT_RERANKER, ModelUnavailableError, cached_model, looks_like_path, skipped_note,
 )
 from amharic_search.index.readers import CorpusError
-from amharic_search.index.update import UpdateError
+from amharic_search.index.update import UpdateError, generation
 from amharic_search.search import QueryError, Searcher, SearchOptions
 from amharic_search.search.compare import compare_stages
 from amharic_search.search.loading import rebuild_command
@@ -992,8 +992,8 @@ def main() -> None:
             else:
                 manifest = read_manifest(indexes[choice])
                 encoder = query_encoder(manifest, args.dense_model)
-                generation = (manifest.get("segments") or {}).get("generation", 0)  # documents added or deleted since
-                searcher = load_searcher(str(indexes[choice]), f"{manifest.get('created', '')}#{generation}", encoder,
+                changed = generation(manifest)  # documents added or deleted since it was built
+                searcher = load_searcher(str(indexes[choice]), f"{manifest.get('created', '')}#{changed}", encoder,
                                          args.reranker)
     except (IndexFormatError, ModelUnavailableError, ValueError, RuntimeError) as exc:  # RuntimeError: ServiceError
         st.error(tr("cannot_open"))
