@@ -38,6 +38,26 @@ def document_of(doc_offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.searchsorted(doc_offsets, np.asarray(rows), side="right") - 1
 
 
+def part_of(first_passage: np.ndarray, rows) -> np.ndarray:
+    """Which part (shard, segment) holds each collection-wide passage row, given each part's first row."""
+    return np.searchsorted(first_passage, np.asarray(rows, dtype=np.int64), side="right") - 1
+
+
+def passages_of_parts(parts: Sequence, first_passage: np.ndarray, rows: Sequence[int]) -> list[Passage]:
+    """Passages of collection-wide ``rows`` from the parts that hold them (each asked once), in the order
+    asked, their rows collection-wide: a sharded or segmented index's :meth:`LocalIndex.passages`."""
+    rows = np.asarray([int(r) for r in rows], dtype=np.int64)
+    if rows.size == 0:
+        return []
+    owner = part_of(first_passage, rows)
+    found: dict[int, Passage] = {}
+    for i in np.unique(owner).tolist():
+        base = int(first_passage[i])
+        for p in parts[i].passages((rows[owner == i] - base).tolist()):
+            found[p.row + base] = Passage(p.row + base, p.passage_id, p.doc_id, p.title, p.chunk, p.start, p.text)
+    return [found[int(r)] for r in rows]
+
+
 class LocalIndex:
     """The lexical parts, the store and (with ``vectors``) the passage vectors of one index directory.
 

@@ -27,7 +27,7 @@ from ..index.manifest import IndexFormatError, read_manifest
 from ..index.store import Passage
 from ..index.update import Part, deleted_rows, generation, parts_of
 
-from .local import PASSAGES_PER_DOCUMENT, LocalIndex, damaged, document_of
+from .local import PASSAGES_PER_DOCUMENT, LocalIndex, damaged, document_of, part_of, passages_of_parts
 
 _opened: "weakref.WeakValueDictionary[tuple, LocalIndex]" = weakref.WeakValueDictionary()
 _opened_lock = threading.Lock()
@@ -125,7 +125,7 @@ class SegmentedIndex:
         return document_of(self.doc_offsets, rows)
 
     def _part_of_rows(self, rows: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.first_passage, np.asarray(rows, dtype=np.int64), side="right") - 1
+        return part_of(self.first_passage, rows)
 
     def _allowed(self, allow: np.ndarray | None) -> np.ndarray:
         if allow is None:
@@ -234,16 +234,7 @@ class SegmentedIndex:
     # -- passages and documents --------------------------------------------------------------------
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
-        rows = np.asarray([int(r) for r in rows], dtype=np.int64)
-        if rows.size == 0:
-            return []
-        owner = self._part_of_rows(rows)
-        found: dict[int, Passage] = {}
-        for i in np.unique(owner).tolist():
-            base = int(self.first_passage[i])
-            for p in self.parts[i].passages((rows[owner == i] - base).tolist()):
-                found[p.row + base] = Passage(p.row + base, p.passage_id, p.doc_id, p.title, p.chunk, p.start, p.text)
-        return [found[int(r)] for r in rows]
+        return passages_of_parts(self.parts, self.first_passage, rows)
 
     def document(self, doc_id: str) -> dict | None:
         for i in range(len(self.parts) - 1, -1, -1):  # a replaced document's newest copy is in the last part

@@ -23,7 +23,7 @@ from ..index.layout import DENSE_FILE, DOC_OFFSETS_FILE
 from ..index.manifest import IndexFormatError
 from ..index.store import Passage
 
-from .local import LocalIndex, damaged, document_of
+from .local import LocalIndex, damaged, document_of, part_of, passages_of_parts
 
 
 class Shard(Protocol):
@@ -109,7 +109,7 @@ class ShardedIndex:
         return document_of(self.doc_offsets, rows)
 
     def shard_of(self, rows: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.first_passage, np.asarray(rows, dtype=np.int64), side="right") - 1
+        return part_of(self.first_passage, rows)
 
     def _fan_out(self, ask: Callable[[Shard], tuple[np.ndarray, np.ndarray]], depth: int) -> tuple[np.ndarray, np.ndarray]:
         """Each shard's best ``depth`` documents (passage rows, scores) merged into the best ``depth``,
@@ -137,17 +137,7 @@ class ShardedIndex:
         return self._fan_out(lambda shard: shard.dense(qvec, depth, **self._part(allow, shard)), depth)
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
-        rows = np.asarray([int(r) for r in rows], dtype=np.int64)
-        if rows.size == 0:
-            return []
-        owner = self.shard_of(rows)
-        found: dict[int, Passage] = {}
-        for s in np.unique(owner).tolist():
-            mine = rows[owner == s]
-            base = int(self.first_passage[s])
-            for p in self.shards[s].passages((mine - base).tolist()):
-                found[p.row + base] = Passage(p.row + base, p.passage_id, p.doc_id, p.title, p.chunk, p.start, p.text)
-        return [found[int(r)] for r in rows]
+        return passages_of_parts(self.shards, self.first_passage, rows)
 
     def document(self, doc_id: str) -> dict | None:
         for shard in self.shards:
