@@ -179,16 +179,19 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
             raise click.UsageError(f"{doc_vectors} has {D.shape[0]} vectors for {len(corpus)} documents")
     else:
         D = torch.from_numpy(embed(model, caches["document"], "document", doc_texts, "documents", batch_size, precision)).to(dev)
-    P = torch.from_numpy(embed(model, caches["document"], "document", passages, "passages", batch_size, precision)
-                         if need_passages else np.zeros((len(passages), D.shape[1]), dtype=np.float32)).to(dev)
+    P = (torch.from_numpy(embed(model, caches["document"], "document", passages, "passages", batch_size, precision)).to(dev)
+         if need_passages else None)
     embed_s = time.perf_counter() - t0
     qids = np.array(list(queries))
     results: dict[str, tuple[list, list]] = {v: ([], []) for v in VARIANTS}
     for start in range(0, len(qids), 256):
         q = Q[start : start + 256]
         trunc = (q @ D.T).float().cpu().numpy()
-        agg = aggregate((q @ P.T).float().cpu().numpy(), owner, len(corpus))
-        for variant, scores in {"truncated": trunc, **agg, "max+truncated": (agg["max"] + trunc) / 2}.items():
+        ranked = {"truncated": trunc}
+        if P is not None:  # the passage variants
+            agg = aggregate((q @ P.T).float().cpu().numpy(), owner, len(corpus))
+            ranked.update(agg, **{"max+truncated": (agg["max"] + trunc) / 2})
+        for variant, scores in ranked.items():
             r, s = top(scores)
             results[variant][0].append(r)
             results[variant][1].append(s)
