@@ -136,6 +136,9 @@ def cmd_prepare(a) -> None:
     k = min(DEPTH + 10, n)
     res, _scores = retr.retrieve(qtoks, k=k, show_progress=False, n_threads=1)
     log("BM25 mined")
+    if a.dense:
+        res = fused_candidates(a, pairs, retr, qtoks, k)
+        log(f"fused with {a.dense} (z-score, dense weight {a.dense_weight}, {FUSE_DEPTH} from each)")
     tri = [trigrams(p["positive"]) for p in pairs]
     neg = np.full((n, DEPTH), -1, dtype=np.int16)
     excl = np.full((n, 8), -1, dtype=np.int16)
@@ -164,7 +167,7 @@ def cmd_prepare(a) -> None:
         neg[i, : min(DEPTH, len(kept))] = kept[:DEPTH]
         excl[i, : min(8, len(dropped))] = dropped[:8]
     r = np.array(own_rank)
-    log(f"filtered: {stats}; own article at BM25 rank 1: {np.mean(r == 1):.3f}, in top {k}: {np.mean(r > 0):.3f}")
+    log(f"filtered: {stats}; own article at {'fused' if a.dense else 'BM25'} rank 1: {np.mean(r == 1):.3f}, in top {k}: {np.mean(r > 0):.3f}")
 
     q_flat = np.concatenate([np.array(x, dtype=np.uint16) for x in q_ids])
     q_off = np.cumsum([0] + [len(x) for x in q_ids]).astype(np.int32)
@@ -183,6 +186,45 @@ def cmd_prepare(a) -> None:
         shutil.copyfile(STAND_IN / f, mdir / f)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(f"wrote {out}: data.npz.xz {(out / 'data.npz.xz').stat().st_size / 1e6:.2f} MB, total {total / 1e6:.2f} MB")
+
+
+FUSE_DEPTH = 300  # the product's default fusion depth (each list), as bench/trained_full.py
+
+
+def fused_candidates(a, pairs: list[dict], retr, qtoks: list[list[str]], k: int) -> np.ndarray:
+    """Each headline's top ``k`` of the pool as the product's first stage ranks them: BM25 (the same
+    bm25s lists) and the ``--dense`` encoder fused by z-score weighted sum (search.fusion, the
+    product's code). Article vectors come from ``--dense-vectors`` (rows in enh corpus order, as
+    bench/dense_runs.py caches them) when given, else they are computed (one per article, 256 tokens)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from amharic_search.search.fusion import ranked, weighted_sum
+
+    model = SentenceTransformer(a.dense, device="cpu")
+    model.max_seq_length = 256
+    n = len(pairs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        if a.dense_vectors:
+            rows = {json.loads(l)["id"]: r for r, l in enumerate(
+                (SHARED / "data/enh/corpus.jsonl").read_text(encoding="utf-8").splitlines())}
+            docs = np.load(a.dense_vectors)[[rows[p["doc_id"]] for p in pairs]].astype(np.float32)
+        else:
+            docs = model.encode_document([p["positive"] for p in pairs], batch_size=32, show_progress_bar=True,
+                                         normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+        model.max_seq_length = 64
+        qv = model.encode_query([p["query"] for p in pairs], batch_size=64, show_progress_bar=True,
+                                normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+    lex, lex_scores = retr.retrieve(qtoks, k=min(FUSE_DEPTH, n), show_progress=False, n_threads=1)
+    out = np.zeros((n, k), dtype=np.int64)
+    for i in range(n):
+        sims = docs @ qv[i]
+        top = np.argpartition(-sims, min(FUSE_DEPTH, n) - 1)[:FUSE_DEPTH]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        fused = weighted_sum({"bm25": (lex[i], lex_scores[i]), "dense": (top, sims[top])}, normalization="zscore",
+                             weights={"bm25": 1.0 - a.dense_weight, "dense": a.dense_weight})
+        out[i] = [r for r, _ in ranked(fused)][:k]
+    return out
 
 
 # ------------------------------------------------------------------------------ device side (GPU)
@@ -292,9 +334,10 @@ def export(model, save: Path, meta: dict) -> None:
 
 def opt_for(model, lr: float, torch, dev):
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trained if not any(x in n for x in no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in trained if any(x in n for x in no_decay)], "weight_decay": 0.0},
     ]
     kw = {"fused": True} if dev.type == "cuda" else {}
     return torch.optim.AdamW(groups, lr=lr, **kw)
@@ -407,6 +450,8 @@ def cmd_reranker(a) -> None:
     init = a.init or str(Path(a.data) / "me5-small-am")
     model = AutoModelForSequenceClassification.from_pretrained(init, num_labels=1, dtype=torch.float32)
     model.to(dev).train()
+    if a.freeze_embeddings:  # the 250k-token matrix is most of the parameters: on a CPU its AdamW update is most of a step
+        model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
     rng = random.Random(a.seed)
     L = a.max_len
 
@@ -422,7 +467,7 @@ def cmd_reranker(a) -> None:
         total = min(total, a.max_steps)
     opt = opt_for(model, a.lr, torch, dev)
     sch = schedule(opt, int(a.warmup * total), total)
-    log(f"reranker: {D.n} queries, {B} groups of 1 pos + {G - 1} negs (BM25 top {a.neg_depth}) per step, {per_epoch} steps/epoch, {total} steps, lr {a.lr}, max_len {L}")
+    log(f"reranker: {D.n} queries, {B} groups of 1 pos + {G - 1} negs (top {a.neg_depth} of the mined lists) per step, {per_epoch} steps/epoch, {total} steps, lr {a.lr}, max_len {L}")
     t0, step, losses, accs, stopped, notes, marks = time.time(), 0, [], [], "", [], {}
     for ep in range(a.epochs):
         order = list(range(D.n))
@@ -542,6 +587,9 @@ def main() -> None:
     p = sub.add_parser("prepare")
     p.add_argument("--out", default=str(ROOT / ".gpu"))
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--dense", default="", help="mine from the fused first stage with this encoder (default: BM25 only)")
+    p.add_argument("--dense-vectors", default="", help="with --dense: its article vectors, enh corpus order (.npy)")
+    p.add_argument("--dense-weight", type=float, default=0.3)
     for name, lr, batch, epochs in (("encoder", 3e-5, 64, 2), ("reranker", 3e-5, 16, 2)):
         p = sub.add_parser(name)
         p.add_argument("--data", default=".gpu")
@@ -569,6 +617,7 @@ def main() -> None:
             p.add_argument("--group", type=int, default=8)
             p.add_argument("--neg-depth", type=int, default=30)
             p.add_argument("--init", default="")
+            p.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings as they are (CPU speed)")
     p = sub.add_parser("assemble")
     p.add_argument("--kind", choices=["encoder", "reranker"], required=True)
     p.add_argument("--parts", required=True)

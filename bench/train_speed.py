@@ -452,10 +452,17 @@ def render(results: dict[str, dict], run: dict) -> str:
                   f"`train encoder`'s defaults (precision {s['precision']}, computed in {full['computed_in']}, queries "
                   f"{s['query_length']} / passages {s['passage_length']} tokens, batch {s['batch_size']}, "
                   f"{s['negatives']} hard negatives, lr {s['lr']}), all {full['train_pairs']:,} enh train pairs, "
-                  f"{full['steps']} steps: **{full['train_seconds'] / 60:.0f} min of training** "
-                  f"({full['seconds_per_1000_pairs']:,.0f} s per 1,000 pairs; load {full['load']['mean']:.1f}, "
-                  f"max {full['load']['max']:.1f}"
-                  + (f", resumed at step {full['resumed_from']}" if full.get("resumed_from") else "")
+                  f"{full['steps']} steps: "
+                  + (f"**{full['train_seconds'] / 60:.0f} min of training** ({full['seconds_per_1000_pairs']:,.0f} s per "
+                     f"1,000 pairs; load {full['load']['mean']:.1f}, max {full['load']['max']:.1f}"
+                     if not full.get("resumed_from") else
+                     f"{full['train_seconds'] / 60:.0f} min of training in all, over two sittings: the first stopped at step "
+                     f"{full['resumed_from']}; the same command resumed it from its checkpoint and "
+                     f"the last {full['steps'] - full['resumed_from']} steps took {full['wall_seconds']:.0f} s with the "
+                     f"machine nearly to itself (load {full['load']['mean']:.1f}, max {full['load']['max']:.1f}; model "
+                     f"loading included), **{full['wall_seconds'] / (full['steps'] - full['resumed_from']):.2f} s per "
+                     f"step, {full['wall_seconds'] / (full['steps'] - full['resumed_from']) * full['steps'] / 60:.0f} min "
+                     f"for the epoch at that pace**")
                   + f"; peak memory {full['peak_mb'] / 1024:.1f} GB). Dense on the bounded test set above: MRR@10 "
                   f"{q['MRR@10']:.3f}, R@100 {q['Recall@100']:.3f}."]
         whole = full.get("whole_corpus")
