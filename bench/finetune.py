@@ -26,6 +26,7 @@ bench/.cache/finetune/reranker-* (rebuilt when missing: the speed work measures 
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import sys
@@ -201,14 +202,24 @@ def rerank_eval(model_dir: str | None, queries, qrels, lexical: Path, depth: int
 @click.option("--seed", default=13, show_default=True)
 @click.option("--reuse", is_flag=True, help="Evaluate the models an earlier run of the same settings trained (no training).")
 @click.option("--write", is_flag=True, help="Write the results into BENCHMARKS.md (section 'Fine-tuning').")
+@click.option("--report-only", is_flag=True, help="Train nothing: render the saved report of the same settings.")
 def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queries, distractors, epochs, batch_size, lr,
          precision, query_length, passage_length, pair_length, max_length, negatives, negative_depth, rerank_depth,
-         max_steps, device, fused, seed, reuse, write):
+         max_steps, device, fused, seed, reuse, write, report_only):
     from amharic_search.search.train import TrainConfig, pairs_from_titles, train_model
 
     CACHE.mkdir(parents=True, exist_ok=True)
     names = (pair_sets or ("amqa" if collection.startswith("amqa") else collection)).split(",")
     tag = f"{collection.replace('+', '_')}-{'+'.join(names)}{'-titles' if from_titles else ''}-n{train_pairs or 'all'}"
+    if report_only:
+        saved = CACHE / f"report-{tag}.json"
+        if not saved.exists():
+            raise click.ClickException(f"no report of these settings yet ({saved}): run without --report-only")
+        text = render(json.loads(saved.read_text(encoding="utf-8")))
+        print(text)
+        if write:
+            write_section("Fine-tuning", text)
+        return
     lexical = lexical_index(collection, corpus_file(collection))
     if from_titles:  # the train pairs' articles with their headlines put back as titles
         base_pairs = train_pairs_of(names, train_pairs, seed)
@@ -230,6 +241,7 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
     config = {k: getattr(TrainConfig(**config), k) for k in (*config, *given)}  # with train's defaults, as run
     config["negatives"] = TrainConfig(**config).negatives_for("encoder")
     report: dict = {"date": today(), "machine": machine(), "collection": collection, "source": source,
+                    "command": " ".join(["python bench/finetune.py", *(a for a in sys.argv[1:] if a != "--write")]),
                     "test_queries": len(queries), "documents": len(corpus), "settings": config}
     dev = "cuda" if device == "cuda" else "cpu"
     if kind in ("encoder", "both") and reuse and (CACHE / f"encoder-{tag}" / "training.json").exists():
@@ -250,7 +262,8 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
                              "train_seconds": round(result.seconds, 1), "total_seconds": round(time.perf_counter() - t, 1),
                              "pairs_seen": processed(result, config["batch_size"], epochs),
                              "seconds_per_1000_pairs": round(result.seconds / processed(result, config["batch_size"], epochs) * 1000, 1),
-                             "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after}
+                             "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after,
+                             "load": round(os.getloadavg()[0], 1)}
         print(json.dumps(report["encoder"]), flush=True)
         report["dense_before"] = dense_eval(base, queries, qrels, corpus, max_length, dev)
         print("dense before", report["dense_before"], flush=True)
@@ -272,7 +285,8 @@ def main(collection, pair_sets, from_titles, kind, base, train_pairs, test_queri
                               "train_seconds": round(result.seconds, 1),
                               "pairs_seen": processed(result, config["batch_size"], epochs),
                              "seconds_per_1000_pairs": round(result.seconds / processed(result, config["batch_size"], epochs) * 1000, 1),
-                              "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after}
+                              "peak_mb": round(peak_mb()), "heldout_before": result.before, "heldout_after": result.after,
+                              "load": round(os.getloadavg()[0], 1), "negatives": rconfig["negatives"]}
         report["bm25_top"] = rerank_eval(None, queries, qrels, lexical, rerank_depth, max_length, dev)
         report["reranked"] = rerank_eval(str(out), queries, qrels, lexical, rerank_depth, max_length, dev)
         print("rerank", report["bm25_top"], report["reranked"], flush=True)
@@ -299,8 +313,12 @@ def render(r: dict) -> str:
     lines = [f"`bench/finetune.py`, {r['date']}, {r['machine']}. Training: {r['source']}, one epoch"
              + (f" bounded to {s['max_steps']} steps" if s.get("max_steps") else "")
              + f", batch {s['batch_size']}, lr {s['lr']}, precision {s['precision']}, {s['query_length']} tokens per query "
-             f"and {s['passage_length']} per passage (the reranker: {s['pair_length']} per pair), {s['negatives']} BM25 "
-             f"hard negative(s) per pair. Test: {r['test_queries']} {r['collection']} test queries against {pool}.", ""]
+             f"and {s['passage_length']} per passage (the reranker: {s['pair_length']} per pair), BM25 hard negatives per "
+             f"pair: encoder {s['negatives']}"
+             + (f" (in-batch negatives only)" if not s["negatives"] else "")
+             + (f", reranker {r['reranker'].get('negatives', max(1, s['negatives']))}" if "reranker" in r else "")
+             + f". Test: {r['test_queries']} {r['collection']} test queries against {pool}."
+             + (f" Rerun: `{r['command']}`." if r.get("command") else ""), ""]
     if "encoder" in r and "reused" not in r["encoder"]:
         e = r["encoder"]
         lines += [markdown_table(["dense alone (one vector per document)", "MRR@10", "R@100"],
@@ -308,7 +326,7 @@ def render(r: dict) -> str:
                                   ["fine-tuned (after)", r["dense_after"]["MRR@10"], r["dense_after"]["Recall@100"]]]), "",
                   f"Encoder training: {e['train_pairs']} pairs, {e['steps']} steps, {e['train_seconds']} s "
                   f"({e['seconds_per_1000_pairs']} s per 1,000 pairs, computed in {e.get('computed_in')}), peak memory "
-                  f"{e['peak_mb']} MB. The trainer's own held-out check ({e.get('heldout')} pairs ranked among "
+                  f"{e['peak_mb']} MB" + (f", load average {e['load']} at its end" if e.get("load") else "") + f". The trainer's own held-out check ({e.get('heldout')} pairs ranked among "
                   f"{e.get('heldout_passages')} passages, their mined hard negatives included): MRR@10 "
                   f"{(e.get('heldout_before') or {}).get('MRR@10', float('nan')):.3f} -> "
                   f"{(e.get('heldout_after') or {}).get('MRR@10', float('nan')):.3f}."]
@@ -322,7 +340,11 @@ def render(r: dict) -> str:
                                      [["BM25 order", r["bm25_top"]["MRR@10"], r["bm25_top"][k]],
                                       ["fine-tuned reranker", r["reranked"]["MRR@10"], r["reranked"][k]]]), "",
                   f"Reranker training: {e['train_pairs']} pairs, {e['steps']} steps, {e['train_seconds']} s "
-                  f"({e['seconds_per_1000_pairs']} s per 1,000 pairs), peak memory {e['peak_mb']} MB."]
+                  f"({e['seconds_per_1000_pairs']} s per 1,000 pairs), peak memory {e['peak_mb']} MB"
+                  + (f"; load average {e['load']} at its end" if e.get("load") else "") + "."]
+    lines += ["", "Training speed per setting: \"Fine-tuning: training speed on a CPU\"; the encoders trained on all "
+              "enh pairs against the whole collection, alone, fused and reranked: \"Trained models on the whole enh "
+              "collection (CPU)\" and \"Fine-tuning on a GPU\"."]
     return "\n".join(lines)
 
 
