@@ -37,7 +37,7 @@ def build_models(root: Path, size: str, texts: list[str]):
     from tiny_models import train_tokenizer
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaModel
 
-    tok = train_tokenizer(texts, vocab_size=32000)
+    tok = train_tokenizer(texts, vocab_size=32000, method="sentencepiece")
     spec = SIZES[size]
     cfg = dict(vocab_size=len(tok), hidden_size=spec["hidden"], num_hidden_layers=spec["layers"],
                num_attention_heads=spec["heads"], intermediate_size=spec["ffn"], max_position_embeddings=514,

@@ -97,6 +97,17 @@ def browser_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
+def idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app's script has finished its run (Streamlit marks the run's state on the app's root).
+
+    A widget that asks for a rerun marks it at once (``rerunRequested``), so an action followed by ``idle``
+    waits for that rerun, and a click after ``idle`` cannot land in a rerun and be lost.
+    """
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+    page.wait_for_timeout(200)
+
+
 def run_query(page, text: str, timeout: float = 60_000) -> None:
     """Type ``text`` into the search box and search, in either interface language."""
     box = page.get_by_placeholder(re.compile("የቡና ምርት"))

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from browser import browser_page, run_query, streamlit_server
+from browser import browser_page, idle, run_query, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -17,13 +17,6 @@ def lexical_server(lexical_index):
         yield url
 
 
-def settle(page) -> None:
-    """Wait for the page's script to finish its run (the sidebar's filters are drawn last)."""
-    page.wait_for_timeout(1500)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
-    page.wait_for_timeout(500)
-
-
 def card_metas(page) -> list[str]:
     return [m.inner_text() for m in page.locator(".as-card .as-meta").all()]
 
@@ -34,7 +27,7 @@ def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_serve
         run_query(page, "የኢትዮጵያ")
         before = card_metas(page)
         assert len({re.search(r"ምንጭ: ([^·]+)", m).group(1).strip() for m in before}) > 1
-        settle(page)
+        idle(page)
         page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').nth(1).click()  # ዘርፍ, then ምንጭ
         # each source with its count among the documents this search retrieved
         counted = page.get_by_role("option", name=re.compile(r"^ጤና ለሁሉ \(\d+\)$"))
@@ -50,7 +43,7 @@ def test_choosing_a_source_in_the_sidebar_keeps_only_its_documents(lexical_serve
         assert any(re.search(r"\b(19|20)\d\d\b", m) and "E.C." not in m for m in after)
         assert page.get_by_role("button", name="Download CSV").count() == 1
         assert page.get_by_role("button", name="Download JSON").count() == 1
-        settle(page)
+        idle(page)
         page.screenshot(path=str(tmp_path / "filters.png"), full_page=True)
         print("screenshot:", tmp_path / "filters.png")
 
@@ -88,7 +81,7 @@ def test_field_names_and_values_show_as_text(hostile_fields_server):
     with browser_page() as page:
         page.goto(hostile_fields_server + "/?lang=en")
         run_query(page, "ቡና")
-        settle(page)
+        idle(page)
         sidebar = page.locator('[data-testid="stSidebar"]')
         assert HOSTILE_FIELD in sidebar.inner_text()  # the name as typed, not a link or bold
         assert sidebar.locator("a[href^='javascript']").count() == 0 and sidebar.locator("strong").count() == 0

@@ -281,10 +281,10 @@ def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(run, tmp_path, tiny_mod
     r = run(*args)
     assert r.exit_code == 130 and "Traceback" not in r.output
     (line,) = r.stderr.splitlines()
-    assert line.startswith("Interrupted: 32 of 165 passage embeddings kept in ")
+    assert line.startswith("Interrupted: 32 of 169 passage embeddings kept in ")
     assert line.endswith("; run the same command again to resume")
     assert not (tmp_path / "idx").exists()
     monkeypatch.setattr(build_mod, "encode", real)
     r = run(*args)
     assert r.exit_code == 0, r.output
-    assert "Embedded 133 passages, reused 0 from the previous index, resumed 32 from an interrupted build" in r.stdout
+    assert "Embedded 137 passages, reused 0 from the previous index, resumed 32 from an interrupted build" in r.stdout

@@ -136,7 +136,7 @@ def test_cli_split_info_query(run, sample_index, tmp_path, tiny_models):
     result = run("index", "split", sample_index, "--out", out, "--shards", "2")
     assert result.exit_code == 0 and result.output.startswith("Wrote 2 shards of ") and str(out) in result.output
     info = run("index", "info", out, "--verify")
-    assert "\nshards            2 (83, 82 passages; BM25 with collection-wide statistics)\n" in info.output
+    assert "\nshards            2 (85, 84 passages; BM25 with collection-wide statistics)\n" in info.output
     assert "\nchecksums         ok (" in info.output
     args = ["--reranker", tiny_models["reranker"], "--json", "--top-k", "20"]
     a = json.loads(run("query", sample_index, QUERIES[0], *args).stdout)

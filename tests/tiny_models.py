@@ -7,22 +7,63 @@ path as the real models (`index.models.load_encoder` / `load_cross_encoder`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 800):
-    from tokenizers import SentencePieceUnigramTokenizer
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 800, *,
+                    method: Literal["counted", "sentencepiece"] = "counted"):
+    """An XLM-RoBERTa tokenizer (Unigram pieces after a ``▁`` word marker, as SentencePiece) for ``texts``.
+
+    ``counted`` (the default) picks the pieces by counting: every character, then the substrings of the
+    words that cover the most text, each scored by its log frequency. It gives the same tokenizer every
+    run, and so the same random models in every test session. ``sentencepiece`` trains SentencePiece's
+    Unigram (as the speed benchmarks do): its training breaks ties in hash order, so two runs differ.
+    """
     from transformers import XLMRobertaTokenizerFast
 
-    sp = SentencePieceUnigramTokenizer()
-    sp.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>", show_progress=False)
+    texts = list(texts)
+    if method == "sentencepiece":
+        from tokenizers import SentencePieceUnigramTokenizer
+
+        sp = SentencePieceUnigramTokenizer()
+        sp.train_from_iterator(texts, vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>", show_progress=False)
+        backend = sp._tokenizer if hasattr(sp, "_tokenizer") else sp
+    else:
+        backend = _counted_unigram(texts, vocab_size)
     return XLMRobertaTokenizerFast(
-        tokenizer_object=sp._tokenizer if hasattr(sp, "_tokenizer") else sp,
+        tokenizer_object=backend,
         bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
         pad_token="<pad>", mask_token="<mask>", model_max_length=512,
     )
+
+
+def _counted_unigram(texts: list[str], vocab_size: int, longest: int = 8):
+    import math
+    import unicodedata
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+    from tokenizers.models import Unigram
+
+    words = Counter("▁" + w for t in texts for w in unicodedata.normalize("NFKC", t).split())
+    chars, pieces = Counter(), Counter()
+    for word, n in words.items():
+        for i, c in enumerate(word):
+            chars[c] += n
+            for j in range(i + 2, min(len(word), i + longest) + 1):
+                pieces[word[i:j]] += n
+    budget = max(0, vocab_size - len(SPECIALS) - len(chars))
+    chosen = sorted(pieces.items(), key=lambda kv: (-kv[1] * (len(kv[0]) - 1), kv[0]))[:budget]  # text covered
+    total = sum(chars.values())
+    vocab = ([(s, 0.0) for s in SPECIALS] + [(c, math.log(n / total)) for c, n in sorted(chars.items())]
+             + [(p, math.log(n / total)) for p, n in chosen])
+    tokenizer = Tokenizer(Unigram(vocab, unk_id=SPECIALS.index("<unk>"), byte_fallback=False))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    return tokenizer
 
 
 def _config(tokenizer, *, hidden: int, layers: int, heads: int, intermediate: int, num_labels: int | None = None):
