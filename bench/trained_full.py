@@ -226,22 +226,24 @@ def combined(key: str, k: int = 60) -> float | None:
     return round(float(evaluate(run, {q: qrels[q] for q in run})["MRR@10"]), 4)
 
 
+def stage_rows(res: dict, collection: str) -> list[list]:
+    """The first-stage table of a collection: BM25 once, then dense and fused per encoder with a record."""
+    columns = ("MRR@10", "nDCG@10", "Recall@10", "Recall@100")
+    rows = []
+    for tag, what in TAGS.items():
+        if r := res.get(result_key(collection, tag)):
+            if not rows:
+                rows.append(["BM25 alone", "-", *(r["lexical"][k] for k in columns)])
+            rows += [[f"{stage}: {what}", tag, *(r[stage][k] for k in columns)] for stage in ("dense", "fused")]
+    return rows
+
+
 @main.command("report")
 @click.option("--write", is_flag=True, help="Write the section into BENCHMARKS.md.")
 def report(write: bool) -> None:
     """The table(s) from the results so far."""
     res = read_results()
-    rows = []
-    for tag, what in TAGS.items():
-        r = res.get(f"first-stage/{tag}")
-        if not r:
-            continue
-        if not rows:
-            lx = r["lexical"]
-            rows.append(["BM25 alone", "-", lx["MRR@10"], lx["nDCG@10"], lx["Recall@10"], lx["Recall@100"]])
-        for stage in ("dense", "fused"):
-            m = r[stage]
-            rows.append([f"{stage}: {what}", tag, m["MRR@10"], m["nDCG@10"], m["Recall@10"], m["Recall@100"]])
+    rows = stage_rows(res, "enh")
     dates = ", ".join(f"{d} ({', '.join(sorted(k.split('/', 1)[1] for k, r in res.items() if r['date'] == d))})"
                       for d in sorted({r["date"] for r in res.values()}))
     recovered = sorted(k.split("/", 1)[1] for k, r in res.items() if r.get("recovered"))
@@ -260,14 +262,7 @@ def report(write: bool) -> None:
     if weights:
         body += ["\nOther dense weights of the same fusion, on the test headlines (for information; not used to "
                  "choose anything):\n", markdown_table(["encoder", "dense weight", "MRR@10", "R@100"], weights)]
-    amqa = []
-    for tag, what in TAGS.items():
-        if r := res.get(result_key("amqa+enh", tag)):
-            if not amqa:
-                amqa.append(["BM25 alone", "-", *(r["lexical"][k] for k in ("MRR@10", "nDCG@10", "Recall@10", "Recall@100"))])
-            amqa += [[f"{stage}: {what}", tag, *(r[stage][k] for k in ("MRR@10", "nDCG@10", "Recall@10", "Recall@100"))]
-                     for stage in ("dense", "fused")]
-    if amqa:
+    if amqa := stage_rows(res, "amqa+enh"):
         body += [f"\n{COLLECTIONS['amqa+enh']} (the same dense and fusion settings; no goal was set for it):\n",
                  markdown_table(["first stage", "encoder", "MRR@10", "nDCG@10", "R@10", "R@100"], amqa),
                  "\nReading (2026-12-05): enh's 11,277 headline pairs lift AmQA too (cpu-ft), more than AmQA's own "
