@@ -60,6 +60,11 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def machines(records) -> str:
+    """The machines that saved records were measured on: a report rendered later names theirs, not its own."""
+    return "; ".join(sorted({r.get("machine") or "machine not recorded" for r in records}))
+
+
 def today() -> str:
     return _dt.date.today().isoformat()
 

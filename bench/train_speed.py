@@ -40,7 +40,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, machine, markdown_table, today, write_section  # noqa: E402
+from bench.common import ROOT, machine, machines, markdown_table, today, write_section  # noqa: E402
 from bench.finetune import STAND_IN, corpus_file, dense_eval, lexical_index, peak_mb, test_set, train_pairs_of  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "train_speed"  # the models and checkpoints
@@ -333,7 +333,7 @@ def paired_rates(rounds: int, steps: int) -> list[dict]:
 def append(result: dict, path: Path = RESULTS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(result, ensure_ascii=False) + "\n")
+        f.write(json.dumps({**result, "machine": result.get("machine") or machine()}, ensure_ascii=False) + "\n")
 
 
 @click.command()
@@ -405,7 +405,7 @@ def render(results: dict[str, dict], run: dict) -> str:
     ref_rate = min((r["seconds_per_1000_pairs"] for r in quiet_ref), default=None)
     dates = sorted({r["date"] for r in runs})
     lines = [
-        f"`bench/train_speed.py`, measured {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''} on {machine()}, "
+        f"`bench/train_speed.py`, measured {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''} on {machines(runs)}, "
         "CPU only, "
         + ("**on a shared machine**: other work ran on the same 2 cores for part of the time. "
            if any(r["load"]["mean"] >= QUIET for r in runs) else "one run at a time with the machine to itself. ")

@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, ROOT, load_collection, machine, markdown_table, today, write_section  # noqa: E402
+from bench.common import DATA, ROOT, load_collection, machine, machines, markdown_table, today, write_section  # noqa: E402
 from bench.dense_runs import load_run  # noqa: E402
 from bench.fusion import fuse, lexical_lists, to_run  # noqa: E402
 from amharic_search.search.evaluate import evaluate  # noqa: E402
@@ -82,7 +82,7 @@ def read_results() -> dict:
 def save_result(key: str, value: dict) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results = read_results()
-    results[key] = value
+    results[key] = {**value, "machine": value.get("machine") or machine()}
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
@@ -247,7 +247,7 @@ def report(write: bool) -> None:
     dates = ", ".join(f"{d} ({', '.join(sorted(k.split('/', 1)[1] for k, r in res.items() if r['date'] == d))})"
                       for d in sorted({r["date"] for r in res.values()}))
     recovered = sorted(k.split("/", 1)[1] for k, r in res.items() if r.get("recovered"))
-    body = [f"Machine: {machine()}. Measured: {dates}. Rerun: see `bench/trained_full.py`'s docstring (each model is "
+    body = [f"Machine: {machines(res.values())}. Measured: {dates}. Rerun: see `bench/trained_full.py`'s docstring (each model is "
             "re-created by the commands there, from seed 13)."
             + (f" The records of {', '.join(recovered)} were written down from this section after their run files "
                "were lost with the machine that made them (bench/results/ keeps the figures since)." if recovered else "")
