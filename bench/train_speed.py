@@ -102,16 +102,16 @@ def bounded(pairs: int, test_queries: int, distractors: int) -> dict:
             "test_seed": 13}
 
 
-def read_results(run: dict) -> dict[str, dict]:
+def read_records(run: dict) -> list[dict]:
+    """Every record of the bounded run ``run``, oldest first."""
     if not RESULTS.exists():
-        return {}
-    out = {}
-    for line in RESULTS.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            if r.get("bounded") == run:
-                out[r["key"]] = r  # the latest of a key wins
-    return out
+        return []
+    records = (json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip())
+    return [r for r in records if r.get("bounded") == run]
+
+
+def read_results(run: dict) -> dict[str, dict]:
+    return {r["key"]: r for r in read_records(run)}  # the latest of a key wins
 
 
 class CpuClock:
@@ -386,7 +386,12 @@ def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_
             if code:
                 print(f"{key}: exit status {code}", flush=True)
     results = read_results(run)
-    text = "\n\n".join(x for x in (render(results, run), render_page(read_page_checks()), render_rates(read_rates())) if x)
+    # the first full epoch made the model the whole-corpus section measured (cpu-ft): later runs of the same
+    # command are repeats, reported beside it
+    first, *repeats = [r for r in read_records(run) if r["key"] == "full-epoch"] or [None]
+    if first:
+        results["full-epoch"] = first
+    text = "\n\n".join(x for x in (render(results, run, repeats), render_page(read_page_checks()), render_rates(read_rates())) if x)
     print(text)
     if write:
         write_section("Fine-tuning: training speed on a CPU", text)
@@ -396,7 +401,8 @@ QUIET = 3.0
 """A run whose mean load stayed under this had the machine (nearly) to itself: 2 cores, ~2.0 is one run."""
 
 
-def render(results: dict[str, dict], run: dict) -> str:
+def render(results: dict[str, dict], run: dict, repeats: list[dict] = ()) -> str:
+    """The section's main part; ``repeats``: later runs of the full epoch, named after the first."""
     base = results.get("base")
     runs = [r for k, r in results.items() if k not in ("base", "full-epoch")]
     if not runs:
@@ -453,7 +459,7 @@ def render(results: dict[str, dict], run: dict) -> str:
     if full:
         s, q = full["settings"], full["bounded_quality"]
         lines += ["", f"**The full epoch** (`python bench/train_speed.py --full-epoch"
-                  f"{' --whole-corpus' if full.get('whole_corpus') else ''}`, {full['date']}): "
+                  f"{' --whole-corpus' if full.get('whole_corpus') else ''}`, {full['date']}, {machines([full])}): "
                   f"`train encoder`'s defaults (precision {s['precision']}, computed in {full['computed_in']}, queries "
                   f"{s['query_length']} / passages {s['passage_length']} tokens, batch {s['batch_size']}, "
                   f"{s['negatives']} hard negatives, lr {s['lr']}), all {full['train_pairs']:,} enh train pairs, "
@@ -472,6 +478,11 @@ def render(results: dict[str, dict], run: dict) -> str:
                   f"{q['MRR@10']:.3f}, R@100 {q['Recall@100']:.3f}."
                   + ("" if full.get("whole_corpus") else " Against all 12,986 articles, alone and fused: \"Trained models "
                      "on the whole enh collection (CPU)\", encoder cpu-ft.")]
+        lines += [f"The same command run again, from scratch ({r['date']}, {machines([r])}): "
+                  f"{r['train_seconds'] / 60:.1f} min of training ({r['seconds_per_1000_pairs']:,.0f} s per 1,000 pairs, "
+                  f"load {r['load']['mean']:.1f}), dense on the bounded test set MRR@10 "
+                  f"{r['bounded_quality']['MRR@10']:.3f}, R@100 {r['bounded_quality']['Recall@100']:.3f}."
+                  for r in repeats if not r.get("resumed_from")]
         whole = full.get("whole_corpus")
         if whole:
             b, a = whole["before"], whole["after"]

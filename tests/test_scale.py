@@ -25,6 +25,11 @@ from amharic_search.search.searcher import Searcher
 QUERIES = ["የወባ በሽታ መከላከል", "ቡና", "ኢትዮጵያ ምርጫ", "ትምህርት ቤት", "የአዲስ አበባ ከተማ", "ግብርና ዝናብ", "ሰላም"]
 
 
+# Another process embeds the query on its own thread count (Ray starts each worker with one torch thread), so
+# the float32 query vector differs in its last bits and a min-max normalised fused score by about 1e-6.
+ACROSS_PROCESSES = 1e-5
+
+
 def _comparable(response) -> dict:
     d = response.to_dict()
     d.pop("timings_ms")
@@ -255,7 +260,7 @@ def test_ray_serve_answers_as_the_service_and_outlives_a_replica(ray_cluster, sh
         client = ServiceClient(url, timeout=30)
         assert client.info["stages"] == ["bm25", "dense", "rerank"] and client.reranker.backend == "ray:torch"
         for q in QUERIES[:3]:
-            _assert_same(one.search(q, top_k=10), client.search(q, top_k=10))
+            _assert_same(one.search(q, top_k=10), client.search(q, top_k=10), tol=ACROSS_PROCESSES)
         assert client.document("health-001") == one.document("health-001")
         assert len(processes("ServeReplica:amharic-search:Shard-sample-3-")) == 3
 
