@@ -214,7 +214,7 @@ def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_le
 
 
 @main.command("complete")
-@click.option("--tag", required=True, help="The encoder's tag (its first-stage record gives the product's figures).")
+@click.option("--tag", required=True, help="The encoder's tag (the record is saved as complete/TAG).")
 @click.option("--model", "model_path", required=True, help="The encoder itself: its vectors come from dense_runs.py's cache.")
 def complete(tag: str, model_path: str) -> None:
     """The default fusion with missing scores computed instead of imputed (a diagnosis of R@100).
@@ -303,6 +303,7 @@ def report(write: bool) -> None:
     """The table(s) from the results so far."""
     res = read_results()
     rows = stage_rows(res, "enh")
+
     def label(key: str) -> str:
         return key.split("/", 1)[1] if key.startswith("first-stage/") else key
 

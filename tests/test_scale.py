@@ -26,7 +26,7 @@ QUERIES = ["የወባ በሽታ መከላከል", "ቡና", "ኢትዮጵያ ም
 
 
 # Another process embeds the query on its own thread count (Ray starts each worker with one torch thread), so
-# the float32 query vector differs in its last bits and a min-max normalised fused score by about 1e-6.
+# the float32 query vector differs in its last bits, and the normalized fused score by about 1e-6.
 ACROSS_PROCESSES = 1e-5
 
 
