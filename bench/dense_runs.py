@@ -102,6 +102,13 @@ def aggregate(passage_scores: np.ndarray, owner: np.ndarray, n_docs: int) -> dic
     return {"max": best, "sum2": best + second}
 
 
+def embedding_caches(model_path: str, window: int, precision: str) -> dict[str, EmbeddingCache]:
+    """The query and document vector caches of a model (by folder name), length and precision."""
+    name = Path(model_path).name
+    key_name = f"{name}-{precision}" if precision != "fp32" else name
+    return {k: EmbeddingCache(CACHE / "embeddings", model_key(key_name, max_seq_length=window, kind=k)) for k in ("query", "document")}
+
+
 def embed(model, cache: EmbeddingCache, kind: str, texts: list[str], desc: str, batch_size: int,
           precision: str = "fp32") -> np.ndarray:
     from amharic_search.index.dense import encode
@@ -141,9 +148,7 @@ def main(collection, window, model_path, device, batch_size, variants, chunks_pa
 
     model = SentenceTransformer(model_path, device=device, trust_remote_code=False)
     model.max_seq_length = window
-    name = Path(model_path).name
-    key_name = f"{name}-{precision}" if precision != "fp32" else name
-    caches = {k: EmbeddingCache(CACHE / "embeddings", model_key(key_name, max_seq_length=window, kind=k)) for k in ("query", "document")}
+    caches = embedding_caches(model_path, window, precision)
     wanted = variants.split(",")
     need_passages = any(v != "truncated" for v in wanted)
     corpus = corpus_of(collection)

@@ -33,9 +33,14 @@ from amharic_search.search.fusion import ranked, rrf, weighted_sum  # noqa: E402
 DEPTH = 300
 
 
-def lexical_lists(corpus, queries, depth=DEPTH):
+def document_bm25(corpus) -> tuple[Analyzer, BM25Index]:
+    """The product's BM25 over whole documents, with the analyzer that reads the queries."""
     a = Analyzer()
-    bm25 = BM25Index.build([a.tokens(t) for t in document_texts(corpus)])
+    return a, BM25Index.build([a.tokens(t) for t in document_texts(corpus)])
+
+
+def lexical_lists(corpus, queries, depth=DEPTH):
+    a, bm25 = document_bm25(corpus)
     return {q: bm25.top_k(a.tokens(text), depth) for q, text in queries.items()}
 
 

@@ -386,12 +386,8 @@ def main(pairs, test_queries, distractors, only, keys, again, report_only, rate_
             if code:
                 print(f"{key}: exit status {code}", flush=True)
     results = read_results(run)
-    # the first full epoch made the model the whole-corpus section measured (cpu-ft): later runs of the same
-    # command are repeats, reported beside it
-    first, *repeats = [r for r in read_records(run) if r["key"] == "full-epoch"] or [None]
-    if first:
-        results["full-epoch"] = first
-    text = "\n\n".join(x for x in (render(results, run, repeats), render_page(read_page_checks()), render_rates(read_rates())) if x)
+    full_epochs = [r for r in read_records(run) if r["key"] == "full-epoch"]
+    text = "\n\n".join(x for x in (render(results, run, full_epochs), render_page(read_page_checks()), render_rates(read_rates())) if x)
     print(text)
     if write:
         write_section("Fine-tuning: training speed on a CPU", text)
@@ -401,8 +397,9 @@ QUIET = 3.0
 """A run whose mean load stayed under this had the machine (nearly) to itself: 2 cores, ~2.0 is one run."""
 
 
-def render(results: dict[str, dict], run: dict, repeats: list[dict] = ()) -> str:
-    """The section's main part; ``repeats``: later runs of the full epoch, named after the first."""
+def render(results: dict[str, dict], run: dict, full_epochs: list[dict] = ()) -> str:
+    """The section's main part. ``full_epochs``: the full-epoch records, oldest first; the first made the
+    model the whole-corpus section measured (cpu-ft), later runs of the same command are repeats beside it."""
     base = results.get("base")
     runs = [r for k, r in results.items() if k not in ("base", "full-epoch")]
     if not runs:
@@ -455,7 +452,7 @@ def render(results: dict[str, dict], run: dict, repeats: list[dict] = ()) -> str
         lines += ["", f"Tokenizing is {min(tok):.1%} to {max(tok):.1%} of the training time (the same batches tokenized "
                   "at the same lengths, timed apart; rows with the machine to itself), so tokenizing once instead of "
                   "each epoch would save at most that: the trainer tokenizes each batch as it goes, and stays so."]
-    full = results.get("full-epoch")
+    full, *repeats = full_epochs or [None]
     if full:
         s, q = full["settings"], full["bounded_quality"]
         lines += ["", f"**The full epoch** (`python bench/train_speed.py --full-epoch"

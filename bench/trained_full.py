@@ -225,29 +225,24 @@ def complete(tag: str, model_path: str) -> None:
     """
     from sentence_transformers import SentenceTransformer
 
-    from bench.dense_runs import CACHE as RUNS_CACHE, document_texts, embed
-    from amharic_search.index.analyzer import Analyzer
-    from amharic_search.index.bm25 import BM25Index
-    from amharic_search.index.embcache import EmbeddingCache, model_key
+    from bench.dense_runs import document_texts, embed, embedding_caches
+    from bench.fusion import document_bm25
 
     corpus, queries, qrels = load_collection("enh")
     ids, qids, texts = [d["id"] for d in corpus], list(queries), document_texts(corpus)
-    analyzer = Analyzer()
-    bm25 = BM25Index.build([analyzer.tokens(t) for t in texts])
+    analyzer, bm25 = document_bm25(corpus)
     lexical = np.stack([bm25.scores(analyzer.tokens(queries[q])) for q in qids]).astype(np.float64)
     model = SentenceTransformer(model_path, device="cpu")
     model.max_seq_length = 256
-    key = f"{Path(model_path).name}-bf16"  # dense_runs.py's cache key for --precision bf16
-    cache = {k: EmbeddingCache(RUNS_CACHE / "embeddings", model_key(key, max_seq_length=256, kind=k)) for k in ("query", "document")}
+    cache = embedding_caches(model_path, 256, "bf16")  # dense_runs.py's vectors
     dense = (embed(model, cache["query"], "query", [queries[q] for q in qids], "queries", 32, "bf16")
              @ embed(model, cache["document"], "document", texts, "documents", 32, "bf16").T).astype(np.float64)
     _, w, depth = DEFAULT_FUSION
     normalized, candidates, lists = [], np.zeros(lexical.shape, bool), []
     for scores, found in ((lexical, lexical > 0), (dense, np.ones(dense.shape, bool))):  # BM25 lists only hold matches
-        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]  # each retriever's top 300, best first
         listed = np.take_along_axis(found, top, 1)
-        lists.append({q: (rows[order], scores[j, rows[order]]) for j, q in enumerate(qids)
-                      for rows in [top[j][listed[j]]] for order in [np.argsort(-scores[j, rows], kind="stable")]})
+        lists.append({q: (top[j][listed[j]], scores[j, top[j][listed[j]]]) for j, q in enumerate(qids)})
         values = np.where(listed, np.take_along_axis(scores, top, 1), np.nan)
         mean, std = np.nanmean(values, 1, keepdims=True), np.nanstd(values, 1, keepdims=True)
         normalized.append((scores - mean) / np.where(std > 0, std, 1))
