@@ -22,6 +22,12 @@ quality without a GPU).
     python bench/trained_full.py first-stage --collection amqa+enh --tags base-bf16,cpu-ft,amqa-ft,cpu-ft-amqa,both-ft
     python bench/trained_full.py first-stage --tags amqa-ft,cpu-ft-amqa,both-ft    # the same encoders on enh
     python bench/trained_full.py rerank --tag gpu-ft --reranker /work/models/enh-reranker-gpu --queries 200
+    python bench/trained_full.py mine --tag cpu-ft-neg --model bench/.cache/trained/cpu-ft-neg \
+        --out bench/.cache/trained/enh-train-fused-negatives.jsonl     # 7 fused negatives per train headline, ~3 min
+    amharic-search train reranker --pairs bench/.cache/trained/enh-train-fused-negatives.jsonl --holdout 0 \
+        --device cpu --base bench/.cache/trained/cpu-ft-neg --negatives 1 --loss bce --pair-length 192 --lr 3e-5 \
+        --out bench/.cache/trained/cpu-rr-bce --seed 13                                            # cpu-rr-bce
+    python bench/trained_full.py rerank --tag cpu-ft-neg --reranker bench/.cache/trained/cpu-rr-bce --queries 200
     python bench/trained_full.py complete --tag cpu-ft --model bench/.cache/train_speed/full-epoch   # missing scores computed
     python bench/trained_full.py report --write         # the BENCHMARKS.md section from the results so far
 
@@ -50,6 +56,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -209,8 +216,78 @@ def rerank(tag: str, reranker_path: str, n_queries: int, candidates: int, max_le
          "reranker": reranker_path, "date": today(), "fused": figures(evaluate(run_fused, sub)),
          "reranked": figures(evaluate(run_rr, sub)),
          "seconds_per_query": round(float(np.mean([done[q]["seconds"] for q in chosen])), 2)}
+    if (trained := Path(reranker_path) / "training.json").exists():  # a reranker of `train reranker`: how it was made
+        info = json.loads(trained.read_text(encoding="utf-8"))
+        r["training"] = {k: info.get(k) for k in ("base", "steps", "train_seconds", "train_loss", "computed_in")}
+        r["training"].update(settings={k: info["settings"].get(k) for k in
+                                       ("loss", "negatives", "batch_size", "lr", "pair_length", "epochs", "seed")},
+                             pairs=info["counts"]["train"], source=info.get("source"))
     save_result(f"rerank/{tag}/{Path(reranker_path).name}/{setting}", r)
     print(json.dumps(r), flush=True)
+
+
+@main.command("mine")
+@click.option("--tag", required=True, help="The encoder's tag (its article vectors come from dense_runs.py's cache).")
+@click.option("--model", "model_path", required=True, help="The encoder itself (it embeds the train headlines).")
+@click.option("--negatives", default=7, show_default=True, help="Negatives kept per pair (train takes the first N).")
+@click.option("--depth", default=30, show_default=True, help="Fused candidates looked at per headline.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True)
+def mine(tag: str, model_path: str, negatives: int, depth: int, out_path: str) -> None:
+    """Hard negatives for the enh train pairs from the fused first stage (a pairs file for train reranker).
+
+    The evaluation's first stage (the product's BM25 and fusion, the encoder's truncated article
+    vectors) over all 12,986 articles for each of the 11,277 train headlines; the best fused
+    candidates that are not the pair's article, not titled as the headline and not near-copies of
+    the article (the trainer's own filter, ``near_duplicate``) become its negatives, best first.
+    """
+    import gzip
+
+    from sentence_transformers import SentenceTransformer
+
+    from amharic_search.search.train.pairs import _norm, _shingles, near_duplicate
+    from bench.dense_runs import document_texts, embed, embedding_caches
+    from bench.fusion import document_bm25
+
+    corpus, _, _ = load_collection("enh")
+    with gzip.open(DATA / "enh" / "train_pairs.jsonl.gz", "rt", encoding="utf-8") as f:
+        pairs = [json.loads(line) for line in f]
+    row = {d["id"]: i for i, d in enumerate(corpus)}
+    texts = document_texts(corpus)
+    analyzer, bm25 = document_bm25(corpus)
+    model = SentenceTransformer(model_path, device="cpu")
+    model.max_seq_length = 256
+    cache = embedding_caches(model_path, 256, "bf16")
+    docs = embed(model, cache["document"], "document", texts, "documents", 32, "bf16")
+    heads = embed(model, cache["query"], "query", [p["query"] for p in pairs], "train headlines", 32, "bf16")
+    _, w, fusion_depth = DEFAULT_FUSION
+    qs = {str(i): p["query"] for i, p in enumerate(pairs)}
+    lex = {q: bm25.top_k(analyzer.tokens(t), fusion_depth) for q, t in tqdm(qs.items(), desc="BM25", unit=" headlines")}
+    den = {}
+    for a in range(0, len(pairs), 1024):
+        s = heads[a:a + 1024] @ docs.T
+        top = np.argsort(-s, axis=1, kind="stable")[:, :fusion_depth]
+        den.update({str(a + j): (top[j], s[j, top[j]]) for j in range(len(top))})
+    fused = fuse(lex, den, "zscore", fusion_depth, w=w)
+    counts = {"mined": 0, "positive": 0, "title": 0, "near_duplicate": 0, "short": 0}
+    with open(out_path, "w", encoding="utf-8") as f:
+        for i, p in enumerate(tqdm(pairs, desc="negatives", unit=" pairs")):
+            positive, shingles, found = row[p["doc_id"]], _shingles(p["positive"]), []
+            for r in fused[str(i)][0][:depth].tolist():
+                if len(found) >= negatives:
+                    break
+                d = corpus[r]
+                if r == positive:
+                    counts["positive"] += 1
+                elif _norm(d.get("title") or "") == _norm(p["query"]):
+                    counts["title"] += 1
+                elif near_duplicate(d["text"], p["positive"], positive_shingles=shingles):
+                    counts["near_duplicate"] += 1
+                else:
+                    found.append(d["text"])
+            counts["mined"] += len(found)
+            counts["short"] += len(found) < negatives
+            f.write(json.dumps({**p, "negatives": found}, ensure_ascii=False) + "\n")
+    print(json.dumps({"pairs": len(pairs), "tag": tag, "depth": depth, **counts}), flush=True)
 
 
 @main.command("complete")
@@ -351,6 +428,17 @@ def report(write: bool) -> None:
                  markdown_table(["first stage / reranker / setting", "queries", "tokens", "window", "fused MRR@10",
                                  "reranked MRR@10", "gain", "RRF(fused, reranked)", "fused R@100 (ceiling)",
                                  "s per query"], rr)]
+    made = [[k.split("/")[2], t["base"].split("/")[-1], t["pairs"], t["settings"]["loss"], t["settings"]["negatives"],
+             t["settings"]["pair_length"], t["settings"]["batch_size"], t["settings"]["lr"], t["steps"],
+             round(t["train_seconds"] / 60, 1), t["train_loss"], r["machine"]]
+            for k, r in res.items() if k.startswith("rerank/") and (t := r.get("training"))]
+    if made:
+        body += ["\nHow the rerankers trained on the CPU were made (`amharic-search train reranker`, commands in "
+                 "bench/trained_full.py's docstring; negatives from `trained_full.py mine`: the fused first stage of "
+                 "cpu-ft-neg over all 12,986 articles for each train headline, the pair's article, an article titled as "
+                 "the headline and near-copies of the article left out, best first):\n",
+                 markdown_table(["reranker", "base", "pairs", "loss", "negatives", "tokens", "batch", "lr", "steps",
+                                 "minutes", "final loss", "machine"], made)]
     if rr:
         body.append(
             "\nDiagnosis. The cross-encoder trained on the GPU (bench/gpu_train.py: the stand-in's body with a fresh "

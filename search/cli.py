@@ -592,6 +592,9 @@ def train_options(kind: str):
         click.option("--pair-length", "--max-length", "pair_length", default=default["pair_length"], show_default=True,
                      type=click.IntRange(16, 8192),
                      help="Tokens per (query, passage) pair while training (the saved model keeps the base's length)."),
+        click.option("--micro-batch", default=default["micro_batch"], show_default=True, type=click.IntRange(1, 4096),
+                     help="Pairs scored per forward pass: a step with more (batch x (1 + negatives), listwise also "
+                          "4 in-batch negatives) is computed in parts, the same gradients in bounded memory."),
     ]
 
     def decorate(func):

@@ -194,9 +194,11 @@ def test_reranker_training_from_the_cli(tiny_models, sample_index, tmp_path):
         "train", "reranker", "--pairs", str(pairs), "--base", str(tiny_models["reranker"]), "--out", str(out),
         "--index", str(sample_index), "--negatives", "2", "--negative-depth", "10", "--max-length", "64",
         "--batch-size", "16", "--lr", "5e-4", "--holdout", "0.25", "--device", "cpu", "--loss", "listwise",
+        "--micro-batch", "24",
     ])
     assert res.exit_code == 0, res.output
     assert "before" in res.output and "after" in res.output and "MRR@10" in res.output
+    assert "112 scored per step, 24 at a time (--micro-batch)" in res.output  # 16 x (1 + 2 + 4 in-batch)
     assert "hard negatives for 24 pairs" in res.output
     assert changed(weights(tiny_models["reranker"]), weights(out))
     info = json.loads((out / "training.json").read_text())
@@ -362,6 +364,72 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_models, tmp_path):
     whole, parts = weights(tmp_path / "whole"), weights(tmp_path / "parts")
     assert whole.keys() == parts.keys()
     assert all(np.allclose(whole[k], parts[k], rtol=0, atol=1e-6) for k in whole)
+
+
+@pytest.mark.parametrize("loss, negatives, micro", [("bce", 2, 5), ("listwise", 2, 7)])
+def test_a_micro_batch_bounds_each_forward_pass_with_the_same_training(tiny_models, tmp_path, loss, negatives, micro):
+    """A step of 8 pairs with 2 negatives each (bce: 8 rows; listwise: 8 x (1 + 2 + 4 in-batch) = 56
+    pairs) scored at most ``micro`` pairs at a time, with at most ``micro`` pairs' activations held at once,
+    trains as the same step in one piece does."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    base = tmp_path / "base"  # the tiny reranker without dropout, so both runs draw the same numbers
+    shutil.copytree(tiny_models["reranker_spread"], base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.0,
+                                                  "attention_probs_dropout_prob": 0.0}))
+    vocab = config["vocab_size"]
+    # the memory a step holds: pairs whose activations are kept for the backward pass at one time
+    held = {"now": 0, "peak": 0, "scored": 0}
+    forward = torch.nn.Embedding.forward
+
+    def counting(self, ids):
+        out = forward(self, ids)
+        if self.num_embeddings == vocab and out.requires_grad:  # the word embeddings, with a graph kept
+            n = ids.shape[0]
+            held["now"] += n
+            held["scored"] += n
+            held["peak"] = max(held["peak"], held["now"])
+            out.register_hook(lambda grad: held.__setitem__("now", held["now"] - n))
+        return out
+
+    titled = title_pairs(16)  # each with the next two pairs' passages as its negatives
+    pairs = [Pair(p.query, p.positive, [titled[(i + 1) % 16].positive, titled[(i + 2) % 16].positive])
+             for i, p in enumerate(titled)]
+    runs = {}
+    for name, micro_batch in (("whole", 512), ("parts", micro)):
+        held.update(now=0, peak=0, scored=0)
+        torch.nn.Embedding.forward = counting
+        try:
+            config = TrainConfig(base=str(base), **{**FAST, "holdout": 0, "batch_size": 8, "micro_batch": micro_batch,
+                                                    "pair_length": 32, "negatives": negatives, "loss": loss,
+                                                    "epochs": 2})
+            lines: list[str] = []
+            runs[name] = train_model("reranker", pairs, tmp_path / name, config, log=lines.append)
+            runs[name].info["log"] = lines
+        finally:
+            torch.nn.Embedding.forward = forward
+        runs[name].info["held"] = dict(held)
+        assert runs[name].info["counts"]["negatives_per_pair"] == negatives
+    whole, parts = runs["whole"].info["held"], runs["parts"].info["held"]
+    assert whole["peak"] == (8 if loss == "bce" else 56) and parts["peak"] <= micro
+    assert parts["scored"] >= whole["scored"] > 0  # every pair scored, in parts (listwise: once more, without a graph)
+    assert runs["whole"].steps == runs["parts"].steps
+    said = f"{8 if loss == 'bce' else 56} scored per step"
+    assert any(said in line and "at a time" not in line for line in runs["whole"].info["log"])
+    assert any(f"{said}, {micro} at a time (--micro-batch)" in line for line in runs["parts"].info["log"])
+    # the same training: the same loss at every step (each step's loss depends on every earlier update); the
+    # weights differ only where Adam scales float noise up (a gradient that is zero in exact arithmetic)
+    curve = lambda run: [value for _, value in run.info["loss_curve"]]  # noqa: E731
+    assert len(curve(runs["whole"])) == runs["whole"].steps >= 4 and len(set(curve(runs["whole"]))) > 1
+    assert np.allclose(curve(runs["whole"]), curve(runs["parts"]), rtol=0, atol=2e-4)
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    assert changed(weights(base), a) and all(np.allclose(a[k], b[k], rtol=0, atol=1e-3) for k in a)
+    with pytest.raises(TrainError, match="--micro-batch must be at least 1"):
+        train_model("reranker", pairs, tmp_path / "none", TrainConfig(base=str(base), **{**FAST, "micro_batch": 0}))
 
 
 def test_the_loss_goes_down(tiny_models, tmp_path):

@@ -59,11 +59,16 @@ class TrainConfig:
     ``heldout_negatives`` mined negatives each as distractors; ``freeze_layers``: keep the token
     embeddings and the first N transformer layers as they are (no gradient flows through them, so
     training is cheaper: the backward pass and the optimizer only see the layers above);
-    ``max_steps``: a bound on the optimizer steps (a short run). The defaults are the measured fast settings (BENCHMARKS.md, "Fine-tuning")."""
+    ``micro_batch``: (query, passage) pairs the reranker scores per forward pass: a step whose pairs
+    are more (``batch_size`` times the positive, the negatives and, listwise, in-batch negatives) is
+    computed in parts of at most this many, so memory stays bounded whatever the batch and the
+    negatives, with the same gradients (listwise: cached gradients, GradCache; bce: gradient
+    accumulation); ``max_steps``: a bound on the optimizer steps (a short run). The defaults are the measured fast settings (BENCHMARKS.md, "Fine-tuning")."""
 
     base: str
     epochs: float = 1.0
     batch_size: int = 32
+    micro_batch: int = 32
     lr: float = 2e-5
     precision: Precision = "auto"
     query_length: int = 64
@@ -86,12 +91,13 @@ class TrainConfig:
     def settings(self, kind: Kind) -> dict:
         """What identifies a run of ``kind`` (a resumed run must match): the settings that shape the
         result. The device, the precision and the checkpoint interval may change between an
-        interrupted run and its resumption; the lengths of the other kind do not apply."""
+        interrupted run and its resumption, and so may the micro-batch (it splits the same
+        computation); the lengths of the other kind do not apply."""
         d = asdict(self)
         d["negatives"] = self.negatives_for(kind)
         d["loss"] = self.loss or ("mnrl" if kind == "encoder" else "bce")
         d["matryoshka"] = list(self.matryoshka) if self.matryoshka else None
-        for k in ("device", "precision", "checkpoint_minutes",
+        for k in ("device", "precision", "checkpoint_minutes", "micro_batch",
                   *(("pair_length",) if kind == "encoder" else ("query_length", "passage_length"))):
             d.pop(k)
         return d
@@ -381,7 +387,7 @@ def train_model(
     state_dir = out / CHECKPOINTS
     device = choose_device(config.device)
     precision = choose_precision(config.precision, device)
-    for name, least in (("batch_size", 1), ("query_length", 1), ("passage_length", 1), ("pair_length", 1),
+    for name, least in (("batch_size", 1), ("micro_batch", 1), ("query_length", 1), ("passage_length", 1), ("pair_length", 1),
                         ("freeze_layers", 0)):
         if getattr(config, name) < least:
             raise TrainError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(config, name)}")
@@ -482,9 +488,11 @@ def train_model(
     flag = stop if stop is not None else threading.Event()
     trainer.add_callback(_stopper(config.checkpoint_minutes * 60, stop_after, flag, on_step))
     t_train = time.perf_counter()
+    scored = pairs_per_step(kind, n_neg, loss, config.batch_size)
     log(f"training in {precision} on {device}: {total_steps} steps of {config.batch_size} pairs, "
         + (f"{config.query_length} tokens per query, {config.passage_length} per passage" if kind == "encoder"
-           else f"{config.pair_length} tokens per pair"))
+           else f"{config.pair_length} tokens per pair, {scored} scored per step"
+                + (f", {config.micro_batch} at a time (--micro-batch)" if scored > config.micro_batch else "")))
     with _sigint_stops(flag, log), _ComputedDtype(trainer.model) as computed, \
             contextlib.redirect_stdout(_DropStdout()) if not progress else contextlib.nullcontext():
         output = trainer.train(resume_from_checkpoint=last or None)
@@ -595,14 +603,42 @@ class _ComputedDtype:
         return False
 
 
+IN_BATCH_NEGATIVES = 4
+"""Other queries' positives scored as negatives per query by the listwise reranker loss (sentence-transformers' default)."""
+
+
+def pairs_per_step(kind: Kind, n_neg: int, loss: str, batch_size: int) -> int:
+    """(query, passage) pairs the reranker scores in one optimizer step (the encoder: 0, it scores none)."""
+    if kind == "encoder":
+        return 0
+    if loss == "listwise":
+        return batch_size * (1 + n_neg + min(IN_BATCH_NEGATIVES, batch_size - 1))
+    return batch_size  # bce: the dataset has one row per pair (positive or negative)
+
+
+def _split_step(kind: Kind, n_neg: int, loss: str, config: TrainConfig) -> tuple[int, int, int | None]:
+    """How a step is computed within ``config.micro_batch`` pairs per forward pass: (rows per forward
+    pass, gradient accumulation steps, the listwise loss's mini-batch or None). bce: the largest divisor
+    of the batch that fits, accumulated to the same batch; listwise: GradCache over the whole batch."""
+    per_step, micro = pairs_per_step(kind, n_neg, loss, config.batch_size), config.micro_batch
+    if kind == "encoder" or per_step <= micro:
+        return config.batch_size, 1, None
+    if loss == "listwise":
+        return config.batch_size, 1, micro
+    rows = max(d for d in range(1, micro + 1) if config.batch_size % d == 0)
+    return rows, config.batch_size // rows, None
+
+
 def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, precision, state_dir, progress, save=True):
     import math
 
     dataset = _dataset(kind, train_pairs, n_neg, loss_name)
     steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
     total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
+    rows, accumulate, cached = _split_step(kind, n_neg, loss_name, config)
     common = dict(
-        output_dir=str(state_dir), num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
+        output_dir=str(state_dir), num_train_epochs=config.epochs, per_device_train_batch_size=rows,
+        gradient_accumulation_steps=accumulate,
         learning_rate=config.lr, warmup_steps=int(config.warmup * total), weight_decay=0.01,
         max_steps=config.max_steps or -1, save_strategy="steps" if save else "no",
         save_steps=max(1, total // 4) if total >= 8 else total,
@@ -637,9 +673,16 @@ def _trainer(kind, model, train_pairs, n_neg, loss_name, config, device, precisi
                                              data_collator=collator)
     else:
         from sentence_transformers import CrossEncoderTrainer, CrossEncoderTrainingArguments
-        from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
+        from sentence_transformers.cross_encoder.losses import (BinaryCrossEntropyLoss,
+                                                                CachedMultipleNegativesRankingLoss,
+                                                                MultipleNegativesRankingLoss)
 
         args = CrossEncoderTrainingArguments(**common)
-        loss = BinaryCrossEntropyLoss(model) if loss_name == "bce" else MultipleNegativesRankingLoss(model)
+        if loss_name == "bce":
+            loss = BinaryCrossEntropyLoss(model)
+        elif cached:
+            loss = CachedMultipleNegativesRankingLoss(model, num_negatives=IN_BATCH_NEGATIVES, mini_batch_size=cached)
+        else:
+            loss = MultipleNegativesRankingLoss(model, num_negatives=IN_BATCH_NEGATIVES)
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     return trainer, total
