@@ -429,8 +429,8 @@ def report(write: bool) -> None:
                                  "reranked MRR@10", "gain", "RRF(fused, reranked)", "fused R@100 (ceiling)",
                                  "s per query"], rr)]
     made = [[k.split("/")[2], t["base"].split("/")[-1], t["pairs"], t["settings"]["loss"], t["settings"]["negatives"],
-             t["settings"]["pair_length"], t["settings"]["batch_size"], t["settings"]["lr"], t["steps"],
-             round(t["train_seconds"] / 60, 1), t["train_loss"], r["machine"]]
+             t["settings"]["pair_length"], t["settings"]["batch_size"], f'{t["settings"]["lr"]:g}', t["steps"],
+             f'{t["train_seconds"] / 60:.1f}', f'{t["train_loss"]:.3f}', r["machine"]]
             for k, r in res.items() if k.startswith("rerank/") and (t := r.get("training"))]
     if made:
         body += ["\nHow the rerankers trained on the CPU were made (`amharic-search train reranker`, commands in "
@@ -457,7 +457,21 @@ def report(write: bool) -> None:
             "(`bench/gpu_train.py prepare --dense ENCODER`), near-duplicates of the positive filtered out, and "
             "distillation from the fused scores. On this CPU that recipe ran at 4.4 s per step (from the GPU-trained "
             "reranker, word embeddings frozen, 2 groups of 8 at 256 tokens per step), about 7 hours for one epoch "
-            "over the 11,277 train headlines: it needs the GPU (84 s for 2 epochs of the BM25 recipe on an H200).")
+            "over the 11,277 train headlines: it needs the GPU (84 s for 2 epochs of the BM25 recipe on an H200)."
+            "\n\nThe CPU attempt at that recipe (2026-12-06, cpu-rr-bce above): the fused negatives now come from "
+            "`trained_full.py mine` (cpu-ft-neg's fused top 30 over all articles; 7 per headline, 5 near-copies left "
+            "out), and one epoch of binary cross-entropy with the hardest one, from cpu-ft-neg's body with a fresh "
+            "head, at 192 tokens, fits the goal's time (73 min, the machine mostly to itself). It ranks far below the "
+            "fused order (0.502 against 0.733 on the first 100 test headlines). Its training loss is still 0.55-0.58 "
+            "over the last 150 steps (0.693 is chance): by the end of the epoch it tells a headline's article from "
+            "that headline's hardest fused negative only a little better than chance. What two hours of this CPU buy is about 25,000 scored pairs at 192 tokens "
+            "(0.19 s per pair in bf16 over that epoch; 0.39-0.45 s at 256 tokens in a 3-step probe); the GPU reranker that also lost saw about 180,000 at "
+            "384. So no cross-encoder grown from the stand-in's body within the time goal has come near the fused "
+            "first stage; what would add is a reranker pretrained for the task (the product's "
+            "rasyosef/reranker-amharic-medium, not reachable here) fine-tuned on these negatives, or the GPU for "
+            "the stand-in recipe. Memory: with `--micro-batch` (default 32) `--negatives 3 --loss listwise` runs "
+            "in bounded memory: 8.9 GB peak (2 steps of 32 headlines, 256 pairs of 256 tokens each, cpu-ft-neg as base, "
+            "/usr/bin/time -v); without it, the same run was killed at 24 GB in its first step.")
     text = "\n".join(body)
     print(text)
     if write:
