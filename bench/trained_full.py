@@ -27,7 +27,7 @@ quality without a GPU).
     amharic-search train reranker --pairs bench/.cache/trained/enh-train-fused-negatives.jsonl --holdout 0 \
         --device cpu --base bench/.cache/trained/cpu-ft-neg --negatives 1 --loss bce --pair-length 192 --lr 3e-5 \
         --out bench/.cache/trained/cpu-rr-bce --seed 13                                            # cpu-rr-bce
-    python bench/trained_full.py rerank --tag cpu-ft-neg --reranker bench/.cache/trained/cpu-rr-bce --queries 200
+    python bench/trained_full.py rerank --tag cpu-ft-neg --reranker bench/.cache/trained/cpu-rr-bce --queries 100
     python bench/trained_full.py complete --tag cpu-ft --model bench/.cache/train_speed/full-epoch   # missing scores computed
     python bench/trained_full.py report --write         # the BENCHMARKS.md section from the results so far
 
@@ -464,12 +464,12 @@ def report(write: bool) -> None:
             "head, at 192 tokens, fits the goal's time (73 min, the machine mostly to itself). It ranks far below the "
             "fused order (0.502 against 0.733 on the first 100 test headlines). Its training loss is still 0.55-0.58 "
             "over the last 150 steps (0.693 is chance): by the end of the epoch it tells a headline's article from "
-            "that headline's hardest fused negative only a little better than chance. What two hours of this CPU buy is about 25,000 scored pairs at 192 tokens "
-            "(0.19 s per pair in bf16 over that epoch; 0.39-0.45 s at 256 tokens in a 3-step probe); the GPU reranker that also lost saw about 180,000 at "
-            "384. So no cross-encoder grown from the stand-in's body within the time goal has come near the fused "
-            "first stage; what would add is a reranker pretrained for the task (the product's "
-            "rasyosef/reranker-amharic-medium, not reachable here) fine-tuned on these negatives, or the GPU for "
-            "the stand-in recipe. Memory: with `--micro-batch` (default 32) `--negatives 3 --loss listwise` runs "
+            "that headline's hardest fused negative only a little better than chance. What two hours of this CPU "
+            "buy is about 25,000 scored pairs at 192 tokens (0.19 s per pair in bf16 over that epoch; 0.39-0.45 s "
+            "at 256 tokens in a 3-step probe); the GPU reranker that also lost saw about 180,000 at 384. So no cross-encoder grown from the stand-in's body within the time goal has come near the fused "
+            "first stage. Untried, because neither can be had here: a reranker pretrained for the task (the product's "
+            "rasyosef/reranker-amharic-medium, off the hub) fine-tuned on these negatives, and the stand-in recipe "
+            "on a GPU. Memory: with `--micro-batch` (default 32) `--negatives 3 --loss listwise` runs "
             "in bounded memory: 8.9 GB peak (2 steps of 32 headlines, 256 pairs of 256 tokens each, cpu-ft-neg as base, "
             "/usr/bin/time -v); without it, the same run was killed at 24 GB in its first step.")
     text = "\n".join(body)
