@@ -238,20 +238,19 @@ def mine(tag: str, model_path: str, negatives: int, depth: int, out_path: str) -
     The evaluation's first stage (the product's BM25 and fusion, the encoder's truncated article
     vectors) over all 12,986 articles for each of the 11,277 train headlines; the best fused
     candidates that are not the pair's article, not titled as the headline and not near-copies of
-    the article (the trainer's own filter, ``near_duplicate``) become its negatives, best first.
+    the article (the trainer's own filter, ``pick_negatives``) become its negatives, best first.
     """
     import gzip
 
     from sentence_transformers import SentenceTransformer
 
-    from amharic_search.search.train.pairs import _norm, _shingles, near_duplicate
+    from amharic_search.search.train import MiningReport, Pair, pick_negatives
     from bench.dense_runs import document_texts, embed, embedding_caches
     from bench.fusion import document_bm25
 
     corpus, _, _ = load_collection("enh")
     with gzip.open(DATA / "enh" / "train_pairs.jsonl.gz", "rt", encoding="utf-8") as f:
         pairs = [json.loads(line) for line in f]
-    row = {d["id"]: i for i, d in enumerate(corpus)}
     texts = document_texts(corpus)
     analyzer, bm25 = document_bm25(corpus)
     model = SentenceTransformer(model_path, device="cpu")
@@ -268,26 +267,16 @@ def mine(tag: str, model_path: str, negatives: int, depth: int, out_path: str) -
         top = np.argsort(-s, axis=1, kind="stable")[:, :fusion_depth]
         den.update({str(a + j): (top[j], s[j, top[j]]) for j in range(len(top))})
     fused = fuse(lex, den, "zscore", fusion_depth, w=w)
-    counts = {"mined": 0, "positive": 0, "title": 0, "near_duplicate": 0, "short": 0}
+    report, short = MiningReport(), 0
     with open(out_path, "w", encoding="utf-8") as f:
         for i, p in enumerate(tqdm(pairs, desc="negatives", unit=" pairs")):
-            positive, shingles, found = row[p["doc_id"]], _shingles(p["positive"]), []
-            for r in fused[str(i)][0][:depth].tolist():
-                if len(found) >= negatives:
-                    break
-                d = corpus[r]
-                if r == positive:
-                    counts["positive"] += 1
-                elif _norm(d.get("title") or "") == _norm(p["query"]):
-                    counts["title"] += 1
-                elif near_duplicate(d["text"], p["positive"], positive_shingles=shingles):
-                    counts["near_duplicate"] += 1
-                else:
-                    found.append(d["text"])
-            counts["mined"] += len(found)
-            counts["short"] += len(found) < negatives
+            found = pick_negatives(Pair(p["query"], p["positive"], [], p["doc_id"]),
+                                   ((corpus[r]["id"], corpus[r].get("title"), corpus[r]["text"])
+                                    for r in fused[str(i)][0][:depth].tolist()), negatives, report=report)
+            short += len(found) < negatives
             f.write(json.dumps({**p, "negatives": found}, ensure_ascii=False) + "\n")
-    print(json.dumps({"pairs": len(pairs), "tag": tag, "depth": depth, **counts}), flush=True)
+    print(json.dumps({"pairs": len(pairs), "tag": tag, "depth": depth, "mined": report.mined, "short": short,
+                      "positive": report.excluded_positive, "near_duplicate": report.excluded_near_duplicate}), flush=True)
 
 
 @main.command("complete")

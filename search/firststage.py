@@ -73,8 +73,6 @@ class FirstStage:
         if filters not in self._masks:
             rows = len(self.collection.doc_offsets) - 1  # document rows (a changed index's deleted ones too: masked apart)
             docs = document_mask(self.fields, filters, rows)
-            if docs is None:  # blank filters only (an empty form field, `filters=`): none applied
-                return None
             if len(self._masks) >= 16:
                 self._masks.pop(next(iter(self._masks)))
             self._masks[filters] = passage_mask(docs, self.collection.doc_offsets)

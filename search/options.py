@@ -70,7 +70,8 @@ class SearchOptions:
         filters = self.filters
         if isinstance(filters, str):
             filters = (filters,)
-        object.__setattr__(self, "filters", tuple(str(f) for f in (filters or ())))
+        # a blank filter (an empty form field, `filters=` in a query string) is no filter
+        object.__setattr__(self, "filters", tuple(str(f) for f in (filters or ()) if str(f).strip()))
 
     @classmethod
     def of(cls, options: "SearchOptions | None" = None, **overrides) -> "SearchOptions":

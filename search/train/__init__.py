@@ -21,7 +21,7 @@ from .common import (CHECKPOINTS, DATA_FILE, KINDS, PRECISIONS, RUN_FILE, TRAINI
                      TrainError, TrainingInterrupted)
 from .evaluation import EvalSet, eval_from_pairs, eval_from_qrels, evaluate_encoder, evaluate_reranker
 from .pairs import (MiningReport, Pair, TitlesReport, index_documents, mine_negatives, near_duplicate, pairs_from_index,
-                    pairs_from_titles, pairs_hash, read_pairs, split_holdout, title_pairs)
+                    pairs_from_titles, pairs_hash, pick_negatives, read_pairs, split_holdout, title_pairs)
 from .trainer import (TrainConfig, TrainResult, choose_device, choose_precision, measure_step_seconds,
                       missing_trainer_packages, train_model)
 
@@ -29,6 +29,6 @@ __all__ = [
     "CHECKPOINTS", "DATA_FILE", "KINDS", "PRECISIONS", "RUN_FILE", "TRAINING_FILE", "Kind", "PairsError", "Precision",
     "TrainError", "TrainingInterrupted", "EvalSet", "eval_from_pairs", "eval_from_qrels", "evaluate_encoder", "evaluate_reranker",
     "MiningReport", "Pair", "TitlesReport", "index_documents", "mine_negatives", "near_duplicate", "pairs_from_index",
-    "pairs_from_titles", "pairs_hash", "read_pairs", "split_holdout", "title_pairs", "TrainConfig", "TrainResult",
+    "pairs_from_titles", "pairs_hash", "pick_negatives", "read_pairs", "split_holdout", "title_pairs", "TrainConfig", "TrainResult",
     "choose_device", "choose_precision", "measure_step_seconds", "missing_trainer_packages", "train_model",
 ]

@@ -10,6 +10,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -262,6 +263,34 @@ class MiningReport:
                 f"of it were left out; {self.without} pairs got none)")
 
 
+def pick_negatives(pair: Pair, candidates: Iterable[tuple], negatives: int, *,
+                   duplicate_threshold: float = 0.5, report: MiningReport | None = None) -> list[str]:
+    """``pair``'s negatives (those it has first) filled up to ``negatives`` from ``candidates``, (doc_id,
+    title, text) best first, leaving out likely false negatives: the document with the pair's
+    ``doc_id`` or its positive's text, a document titled as the query, and near-duplicates of the
+    positive (:func:`near_duplicate`). ``report`` counts what was mined and left out."""
+    report = report if report is not None else MiningReport()
+    found = list(pair.negatives)
+    if len(found) >= negatives:
+        return found
+    pos_shingles = _shingles(pair.positive)
+    query, positive = _norm(pair.query), _norm(pair.positive)
+    for doc_id, title, text in candidates:
+        if len(found) >= negatives:
+            break
+        if (pair.doc_id is not None and doc_id == pair.doc_id) or _norm(text) == positive \
+                or (title and _norm(title) == query):
+            report.excluded_positive += 1
+            continue
+        if near_duplicate(text, pair.positive, threshold=duplicate_threshold, positive_shingles=pos_shingles):
+            report.excluded_near_duplicate += 1
+            continue
+        if text not in found:
+            found.append(text)
+            report.mined += 1
+    return found
+
+
 def mine_negatives(pairs: list[Pair], index: str | Path, *, negatives: int = 3, depth: int = 30,
                    duplicate_threshold: float = 0.5, progress: bool = False, searcher=None,
                    report: MiningReport | None = None, strict: bool = False) -> list[Pair]:
@@ -269,7 +298,7 @@ def mine_negatives(pairs: list[Pair], index: str | Path, *, negatives: int = 3, 
     query in ``index`` (top ``depth`` documents; BM25 and dense fused when the index's encoder is
     here, else BM25) that are not the positive. Left out as likely false negatives: the document
     with the pair's ``doc_id``, a document whose title is the query, and near-duplicates of the
-    positive (:func:`near_duplicate`). Negatives a pair already has are kept first.
+    positive (:func:`pick_negatives`). Negatives a pair already has are kept first.
     """
     from tqdm.auto import tqdm
 
@@ -295,21 +324,8 @@ def mine_negatives(pairs: list[Pair], index: str | Path, *, negatives: int = 3, 
                 _, cands = searcher.first_stage(pair.query, stages=stages, candidates=depth)
             except QueryError:
                 cands = []
-            pos_shingles = _shingles(pair.positive)
-            query = _norm(pair.query)
-            for r in searcher.documents(cands, depth):
-                if len(found) >= negatives:
-                    break
-                if (pair.doc_id is not None and r.doc_id == pair.doc_id) or _norm(r.text) == _norm(pair.positive) \
-                        or (r.title and _norm(r.title) == query):
-                    report.excluded_positive += 1
-                    continue
-                if near_duplicate(r.text, pair.positive, threshold=duplicate_threshold, positive_shingles=pos_shingles):
-                    report.excluded_near_duplicate += 1
-                    continue
-                if r.text not in found:
-                    found.append(r.text)
-                    report.mined += 1
+            found = pick_negatives(pair, ((r.doc_id, r.title, r.text) for r in searcher.documents(cands, depth)),
+                                   negatives, duplicate_threshold=duplicate_threshold, report=report)
         report.without += not found
         out.append(Pair(pair.query, pair.positive, found[:max(negatives, len(pair.negatives))], pair.doc_id, pair.line))
     return out
